@@ -1,0 +1,33 @@
+# `make test` and `make bench` set up what they need by themselves.
+# On a machine whose python3 already imports our dependencies (the GPU machine: torch,
+# triton, cupy preinstalled, no network) that python3 is used as is; anywhere else a
+# venv is built once in .venv with the pinned versions of requirements.txt.
+SHELL := /bin/bash
+SYSTEM_PYTHON ?= python3
+VENV := .venv
+DEPS := import numpy, pandas, torch, triton, pytest
+PY := $(shell $(SYSTEM_PYTHON) -c "$(DEPS)" >/dev/null 2>&1 && echo $(SYSTEM_PYTHON) || echo $(VENV)/bin/python)
+
+.PHONY: setup test bench list clean
+setup: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/.installed)
+	@echo "using $(PY)"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# Without a GPU the Triton kernels run under TRITON_INTERPRET=1 (tests/conftest.py sets it).
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# PROFILE=quick|cpu|smoke overrides the default (quick with a GPU, cpu without).
+bench: setup
+	$(PY) -m bench run $(if $(PROFILE),--profile $(PROFILE)) $(BENCH_ARGS)
+
+list: setup
+	$(PY) -m bench list
+
+clean:
+	rm -rf $(VENV) .pytest_cache

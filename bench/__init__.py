@@ -1,0 +1,1 @@
+"""structbench's harness: registry, backends, timing, sweeps and the CLI."""

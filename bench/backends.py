@@ -1,0 +1,182 @@
+"""Where an implementation runs: its arrays, its device, its clock.
+
+A backend turns the host inputs of an op into the arrays its implementations take,
+allocates a poisoned output (NaN, or INT32_MIN for integer outputs, so an element a
+kernel forgot to write fails verification), brings results home, and says, without
+importing anything heavy at module load, whether it is available here and why not.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.dtypes import DType
+
+INT_POISON = -(2**31)  # beyond any int8-product sum we allow (see INT8_MAX_REDUCTION)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    device: str  # "cpu" or "cuda": where the work runs, and which clock times it
+    library: str  # "numpy", "torch" or "cupy": the array type implementations receive
+    summary: str
+    probe: Callable[[], str | None]  # reason it is unavailable here, or None
+
+    def unavailable_reason(self) -> str | None:
+        return self.probe()
+
+    def untimeable_reason(self) -> str | None:
+        """Why timings on this backend would be meaningless even though it runs."""
+        if self.name == "triton" and torch_device() == "cpu":
+            return "Triton runs on the CPU interpreter here (TRITON_INTERPRET=1): correct, not timeable"
+        return None
+
+    # --- arrays ---------------------------------------------------------------------
+    def to_device(self, values: np.ndarray, dtype: DType):
+        if self.library == "numpy":
+            return np.ascontiguousarray(values.astype(dtype.numpy_name))
+        if self.library == "cupy":
+            import cupy
+
+            return cupy.asarray(values.astype(dtype.numpy_name))
+        import torch
+
+        # Narrow on the host first: the copy to the device then moves the small array.
+        narrow = torch.from_numpy(values).to(getattr(torch, dtype.torch_name))
+        return narrow.to(self.runs_on())
+
+    def empty_poisoned(self, shape: tuple[int, ...], dtype: DType):
+        poison = INT_POISON if dtype.is_integer else np.nan
+        if self.library == "numpy":
+            return np.full(shape, poison, dtype=dtype.numpy_name)
+        if self.library == "cupy":
+            import cupy
+
+            return cupy.full(shape, poison, dtype=dtype.numpy_name)
+        import torch
+
+        return torch.full(shape, poison, dtype=getattr(torch, dtype.torch_name), device=self.runs_on())
+
+    def to_host(self, array) -> np.ndarray:
+        """float64 (int64 for integer arrays) numpy copy of a result."""
+        if self.library == "cupy":
+            import cupy
+
+            array = cupy.asnumpy(array)
+        elif self.library == "torch":
+            array = array.detach().cpu()
+            array = (array.long() if not array.is_floating_point() else array.double()).numpy()
+        return array.astype(np.int64 if np.issubdtype(array.dtype, np.integer) else np.float64)
+
+    def runs_on(self) -> str:
+        """"cpu" or "cuda": where this backend's work actually runs in this process."""
+        return "cpu" if self.device == "cpu" else torch_device()
+
+    def synchronize(self) -> None:
+        if self.device != "cuda":
+            return
+        if self.library == "cupy":
+            import cupy
+
+            cupy.cuda.get_current_stream().synchronize()
+        elif torch_device() == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+
+# --- probes: each returns the reason a backend is unavailable, or None --------------
+def _import_reason(module: str) -> str | None:
+    try:
+        __import__(module)
+    except Exception as exc:  # ImportError, or a broken install raising anything
+        return f"{module} cannot be imported ({type(exc).__name__}: {exc})"
+    return None
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+@functools.cache
+def cuda_reason() -> str | None:
+    """Why torch sees no CUDA GPU here, or None if it does."""
+    reason = _import_reason("torch")
+    if reason:
+        return reason
+    import torch
+
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build"
+    if not torch.cuda.is_available():
+        return "torch.cuda.is_available() is False (no GPU or no driver)"
+    return None
+
+
+def torch_device() -> str:
+    return "cuda" if cuda_reason() is None else "cpu"
+
+
+def _probe_numpy() -> str | None:
+    return None
+
+
+@functools.cache
+def _probe_torch_cpu() -> str | None:
+    return _import_reason("torch")
+
+
+@functools.cache
+def _probe_triton() -> str | None:
+    reason = _import_reason("triton") or _import_reason("torch")
+    if reason:
+        return reason
+    if cuda_reason() is None or interpreting():
+        return None
+    return f"no CUDA GPU ({cuda_reason()}); TRITON_INTERPRET=1 runs the kernels on the CPU interpreter"
+
+
+@functools.cache
+def _probe_cupy() -> str | None:
+    reason = _import_reason("cupy")
+    if reason:
+        return reason
+    import cupy
+
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError when there is no driver
+        return f"cupy sees no CUDA device ({type(exc).__name__}: {exc})"
+    return None if count else "cupy sees no CUDA device"
+
+
+@functools.cache
+def _probe_cupy_kernels() -> str | None:
+    # Our CuPy kernels take torch CUDA tensors too (bf16 has no cupy dtype).
+    return _probe_cupy() or cuda_reason()
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("numpy", "cpu", "numpy", "NumPy on the CPU (BLAS for float32)", _probe_numpy),
+        Backend("torch-cpu", "cpu", "torch", "torch CPU tensors", _probe_torch_cpu),
+        Backend("torch-cuda", "cuda", "torch", "torch CUDA tensors (cuBLAS, cuSPARSE, cuFFT)", cuda_reason),
+        Backend("triton", "cuda", "torch", "our @triton.jit kernels on torch tensors", _probe_triton),
+        Backend("cupy", "cuda", "torch", "our CUDA C kernels through cupy.RawModule", _probe_cupy_kernels),
+        Backend("cupy-lib", "cuda", "cupy", "cupy library calls on cupy arrays", _probe_cupy),
+    )
+}
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}") from None

@@ -1,0 +1,1 @@
+"""Library calls we compare against. Baselines, never counted as our kernels."""

@@ -1,0 +1,80 @@
+"""Where and with what a row was measured: versions, device, git revision, time."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def _version(distribution: str, *alternatives: str) -> str:
+    for name in (distribution, *alternatives):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+@functools.cache
+def git_sha() -> str:
+    """HEAD's sha, with '-dirty' when tracked files differ from it; '' outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=_REPO).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return sha + ("-dirty" if dirty else "")
+
+
+@functools.cache
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.cache
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name()
+
+
+@functools.cache
+def software() -> dict[str, str]:
+    cuda = ""
+    try:
+        import torch
+
+        cuda = torch.version.cuda or ""
+    except ImportError:
+        pass
+    return {
+        "torch_version": _version("torch"),
+        "triton_version": _version("triton"),
+        "cupy_version": _version("cupy", "cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x"),
+        "numpy_version": _version("numpy"),
+        "cuda_version": cuda,
+        "python_version": platform.python_version(),
+        "git_sha": git_sha(),
+    }
+
+
+def row_environment(device: str) -> dict[str, str]:
+    """Environment columns of a row measured on ``device`` ("cpu" or "cuda")."""
+    return {
+        **software(),
+        "device_name": gpu_name() if device == "cuda" else cpu_name(),
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,114 @@
+"""The dense family: y = A x (dense_mv) and C = A B (dense_mm), and who computes them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.dtypes import DType, output_dtype
+from bench.inputs import random_array
+from bench.registry import Impl, Op, Params, Registry
+from kernels._checks import INT8_MAX_REDUCTION
+from reference import dense as ref
+
+ALL = ("fp32", "fp16", "bf16", "int8")
+FLOAT = ("fp32", "fp16", "bf16")
+
+
+# --- cost models: plain functions, unit-tested against hand counts -------------------
+def dense_mv_flops(p: Params) -> int:
+    return 2 * p["m"] * p["n"]
+
+
+def dense_mv_min_bytes(p: Params, dtype: DType) -> int:
+    reads = (p["m"] * p["n"] + p["n"]) * dtype.width_bytes
+    return reads + p["m"] * output_dtype(dtype).width_bytes
+
+
+def dense_mm_flops(p: Params) -> int:
+    return 2 * p["m"] * p["n"] * p["k"]
+
+
+def dense_mm_min_bytes(p: Params, dtype: DType) -> int:
+    reads = (p["m"] * p["k"] + p["k"] * p["n"]) * dtype.width_bytes
+    return reads + p["m"] * p["n"] * output_dtype(dtype).width_bytes
+
+
+# --- inputs ---------------------------------------------------------------------------
+def dense_mv_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    return {"a": random_array((p["m"], p["n"]), dtype, rng), "x": random_array((p["n"],), dtype, rng)}
+
+
+def dense_mm_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    return {"a": random_array((p["m"], p["k"]), dtype, rng), "b": random_array((p["k"], p["n"]), dtype, rng)}
+
+
+# --- limits: cases an implementation declines, reported as `skipped` rows --------------
+def _int8_reduction_limit(length_dim: str):
+    def limit(p: Params, dtype: DType) -> str | None:
+        if dtype.is_integer and p[length_dim] > INT8_MAX_REDUCTION:
+            return f"int8 reduction length {p[length_dim]} > {INT8_MAX_REDUCTION} could overflow int32"
+        return None
+
+    return limit
+
+
+def _torch_int_mm_cuda_limit(p: Params, dtype: DType) -> str | None:
+    # torch._int_mm's own preconditions on CUDA (cuBLASLt int8 GEMM).
+    if dtype.is_integer and not (p["m"] > 16 and p["k"] % 8 == 0 and p["n"] % 8 == 0):
+        return "torch._int_mm on CUDA needs m > 16 and k, n multiples of 8"
+    return None
+
+
+def register(reg: Registry) -> None:
+    reg.add_op(Op(
+        name="dense_mv",
+        summary="y = A x, A dense m x n",
+        dims=("m", "n"),
+        input_names=("a", "x"),
+        make_inputs=dense_mv_inputs,
+        reference=ref.dense_mv,
+        out_shape=lambda p: (p["m"],),
+        flops=dense_mv_flops,
+        min_bytes=dense_mv_min_bytes,
+    ))
+    reg.add_op(Op(
+        name="dense_mm",
+        summary="C = A B, A m x k, B k x n (n vectors batched)",
+        dims=("m", "n", "k"),
+        input_names=("a", "b"),
+        make_inputs=dense_mm_inputs,
+        reference=ref.dense_mm,
+        out_shape=lambda p: (p["m"], p["n"]),
+        flops=dense_mm_flops,
+        min_bytes=dense_mm_min_bytes,
+    ))
+
+    mv, mm = "dense_mv", "dense_mm"
+    mv_limit, mm_limit = _int8_reduction_limit("n"), _int8_reduction_limit("k")
+    for impl in (
+        Impl(mv, "triton", "triton", "kernels.triton_dense:dense_mv", ALL, False,
+             "BLOCK_M rows per program, fp32/int32 accumulation", mv_limit),
+        Impl(mv, "cupy", "cupy", "kernels.cupy_dense:dense_mv", ALL, False,
+             "CUDA C, one warp per row, 16-byte loads, __dp4a for int8", mv_limit),
+        Impl(mv, "torch", "torch-cuda", "bench.baselines.dense:torch_mv", FLOAT, True,
+             "torch.mv (cuBLAS gemv); torch has no int8 gemv"),
+        Impl(mv, "torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mv", FLOAT, True,
+             "torch.mv on the CPU"),
+        Impl(mv, "cupy-matmul", "cupy-lib", "bench.baselines.dense:cupy_matmul", ("fp32", "fp16"), True,
+             "cupy.matmul (cuBLAS); cupy has no bf16 and no int32-accumulating int8 matmul"),
+        Impl(mv, "numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+             "numpy.matmul (BLAS for fp32; int8 accumulates in int32 via dtype=)"),
+        Impl(mm, "triton", "triton", "kernels.triton_dense:dense_mm", ALL, False,
+             "tiled tl.dot, grouped tile order; fp32 with input_precision='ieee' (no TF32)", mm_limit),
+        Impl(mm, "cupy", "cupy", "kernels.cupy_dense:dense_mm", ALL, False,
+             "CUDA C, 64x64 shared-memory tiles, 4x4 outputs per thread, no tensor cores", mm_limit),
+        Impl(mm, "torch", "torch-cuda", "bench.baselines.dense:torch_mm", ALL, True,
+             "torch.matmul (cuBLAS); int8 through torch._int_mm (cuBLASLt)", _torch_int_mm_cuda_limit),
+        Impl(mm, "torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mm", ALL, True,
+             "torch.matmul on the CPU; int8 through torch._int_mm"),
+        Impl(mm, "cupy-matmul", "cupy-lib", "bench.baselines.dense:cupy_matmul", ("fp32", "fp16"), True,
+             "cupy.matmul (cuBLAS)"),
+        Impl(mm, "numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+             "numpy.matmul"),
+    ):
+        reg.add_impl(impl)

@@ -1,0 +1,205 @@
+// Dense matrix-vector (GEMV) and matrix-matrix (GEMM) products, compiled by CuPy's
+// RawModule (NVRTC) and, for the CPU-only compile check, by nvcc.
+//
+// No headers: fp16 and bf16 travel as 16-bit patterns (fp16_t, bf16_t) and are converted
+// with PTX cvt instructions (bf16 -> fp32 is a shift), so the file builds the same under
+// NVRTC and nvcc. Accumulation is fp32 for float types and int32 for int8 (exact;
+// __dp4a does four int8 products per instruction). cvt.rn.bf16.f32 needs sm_80+.
+
+struct fp16_t { unsigned short bits; };
+struct bf16_t { unsigned short bits; };
+
+__device__ __forceinline__ float fp16_to_float(unsigned short h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+__device__ __forceinline__ unsigned short float_to_fp16(float f) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+__device__ __forceinline__ float bf16_to_float(unsigned short b) {
+    return __uint_as_float(((unsigned int)b) << 16);
+}
+__device__ __forceinline__ unsigned short float_to_bf16(float f) {
+    unsigned short b;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(f));
+    return b;
+}
+
+// Per-dtype: accumulator and output types, scalar load/store, and the dot product of
+// two 16-byte words (one uint4 of a row of A with the matching uint4 of x).
+template <typename T> struct Traits;
+
+template <> struct Traits<float> {
+    typedef float acc_t;
+    typedef float out_t;
+    static __device__ __forceinline__ float load(float v) { return v; }
+    static __device__ __forceinline__ float store(float acc) { return acc; }
+    static __device__ __forceinline__ float dot16(uint4 a, uint4 x, float acc) {
+        acc = fmaf(__uint_as_float(a.x), __uint_as_float(x.x), acc);
+        acc = fmaf(__uint_as_float(a.y), __uint_as_float(x.y), acc);
+        acc = fmaf(__uint_as_float(a.z), __uint_as_float(x.z), acc);
+        return fmaf(__uint_as_float(a.w), __uint_as_float(x.w), acc);
+    }
+};
+
+template <> struct Traits<fp16_t> {
+    typedef float acc_t;
+    typedef fp16_t out_t;
+    static __device__ __forceinline__ float load(fp16_t v) { return fp16_to_float(v.bits); }
+    static __device__ __forceinline__ fp16_t store(float acc) { fp16_t r; r.bits = float_to_fp16(acc); return r; }
+    static __device__ __forceinline__ float word(unsigned int a, unsigned int x, float acc) {
+        acc = fmaf(fp16_to_float(a & 0xffffu), fp16_to_float(x & 0xffffu), acc);
+        return fmaf(fp16_to_float(a >> 16), fp16_to_float(x >> 16), acc);
+    }
+    static __device__ __forceinline__ float dot16(uint4 a, uint4 x, float acc) {
+        return word(a.w, x.w, word(a.z, x.z, word(a.y, x.y, word(a.x, x.x, acc))));
+    }
+};
+
+template <> struct Traits<bf16_t> {
+    typedef float acc_t;
+    typedef bf16_t out_t;
+    static __device__ __forceinline__ float load(bf16_t v) { return bf16_to_float(v.bits); }
+    static __device__ __forceinline__ bf16_t store(float acc) { bf16_t r; r.bits = float_to_bf16(acc); return r; }
+    static __device__ __forceinline__ float word(unsigned int a, unsigned int x, float acc) {
+        acc = fmaf(__uint_as_float(a << 16), __uint_as_float(x << 16), acc);
+        return fmaf(__uint_as_float(a & 0xffff0000u), __uint_as_float(x & 0xffff0000u), acc);
+    }
+    static __device__ __forceinline__ float dot16(uint4 a, uint4 x, float acc) {
+        return word(a.w, x.w, word(a.z, x.z, word(a.y, x.y, word(a.x, x.x, acc))));
+    }
+};
+
+template <> struct Traits<signed char> {
+    typedef int acc_t;
+    typedef int out_t;
+    static __device__ __forceinline__ int load(signed char v) { return (int)v; }
+    static __device__ __forceinline__ int store(int acc) { return acc; }
+    static __device__ __forceinline__ int dot16(uint4 a, uint4 x, int acc) {
+        acc = __dp4a((int)a.x, (int)x.x, acc);
+        acc = __dp4a((int)a.y, (int)x.y, acc);
+        acc = __dp4a((int)a.z, (int)x.z, acc);
+        return __dp4a((int)a.w, (int)x.w, acc);
+    }
+};
+
+// ---------------------------------------------------------------------------------
+// GEMV: one warp per row. Lanes stride along the row 16 bytes at a time when the row
+// and x are 16-byte aligned (vec_ok, decided on the host), then finish the tail (and
+// the unaligned case) element by element; a shuffle reduction ends the row.
+template <typename T>
+__device__ __forceinline__ void dense_mv_impl(
+    const T* __restrict__ a, const T* __restrict__ x, typename Traits<T>::out_t* __restrict__ y,
+    int m, int n, long long a_row_stride, long long x_stride, long long y_stride, int vec_ok)
+{
+    typedef typename Traits<T>::acc_t acc_t;
+    const int lane = threadIdx.x & 31;
+    const long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= m) return;  // whole warps leave together: row is per warp
+    const T* a_row = a + row * a_row_stride;
+    acc_t acc = 0;
+    int tail_start = 0;
+    if (vec_ok) {
+        const int per_vec = 16 / sizeof(T);
+        const int n_vec = n / per_vec;
+        const uint4* a_vec = reinterpret_cast<const uint4*>(a_row);
+        const uint4* x_vec = reinterpret_cast<const uint4*>(x);
+#pragma unroll 4
+        for (int v = lane; v < n_vec; v += 32) {
+            acc = Traits<T>::dot16(a_vec[v], __ldg(x_vec + v), acc);
+        }
+        tail_start = n_vec * per_vec;
+    }
+    for (int col = tail_start + lane; col < n; col += 32) {
+        acc += Traits<T>::load(a_row[col]) * Traits<T>::load(x[col * x_stride]);
+    }
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        acc += __shfl_down_sync(0xffffffffu, acc, offset);
+    }
+    if (lane == 0) y[row * y_stride] = Traits<T>::store(acc);
+}
+
+// ---------------------------------------------------------------------------------
+// GEMM: a 16x16 thread block computes a 64x64 tile of C, 4x4 outputs per thread at
+// rows ty + 16 i and columns tx + 16 j (coalesced stores, conflict-free shared reads).
+// A and B go through shared memory 16 columns/rows of k at a time, converted to the
+// accumulator type on the way in. Plain FMA: no tensor cores.
+#define MM_TILE 64
+#define MM_K 16
+#define MM_THREADS 256
+
+template <typename T>
+__device__ __forceinline__ void dense_mm_impl(
+    const T* __restrict__ a, const T* __restrict__ b, typename Traits<T>::out_t* __restrict__ c,
+    int m, int n, int k, long long a_row_stride, long long b_row_stride, long long c_row_stride)
+{
+    typedef typename Traits<T>::acc_t acc_t;
+    __shared__ acc_t a_tile[MM_K][MM_TILE + 1];  // transposed; +1 avoids bank conflicts on store
+    __shared__ acc_t b_tile[MM_K][MM_TILE];
+    const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
+    const long long row0 = (long long)blockIdx.y * MM_TILE, col0 = (long long)blockIdx.x * MM_TILE;
+    acc_t acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = 0;
+
+    for (int k0 = 0; k0 < k; k0 += MM_K) {
+#pragma unroll
+        for (int s = 0; s < (MM_TILE * MM_K) / MM_THREADS; ++s) {
+            const int e = tid + s * MM_THREADS;
+            const int ar = e / MM_K, ak = e % MM_K;  // A tile: 64 rows x 16 k
+            const long long grow = row0 + ar;
+            a_tile[ak][ar] = (grow < m && k0 + ak < k)
+                ? Traits<T>::load(a[grow * a_row_stride + k0 + ak]) : (acc_t)0;
+            const int bk = e / MM_TILE, bc = e % MM_TILE;  // B tile: 16 k x 64 columns
+            const long long gcol = col0 + bc;
+            b_tile[bk][bc] = (k0 + bk < k && gcol < n)
+                ? Traits<T>::load(b[(long long)(k0 + bk) * b_row_stride + gcol]) : (acc_t)0;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < MM_K; ++kk) {
+            acc_t a_frag[4], b_frag[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) a_frag[i] = a_tile[kk][ty + 16 * i];
+#pragma unroll
+            for (int j = 0; j < 4; ++j) b_frag[j] = b_tile[kk][tx + 16 * j];
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 4; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const long long row = row0 + ty + 16 * i;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const long long col = col0 + tx + 16 * j;
+            if (row < m && col < n) c[row * c_row_stride + col] = Traits<T>::store(acc[i][j]);
+        }
+    }
+}
+
+// extern "C" entry points, one per dtype, so the launcher finds them by plain name.
+#define STRUCTBENCH_DENSE_KERNELS(SUFFIX, T)                                                   \
+    extern "C" __global__ void dense_mv_##SUFFIX(                                              \
+        const T* a, const T* x, Traits<T>::out_t* y, int m, int n,                             \
+        long long a_row_stride, long long x_stride, long long y_stride, int vec_ok) {          \
+        dense_mv_impl<T>(a, x, y, m, n, a_row_stride, x_stride, y_stride, vec_ok);             \
+    }                                                                                          \
+    extern "C" __global__ void __launch_bounds__(MM_THREADS) dense_mm_##SUFFIX(                \
+        const T* a, const T* b, Traits<T>::out_t* c, int m, int n, int k,                      \
+        long long a_row_stride, long long b_row_stride, long long c_row_stride) {              \
+        dense_mm_impl<T>(a, b, c, m, n, k, a_row_stride, b_row_stride, c_row_stride);          \
+    }
+
+STRUCTBENCH_DENSE_KERNELS(fp32, float)
+STRUCTBENCH_DENSE_KERNELS(fp16, fp16_t)
+STRUCTBENCH_DENSE_KERNELS(bf16, bf16_t)
+STRUCTBENCH_DENSE_KERNELS(int8, signed char)

@@ -1,0 +1,49 @@
+"""Every registered implementation x every dtype it supports x odd and multi-block shapes,
+checked against the float64 (int8: exact int64) NumPy reference with the output poisoned
+first, so an element the kernel never writes fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.dtypes import get_dtype, tolerance
+from bench.registry import default_registry
+from bench.verify import max_rel_err
+from tests.helpers import TEST_SHAPES, run_impl, shape_id, skip_unless_runnable
+
+
+def _cases(ours_only: bool = False, shapes: slice = slice(None)):
+    for impl in default_registry().impls():
+        if ours_only and impl.is_baseline:
+            continue
+        for dtype in impl.dtypes:
+            for shape in TEST_SHAPES[impl.op][shapes]:
+                yield pytest.param(impl, dtype, tolerance(get_dtype(dtype)), shape,
+                                   id=f"{impl.op}-{impl.name}-{shape_id(impl.op, shape)}-{dtype}")
+
+
+def _skip_if_declined(impl, dtype, shape):
+    reason = impl.unsupported_reason(shape, get_dtype(dtype))
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("impl, dtype, rel_tol, shape", list(_cases()))
+def test_matches_reference(request, impl, dtype, rel_tol, shape):
+    skip_unless_runnable(impl)
+    _skip_if_declined(impl, dtype, shape)
+    result, reference = run_impl(impl, dtype, shape, seed_key=request.node.name)
+    assert result.shape == reference.shape
+    if dtype == "int8":
+        assert (result == reference).all(), f"int8 must be exact; max |diff| {abs(result - reference).max()}"
+    else:
+        err = max_rel_err(result, reference)
+        assert err <= rel_tol, f"max_rel_err {err:.3g} > {rel_tol:.3g}"
+
+
+@pytest.mark.parametrize("impl, dtype, rel_tol, shape", list(_cases(ours_only=True, shapes=slice(1, 2))))
+def test_allocates_output_when_none_given(request, impl, dtype, rel_tol, shape):
+    skip_unless_runnable(impl)
+    _skip_if_declined(impl, dtype, shape)
+    result, reference = run_impl(impl, dtype, shape, seed_key=request.node.name, poison=False)
+    assert max_rel_err(result, reference) <= rel_tol
