@@ -38,17 +38,24 @@ class Backend:
         return None
 
     # --- arrays ---------------------------------------------------------------------
-    def to_device(self, values: np.ndarray, dtype: DType):
-        if self.library == "numpy":
-            return np.ascontiguousarray(values.astype(dtype.numpy_name))
-        if self.library == "cupy":
+    def to_device(self, values: np.ndarray, dtype: DType | None):
+        """``values`` converted to ``dtype`` (None: kept as they are, e.g. int32 indices)
+        in this backend's array type, on its device."""
+        if self.library in ("numpy", "cupy"):
+            if dtype is not None and dtype.numpy_name is None:
+                raise TypeError(f"backend {self.name} has no {dtype.name} arrays")
+            host = values if dtype is None else values.astype(dtype.numpy_name)
+            if self.library == "numpy":
+                return np.ascontiguousarray(host)
             import cupy
 
-            return cupy.asarray(values.astype(dtype.numpy_name))
+            return cupy.asarray(host)
         import torch
 
         # Narrow on the host first: the copy to the device then moves the small array.
-        narrow = torch.from_numpy(values).to(getattr(torch, dtype.torch_name))
+        narrow = torch.from_numpy(np.ascontiguousarray(values))
+        if dtype is not None:
+            narrow = narrow.to(getattr(torch, dtype.torch_name))
         return narrow.to(self.runs_on())
 
     def empty_poisoned(self, shape: tuple[int, ...], dtype: DType):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.backends import get_backend
+from bench.backends import cuda_reason, get_backend
 from bench.profiles import PROFILES, default_profile_name, get_profile
 from bench.registry import default_registry
 from bench.results import ResultWriter
@@ -51,6 +51,11 @@ def _default_out(profile: str) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     registry = default_registry()
     profile = get_profile(args.profile or default_profile_name())
+    if not args.profile and cuda_reason():
+        print(f"note: no GPU here ({cuda_reason()}): running the '{profile.name}' profile, "
+              f"CPU backends only ({', '.join(profile.backends)}). GPU backends left out:")
+        for name in sorted({i.backend for i in registry.impls()} - set(profile.backends)):
+            print(f"  {name}: {_backend_status(name)}")
     cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype)
     for backend, reason in sorted(unavailable.items()):
         print(f"note: backend {backend} left out: {reason}")

@@ -5,7 +5,8 @@ reference and its cost model. An ``Impl`` is one way to compute an op (our Trito
 CuPy kernel, or a vendor/NumPy baseline) on one backend, for some dtypes.
 
 Tests, the benchmark runner and ``structbench list`` all loop over ``default_registry()``,
-so adding a kernel is: its file in ``kernels/`` plus ``reg.add_impl(...)`` in a suite.
+so adding a kernel is: its file in ``kernels/`` plus ``reg.add_impl(...)`` in a suite,
+and a new op family is a new module in ``bench/suite/`` with a ``register(reg)``.
 Implementations are named by ``"module:function"`` and imported on first use, so listing
 and planning never import torch, triton or cupy.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,6 +40,13 @@ class Op:
     out_shape: Callable[[Params], tuple[int, ...]]
     flops: Callable[[Params], int]  # arithmetic of the op as defined (2 per multiply-add)
     min_bytes: Callable[[Params, DType], int]  # each input read once, output written once
+    # Shapes every implementation is tested on: odd, tiny, and several blocks wide.
+    test_shapes: tuple[dict, ...] = ()
+    # Inputs that keep the integer type make_inputs gave them (CSR indptr/indices)
+    # instead of being converted to the benchmarked dtype.
+    index_inputs: tuple[str, ...] = ()
+    # Keyword arguments every implementation receives, from the params (LoRA's scale).
+    call_kwargs: Callable[[Params], dict] = field(default=lambda params: {}, compare=False)
 
     def check_params(self, params: Params) -> None:
         missing = [d for d in self.dims if d not in params]
@@ -59,19 +68,30 @@ class Impl:
     note: str = ""  # what a reader of `structbench list` should know (algorithm, caveats)
     # (params, dtype) -> reason this impl cannot run that case, or None.
     limits: Callable[[Params, DType], str | None] | None = field(default=None, compare=False)
+    # "module:function" run once on the device inputs, outside timing, returning the
+    # positional arguments fn receives (a library's sparse matrix object, a
+    # materialised dense matrix for a "what structure saves" baseline).
+    prepare: str | None = None
 
     @property
     def kind(self) -> str:
         return "baseline" if self.is_baseline else "ours"
 
     def load(self) -> Callable:
-        module_name, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return _resolve(self.target)
+
+    def load_prepare(self) -> Callable | None:
+        return _resolve(self.prepare) if self.prepare else None
 
     def unsupported_reason(self, params: Params, dtype: DType) -> str | None:
         if dtype.name not in self.dtypes:
             return f"{self.op}/{self.name} does not support {dtype.name}"
         return self.limits(params, dtype) if self.limits else None
+
+
+def _resolve(target: str) -> Callable:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 class Registry:
@@ -118,10 +138,10 @@ class Registry:
 
 @functools.cache
 def default_registry() -> Registry:
-    """Every op family's suite, registered once on first use."""
-    from bench.suite import dense
+    """Every op family's suite (each module of bench/suite/), registered on first use."""
+    import bench.suite
 
     reg = Registry()
-    for suite in (dense,):
-        suite.register(reg)
+    for module in sorted(m.name for m in pkgutil.iter_modules(bench.suite.__path__)):
+        importlib.import_module(f"bench.suite.{module}").register(reg)
     return reg

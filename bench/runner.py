@@ -17,10 +17,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
 from bench.backends import get_backend
-from bench.dtypes import DType, get_dtype, output_dtype, tolerance
+from bench.cases import bind, make_host_case
+from bench.dtypes import DType, get_dtype, tolerance
 from bench.env import row_environment
 from bench.inputs import case_seed
 from bench.profiles import Profile
@@ -138,26 +137,21 @@ def run_case(registry: Registry, case: Case, policy: TimingPolicy, *, base_seed:
     reason = impl.unsupported_reason(case.shape, dtype)
     if reason:
         return {**row, "status": "skipped", "error": reason}
-    backend = get_backend(impl.backend)
     cache = inputs or _InputCache()
     try:
-        def make():
-            host = op.make_inputs(case.shape, dtype, np.random.default_rng(seed))
-            return host, op.reference(*(host[name] for name in op.input_names))
-
-        host, reference = cache.get((case.op, case.dtype, case.params, seed), make)
-        args = [backend.to_device(host[name], dtype) for name in op.input_names]
-        out = backend.empty_poisoned(op.out_shape(case.shape), output_dtype(dtype))
-        fn = impl.load()
-        fn(*args, out=out)
-        backend.synchronize()
-        ok, err = verify(backend.to_host(out), reference, dtype)
+        host, reference = cache.get((case.op, case.dtype, case.params, seed),
+                                    lambda: make_host_case(op, case.shape, dtype, seed))
+        bound = bind(op, impl, host, case.shape, dtype)
+        out = bound.new_output()
+        bound(out)
+        bound.backend.synchronize()
+        ok, err = verify(bound.backend.to_host(out), reference, dtype)
         row["max_rel_err"] = err
         if not ok:
             return {**row, "status": "error",
                     "error": f"wrong answer: max_rel_err {err:.3g} > tolerance {tolerance(dtype):.3g}"}
-        clock = clock_for(backend.runs_on(), backend.library, policy.flush_l2)
-        stats = summarize(measure(lambda: fn(*args, out=out), clock, policy))
+        clock = clock_for(bound.backend.runs_on(), bound.backend.library, policy.flush_l2)
+        stats = summarize(measure(lambda: bound(out), clock, policy))
     except Exception as exc:  # a broken kernel is a row, not the end of the sweep
         return {**row, "status": "error", "error": _error_message(exc)}
     seconds = stats["time_ms_p50"] / 1e3

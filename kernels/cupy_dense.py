@@ -15,7 +15,9 @@ import numpy as np
 
 from kernels._checks import ArrayInfo, check_dense, out_dtype_name
 
-_SOURCE = Path(__file__).with_name("cupy_dense.cu")
+SOURCE = Path(__file__).with_name("cupy_dense.cu")
+# Every kernel this launcher may ask the RawModule for (checked against nvcc's PTX in tests).
+KERNEL_NAMES = tuple(f"{op}_{dtype}" for op in ("dense_mv", "dense_mm") for dtype in ("fp32", "fp16", "bf16", "int8"))
 _MV_WARPS_PER_BLOCK = 8  # one warp per row
 _MM_TILE = 64  # must match MM_TILE in the .cu
 
@@ -24,7 +26,7 @@ _MM_TILE = 64  # must match MM_TILE in the .cu
 def _module():
     import cupy
 
-    return cupy.RawModule(code=_SOURCE.read_text(), options=("--std=c++17",))
+    return cupy.RawModule(code=SOURCE.read_text(), options=("--std=c++17",))
 
 
 def _kernel(name: str):

@@ -9,15 +9,16 @@ import pytest
 from bench.dtypes import get_dtype, tolerance
 from bench.registry import default_registry
 from bench.verify import max_rel_err
-from tests.helpers import TEST_SHAPES, run_impl, shape_id, skip_unless_runnable
+from tests.helpers import run_impl, shape_id, skip_unless_runnable
 
 
 def _cases(ours_only: bool = False, shapes: slice = slice(None)):
-    for impl in default_registry().impls():
+    registry = default_registry()
+    for impl in registry.impls():
         if ours_only and impl.is_baseline:
             continue
         for dtype in impl.dtypes:
-            for shape in TEST_SHAPES[impl.op][shapes]:
+            for shape in registry.op(impl.op).test_shapes[shapes]:
                 yield pytest.param(impl, dtype, tolerance(get_dtype(dtype)), shape,
                                    id=f"{impl.op}-{impl.name}-{shape_id(impl.op, shape)}-{dtype}")
 

@@ -1,8 +1,12 @@
-"""Our CUDA C compiles (nvcc, when on the PATH) and defines every kernel the CuPy
-launchers can ask for: the check that runs even where no GPU can run the kernels."""
+"""Our CUDA C compiles (nvcc, when on the PATH) and defines every kernel its CuPy launcher
+can ask for: the check that runs even where no GPU can run the kernels.
+
+Each launcher module ``kernels/cupy_<family>.py`` names its source (``SOURCE``) and the
+kernels it launches (``KERNEL_NAMES``); this test finds them all."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import subprocess
@@ -11,31 +15,29 @@ from pathlib import Path
 import pytest
 
 KERNELS = Path(__file__).resolve().parent.parent / "kernels"
-SOURCES = sorted(KERNELS.glob("*.cu"))
+LAUNCHERS = sorted(p.stem for p in KERNELS.glob("cupy_*.py"))
 # sm_80 is the oldest architecture we support (cvt.rn.bf16.f32); sm_90 is the H100.
 ARCHS = ("sm_80", "sm_90")
 NVCC = shutil.which("nvcc")
-# Kernels each launcher may ask its RawModule for: "<op>_<dtype>".
-LAUNCHED = {"cupy_dense.cu": [f"{op}_{dtype}" for op in ("dense_mv", "dense_mm")
-                              for dtype in ("fp32", "fp16", "bf16", "int8")]}
 
 
-@pytest.fixture(scope="module", params=SOURCES, ids=lambda p: p.name)
-def compiled(request, tmp_path_factory) -> tuple[str, str]:
-    """(file name, PTX) of a CUDA source that compiled cleanly for every architecture."""
+def test_every_cuda_source_has_a_launcher():
+    sources = {importlib.import_module(f"kernels.{name}").SOURCE.name for name in LAUNCHERS}
+    assert sources == {p.name for p in KERNELS.glob("*.cu")}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_compiles_and_defines_every_launched_kernel(launcher, tmp_path):
     if NVCC is None:
         pytest.skip("nvcc is not on the PATH: CUDA sources not compile-checked")
-    out = tmp_path_factory.mktemp("ptx") / "kernels.ptx"
+    module = importlib.import_module(f"kernels.{launcher}")
     for arch in ARCHS:  # a full compile per architecture, warnings as errors
-        subprocess.run([NVCC, f"-arch={arch}", "-std=c++17", "-Werror", "all-warnings", "-c",
-                        str(request.param), "-o", str(out.with_suffix(f".{arch}.o"))],
-                       check=True, capture_output=True, text=True)
-    subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", "--ptx", str(request.param), "-o", str(out)], check=True)
-    return request.param.name, out.read_text()
-
-
-def test_compiles_and_defines_every_launched_kernel(compiled):
-    name, ptx = compiled
-    entries = set(re.findall(r"\.entry\s+(\w+)", ptx))
-    missing = set(LAUNCHED.get(name, [])) - entries
-    assert not missing, f"{name} lacks kernels its launcher uses: {sorted(missing)}"
+        result = subprocess.run([NVCC, f"-arch={arch}", "-std=c++17", "-Werror", "all-warnings", "-c",
+                                 str(module.SOURCE), "-o", str(tmp_path / f"{arch}.o")],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    ptx = tmp_path / "kernels.ptx"
+    subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", "--ptx", str(module.SOURCE), "-o", str(ptx)], check=True)
+    entries = set(re.findall(r"\.entry\s+(\w+)", ptx.read_text()))
+    missing = set(module.KERNEL_NAMES) - entries
+    assert not missing, f"{module.SOURCE.name} lacks kernels its launcher uses: {sorted(missing)}"

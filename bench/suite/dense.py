@@ -70,6 +70,8 @@ def register(reg: Registry) -> None:
         out_shape=lambda p: (p["m"],),
         flops=dense_mv_flops,
         min_bytes=dense_mv_min_bytes,
+        # Triton GEMV blocks span up to 8 rows x 2048 columns: 37 x 4100 crosses both.
+        test_shapes=({"m": 1, "n": 1}, {"m": 7, "n": 33}, {"m": 1000, "n": 257}, {"m": 37, "n": 4100}),
     ))
     reg.add_op(Op(
         name="dense_mm",
@@ -81,6 +83,9 @@ def register(reg: Registry) -> None:
         out_shape=lambda p: (p["m"], p["n"]),
         flops=dense_mm_flops,
         min_bytes=dense_mm_min_bytes,
+        # GEMM tiles are up to 128 wide: 150 x 140 x 300 spans several in every dimension.
+        test_shapes=({"m": 1, "n": 1, "k": 1}, {"m": 7, "n": 5, "k": 33}, {"m": 1000, "n": 7, "k": 257},
+                     {"m": 150, "n": 140, "k": 300}),
     ))
 
     mv, mm = "dense_mv", "dense_mm"
