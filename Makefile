@@ -2,6 +2,7 @@
 # On a machine whose python3 already imports our dependencies (the GPU machine: torch,
 # triton, cupy preinstalled, no network) that python3 is used as is; anywhere else a
 # venv is built once in .venv with the pinned versions of requirements.txt.
+# scipy and pyamg are not required of the machine's python3: tests that need them skip.
 SHELL := /bin/bash
 SYSTEM_PYTHON ?= python3
 VENV := .venv

@@ -1,43 +1,15 @@
 // Dense matrix-vector (GEMV) and matrix-matrix (GEMM) products, compiled by CuPy's
 // RawModule (NVRTC) and, for the CPU-only compile check, by nvcc.
-//
-// No headers: fp16 and bf16 travel as 16-bit patterns (fp16_t, bf16_t) and are converted
-// with PTX cvt instructions (bf16 -> fp32 is a shift), so the file builds the same under
-// NVRTC and nvcc. Accumulation is fp32 for float types and int32 for int8 (exact;
-// __dp4a does four int8 products per instruction). cvt.rn.bf16.f32 needs sm_80+.
+// Types, conversions and per-dtype traits come from structbench.cuh. Accumulation is fp32
+// for float types and int32 for int8 (exact; __dp4a does four int8 products at once).
+#include "structbench.cuh"
 
-struct fp16_t { unsigned short bits; };
-struct bf16_t { unsigned short bits; };
+// Dot product of two 16-byte words (a uint4 of a row of A with the matching uint4 of x),
+// per dtype: the inner step of the vectorised GEMV.
+template <typename T> struct Dot16;
 
-__device__ __forceinline__ float fp16_to_float(unsigned short h) {
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-    return f;
-}
-__device__ __forceinline__ unsigned short float_to_fp16(float f) {
-    unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-    return h;
-}
-__device__ __forceinline__ float bf16_to_float(unsigned short b) {
-    return __uint_as_float(((unsigned int)b) << 16);
-}
-__device__ __forceinline__ unsigned short float_to_bf16(float f) {
-    unsigned short b;
-    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(f));
-    return b;
-}
-
-// Per-dtype: accumulator and output types, scalar load/store, and the dot product of
-// two 16-byte words (one uint4 of a row of A with the matching uint4 of x).
-template <typename T> struct Traits;
-
-template <> struct Traits<float> {
-    typedef float acc_t;
-    typedef float out_t;
-    static __device__ __forceinline__ float load(float v) { return v; }
-    static __device__ __forceinline__ float store(float acc) { return acc; }
-    static __device__ __forceinline__ float dot16(uint4 a, uint4 x, float acc) {
+template <> struct Dot16<float> {
+    static __device__ __forceinline__ float run(uint4 a, uint4 x, float acc) {
         acc = fmaf(__uint_as_float(a.x), __uint_as_float(x.x), acc);
         acc = fmaf(__uint_as_float(a.y), __uint_as_float(x.y), acc);
         acc = fmaf(__uint_as_float(a.z), __uint_as_float(x.z), acc);
@@ -45,40 +17,28 @@ template <> struct Traits<float> {
     }
 };
 
-template <> struct Traits<fp16_t> {
-    typedef float acc_t;
-    typedef fp16_t out_t;
-    static __device__ __forceinline__ float load(fp16_t v) { return fp16_to_float(v.bits); }
-    static __device__ __forceinline__ fp16_t store(float acc) { fp16_t r; r.bits = float_to_fp16(acc); return r; }
+template <> struct Dot16<fp16_t> {
     static __device__ __forceinline__ float word(unsigned int a, unsigned int x, float acc) {
         acc = fmaf(fp16_to_float(a & 0xffffu), fp16_to_float(x & 0xffffu), acc);
         return fmaf(fp16_to_float(a >> 16), fp16_to_float(x >> 16), acc);
     }
-    static __device__ __forceinline__ float dot16(uint4 a, uint4 x, float acc) {
+    static __device__ __forceinline__ float run(uint4 a, uint4 x, float acc) {
         return word(a.w, x.w, word(a.z, x.z, word(a.y, x.y, word(a.x, x.x, acc))));
     }
 };
 
-template <> struct Traits<bf16_t> {
-    typedef float acc_t;
-    typedef bf16_t out_t;
-    static __device__ __forceinline__ float load(bf16_t v) { return bf16_to_float(v.bits); }
-    static __device__ __forceinline__ bf16_t store(float acc) { bf16_t r; r.bits = float_to_bf16(acc); return r; }
+template <> struct Dot16<bf16_t> {
     static __device__ __forceinline__ float word(unsigned int a, unsigned int x, float acc) {
         acc = fmaf(__uint_as_float(a << 16), __uint_as_float(x << 16), acc);
         return fmaf(__uint_as_float(a & 0xffff0000u), __uint_as_float(x & 0xffff0000u), acc);
     }
-    static __device__ __forceinline__ float dot16(uint4 a, uint4 x, float acc) {
+    static __device__ __forceinline__ float run(uint4 a, uint4 x, float acc) {
         return word(a.w, x.w, word(a.z, x.z, word(a.y, x.y, word(a.x, x.x, acc))));
     }
 };
 
-template <> struct Traits<signed char> {
-    typedef int acc_t;
-    typedef int out_t;
-    static __device__ __forceinline__ int load(signed char v) { return (int)v; }
-    static __device__ __forceinline__ int store(int acc) { return acc; }
-    static __device__ __forceinline__ int dot16(uint4 a, uint4 x, int acc) {
+template <> struct Dot16<signed char> {  // four int8 products per __dp4a
+    static __device__ __forceinline__ int run(uint4 a, uint4 x, int acc) {
         acc = __dp4a((int)a.x, (int)x.x, acc);
         acc = __dp4a((int)a.y, (int)x.y, acc);
         acc = __dp4a((int)a.z, (int)x.z, acc);
@@ -109,7 +69,7 @@ __device__ __forceinline__ void dense_mv_impl(
         const uint4* x_vec = reinterpret_cast<const uint4*>(x);
 #pragma unroll 4
         for (int v = lane; v < n_vec; v += 32) {
-            acc = Traits<T>::dot16(a_vec[v], __ldg(x_vec + v), acc);
+            acc = Dot16<T>::run(a_vec[v], __ldg(x_vec + v), acc);
         }
         tail_start = n_vec * per_vec;
     }

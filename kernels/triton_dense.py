@@ -19,17 +19,12 @@ given, pick block sizes from the shape, and launch.
 
 from __future__ import annotations
 
-import functools
-import os
-
 import torch
 import triton
 import triton.language as tl
 
+from kernels import _triton
 from kernels._checks import check_dense, out_dtype_name
-
-_TORCH_DTYPE = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
-                "int8": torch.int8, "int32": torch.int32}
 
 
 @triton.jit
@@ -91,22 +86,6 @@ def _dense_mm_kernel(
     tl.store(c_ptrs, acc.to(c_ptr.dtype.element_ty), mask=(rows[:, None] < m) & (cols[None, :] < n))
 
 
-def _device_type() -> str:
-    # Under TRITON_INTERPRET=1 the kernels run on the CPU, on CPU tensors.
-    return "cpu" if os.environ.get("TRITON_INTERPRET", "0") == "1" else "cuda"
-
-
-@functools.cache
-def _num_sms(device: str) -> int:
-    if not device.startswith("cuda"):
-        return 1  # interpreter: fewer, larger programs are simply faster
-    return torch.cuda.get_device_properties(torch.device(device)).multi_processor_count
-
-
-def _acc_dtype(dtype: str):
-    return tl.int32 if dtype == "int8" else tl.float32
-
-
 def _input_precision(dtype: str) -> str:
     # "ieee": fp32 products in fp32, not TF32. Other dtypes keep Triton's default, which
     # has no effect on fp16/bf16/int8 operands.
@@ -126,16 +105,16 @@ def _mv_blocks(m: int, n: int, itemsize: int, num_sms: int) -> tuple[int, int]:
 def dense_mv(a: torch.Tensor, x: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """y = A x. A (m, n) row-major (rows may be padded), x (n,) any stride; fp32/fp16/bf16
     return the input dtype (fp32 accumulation), int8 returns int32 (exact)."""
-    ops = check_dense("dense_mv", a, x, out, vector=True, device_type=_device_type())
+    ops = check_dense("dense_mv", a, x, out, vector=True, device_type=_triton.device_type())
     m, n = a.shape
     if out is None:
-        out = torch.empty(ops.out_shape, dtype=_TORCH_DTYPE[out_dtype_name(ops.dtype)], device=a.device)
+        out = _triton.empty(ops.out_shape, out_dtype_name(ops.dtype), a.device)
     if 0 in ops.out_shape:  # nothing to compute; a zero-sized grid is an error
         return out
-    block_m, block_n = _mv_blocks(m, n, a.element_size(), _num_sms(str(a.device)))
+    block_m, block_n = _mv_blocks(m, n, a.element_size(), _triton.num_sms(str(a.device)))
     _dense_mv_kernel[(triton.cdiv(m, block_m),)](
         a, x, out, m, n, a.stride(0), x.stride(0), out.stride(0),
-        ACC_DTYPE=_acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=4,
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=4,
     )
     return out
 
@@ -159,17 +138,17 @@ def _mm_config(m: int, n: int, k: int, dtype: str) -> dict:
 def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """C = A B. A (m, k), B (k, n), row-major (rows may be padded); fp32 in true fp32,
     fp16/bf16 with fp32 accumulation, int8 -> int32 exact."""
-    ops = check_dense("dense_mm", a, b, out, vector=False, device_type=_device_type())
+    ops = check_dense("dense_mm", a, b, out, vector=False, device_type=_triton.device_type())
     m, k = a.shape
     n = b.shape[1]
     if out is None:
-        out = torch.empty(ops.out_shape, dtype=_TORCH_DTYPE[out_dtype_name(ops.dtype)], device=a.device)
+        out = _triton.empty(ops.out_shape, out_dtype_name(ops.dtype), a.device)
     if 0 in ops.out_shape:  # nothing to compute; a zero-sized grid is an error
         return out
     config = _mm_config(m, n, k, ops.dtype)
     grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
     _dense_mm_kernel[grid](
         a, b, out, m, n, k, a.stride(0), b.stride(0), out.stride(0),
-        ACC_DTYPE=_acc_dtype(ops.dtype), INPUT_PRECISION=_input_precision(ops.dtype), **config,
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_input_precision(ops.dtype), **config,
     )
     return out

@@ -32,12 +32,12 @@ def test_compiles_and_defines_every_launched_kernel(launcher, tmp_path):
         pytest.skip("nvcc is not on the PATH: CUDA sources not compile-checked")
     module = importlib.import_module(f"kernels.{launcher}")
     for arch in ARCHS:  # a full compile per architecture, warnings as errors
-        result = subprocess.run([NVCC, f"-arch={arch}", "-std=c++17", "-Werror", "all-warnings", "-c",
+        result = subprocess.run([NVCC, f"-arch={arch}", "-std=c++17", "-Werror", "all-warnings", f"-I{KERNELS}", "-c",
                                  str(module.SOURCE), "-o", str(tmp_path / f"{arch}.o")],
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
     ptx = tmp_path / "kernels.ptx"
-    subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", "--ptx", str(module.SOURCE), "-o", str(ptx)], check=True)
+    subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", f"-I{KERNELS}", "--ptx", str(module.SOURCE), "-o", str(ptx)], check=True)
     entries = set(re.findall(r"\.entry\s+(\w+)", ptx.read_text()))
     missing = set(module.KERNEL_NAMES) - entries
     assert not missing, f"{module.SOURCE.name} lacks kernels its launcher uses: {sorted(missing)}"
