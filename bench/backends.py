@@ -85,6 +85,18 @@ class Backend:
         """"cpu" or "cuda": where this backend's work actually runs in this process."""
         return "cpu" if self.device == "cpu" else torch_device()
 
+    def free_memory_bytes(self) -> int | None:
+        """Free memory on this backend's device now; None on the CPU (not checked)."""
+        if self.runs_on() != "cuda":
+            return None
+        if self.library == "cupy":
+            import cupy
+
+            return cupy.cuda.runtime.memGetInfo()[0]
+        import torch
+
+        return torch.cuda.mem_get_info()[0]
+
     def synchronize(self) -> None:
         if self.device != "cuda":
             return

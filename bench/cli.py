@@ -1,10 +1,13 @@
-"""`structbench` (also `python -m bench`): list what is registered, run sweeps."""
+"""`structbench` (also `python -m bench`): list what is registered, calibrate, run sweeps."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import sys
+import uuid
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +15,8 @@ import pandas as pd
 from bench.backends import cuda_reason, get_backend
 from bench.profiles import PROFILES, default_profile_name, get_profile
 from bench.registry import default_registry
-from bench.results import ResultWriter
-from bench.runner import plan, run_sweep
+from bench.results import ResultWriter, done_case_keys
+from bench.runner import SweepSettings, plan
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
@@ -35,11 +38,23 @@ def cmd_list(args: argparse.Namespace) -> int:
             {"impl": i.name, "kind": i.kind, "backend": i.backend, "dtypes": ",".join(i.dtypes), "note": i.note}
             for i in registry.impls(op.name)
         ])
-        print(table.to_string(index=False), end="\n\n")
+        print(table.to_string(index=False, justify="left"), end="\n\n")
     backends = sorted({i.backend for i in registry.impls()})
     print("backends here:")
     print(pd.DataFrame([{"backend": b, "status": _backend_status(b)} for b in backends]).to_string(index=False))
     print("\nprofiles: " + ", ".join(f"{p.name} ({p.summary})" for p in PROFILES.values()))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bench.calibrate import load_or_measure
+
+    devices = [args.device] if args.device else ["cpu"] + (["cuda"] if cuda_reason() is None else [])
+    for device in devices:
+        calibration = load_or_measure(device, force=args.force)
+        peaks = ", ".join(f"{p} {v:.4g}" for p, v in calibration.peak_tflops.items())
+        print(f"{device} ({calibration.device_name}, measured {calibration.measured_at}): "
+              f"copy {calibration.copy_gbps:.4g} GB/s; matmul peak TFLOP/s: {peaks}")
     return 0
 
 
@@ -48,25 +63,68 @@ def _default_out(profile: str) -> Path:
     return RESULTS_DIR / f"{profile}-{stamp}.csv"
 
 
+def _announce_cpu_only(registry, profile) -> None:
+    print(f"note: no GPU here ({cuda_reason()}): running the '{profile.name}' profile, "
+          f"CPU backends only ({', '.join(profile.backends)}). GPU backends left out:")
+    for name in sorted({i.backend for i in registry.impls()} - set(profile.backends)):
+        print(f"  {name}: {_backend_status(name)}")
+
+
+def _settings(args: argparse.Namespace, profile) -> SweepSettings:
+    policy = profile.timing
+    if args.warm_cache:
+        policy = dataclasses.replace(policy, flush_l2=False)
+    if args.cuda_graph_below_us:
+        policy = dataclasses.replace(policy, graph_below_ms=args.cuda_graph_below_us / 1e3)
+    return SweepSettings(policy=policy, base_seed=args.seed, profile_name=profile.name,
+                         run_id=uuid.uuid4().hex[:12], calibrate=not args.no_calibrate)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, run_sweep, summary_table
+
     registry = default_registry()
     profile = get_profile(args.profile or default_profile_name())
     if not args.profile and cuda_reason():
-        print(f"note: no GPU here ({cuda_reason()}): running the '{profile.name}' profile, "
-              f"CPU backends only ({', '.join(profile.backends)}). GPU backends left out:")
-        for name in sorted({i.backend for i in registry.impls()} - set(profile.backends)):
-            print(f"  {name}: {_backend_status(name)}")
+        _announce_cpu_only(registry, profile)
     cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype)
     for backend, reason in sorted(unavailable.items()):
         print(f"note: backend {backend} left out: {reason}")
-    if not cases:
-        print("nothing to run: no case matches the filters on the available backends", file=sys.stderr)
-        return 2
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out: the CSV whose rows are kept")
     out = Path(args.out) if args.out else _default_out(profile.name)
+    if args.resume:
+        done = done_case_keys(out)
+        kept = len(cases)
+        cases = [case for case in cases if case.key() not in done]
+        print(f"resume: {kept - len(cases)} cases already in {out}, {len(cases)} to run")
+    if not cases:
+        print("nothing to run: no case left that matches the filters on the available backends", file=sys.stderr)
+        return 0 if args.resume else 2
+    settings = _settings(args, profile)
     print(f"profile {profile.name}: {len(cases)} cases -> {out}")
-    with ResultWriter(out) as writer:
-        counts = run_sweep(registry, cases, writer, profile.timing, base_seed=args.seed, profile_name=profile.name)
-    print(f"done: {dict(counts)} rows in {out}")
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    executor = (InProcessExecutor(DEFAULT_REGISTRY, settings) if args.no_isolate
+                else IsolatedExecutor(DEFAULT_REGISTRY, settings, args.timeout))
+    rows: list[dict] = []
+    try:
+        with ResultWriter(out) as writer:
+            try:
+                rows = run_sweep(executor, cases, writer)
+            finally:
+                writer.write_run({"run_id": settings.run_id, "argv": sys.argv, "profile": profile.name,
+                                  "started": started, "cases": len(cases),
+                                  "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                                  "policy": dataclasses.asdict(settings.policy), **executor.hello,
+                                  "clocks_end": executor.clocks()})
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the rows measured so far are in {out}", file=sys.stderr)
+        return 130
+    finally:
+        executor.close()
+    counts = Counter(row["status"] for row in rows)
+    print("\n" + summary_table(rows))
+    print(f"\ndone: {dict(counts)} rows in {out}")
     return 1 if counts.get("error") and args.strict else 0
 
 
@@ -75,13 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="ops, implementations, dtypes, and which backends run here").set_defaults(
         func=cmd_list)
+    calibrate = sub.add_parser("calibrate", help="measure copy bandwidth and matmul peaks (cached per device)")
+    calibrate.add_argument("--device", choices=["cpu", "cuda"], help="default: every device here")
+    calibrate.add_argument("--force", action="store_true", help="measure again even if cached")
+    calibrate.set_defaults(func=cmd_calibrate)
     run = sub.add_parser("run", help="run a sweep and append rows to a CSV")
     run.add_argument("--op", action="append", help="only this op (repeatable)")
     run.add_argument("--impl", action="append", help="only this implementation (repeatable)")
     run.add_argument("--dtype", action="append", help="only this dtype (repeatable)")
     run.add_argument("--profile", choices=sorted(PROFILES), help="default: quick with a GPU, cpu without")
     run.add_argument("--out", help="CSV to append to (default: results/<profile>-<time>.csv)")
+    run.add_argument("--resume", action="store_true", help="skip cases that already have a row in --out")
     run.add_argument("--seed", type=int, default=0, help="base seed of the inputs (default 0)")
+    run.add_argument("--warm-cache", action="store_true", help="do not flush L2 between repetitions")
+    run.add_argument("--cuda-graph-below-us", type=float, default=0.0, metavar="US",
+                     help="time calls faster than US microseconds in CUDA-graph mode (e.g. 20)")
+    run.add_argument("--timeout", type=float, default=300.0, help="seconds per case before it is an error")
+    run.add_argument("--no-isolate", action="store_true", help="run cases in this process (no worker)")
+    run.add_argument("--no-calibrate", action="store_true", help="skip the roofline ceilings (pct_of_* empty)")
     run.add_argument("--strict", action="store_true", help="exit 1 if any case ends in error")
     run.set_defaults(func=cmd_run)
     return parser

@@ -78,3 +78,47 @@ def row_environment(device: str) -> dict[str, str]:
         "device_name": gpu_name() if device == "cuda" else cpu_name(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+@functools.cache
+def _nvml_handle():
+    """An NVML handle for the current GPU, or None (no nvidia-ml-py, no driver, no GPU)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        import torch
+
+        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        return pynvml.nvmlDeviceGetHandleByIndex(index)
+    except Exception:  # ImportError, NVMLError, ...: clocks are simply not recorded
+        return None
+
+
+def gpu_clocks() -> dict[str, object]:
+    """SM and memory clocks now (MHz), the driver version and active throttle reasons, via
+    NVML; empty values where NVML is unavailable. Read-only: we never change clocks."""
+    empty = {"sm_clock_mhz": "", "mem_clock_mhz": "", "throttle_reasons": "", "driver_version": ""}
+    handle = _nvml_handle()
+    if handle is None:
+        return empty
+    import pynvml
+
+    try:
+        get_reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+            pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        reasons = get_reasons(handle)
+        names = {name.removeprefix("nvmlClocksEventReason").removeprefix("nvmlClocksThrottleReason")
+                 for name in dir(pynvml)
+                 if name.startswith(("nvmlClocksEventReason", "nvmlClocksThrottleReason"))
+                 and not name.endswith(("All", "None")) and isinstance(getattr(pynvml, name), int)
+                 and reasons & getattr(pynvml, name)}
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        return {
+            "sm_clock_mhz": pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+            "mem_clock_mhz": pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM),
+            "throttle_reasons": "|".join(sorted(names)) or "none",
+            "driver_version": driver.decode() if isinstance(driver, bytes) else driver,
+        }
+    except Exception:  # an NVML without these queries: record nothing rather than fail
+        return empty

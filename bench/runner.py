@@ -1,9 +1,11 @@
 """Plan a sweep, and measure it case by case: verify against the reference, then time.
 
 Every case becomes exactly one CSV row, written the moment it is known:
-``ok`` (verified, then timed), ``skipped`` (the implementation declines the case, with
-the reason) or ``error`` (an exception, or a wrong answer, with the message). A failing
-case never stops the sweep.
+``ok`` (verified, then timed), ``skipped`` (the implementation declines the case, or it
+would not fit in device memory, with the reason) or ``error`` (an exception, a wrong
+answer, a timeout or a crashed worker, with the message). A failing case never stops
+the sweep; cases run in a worker process (bench/worker.py) so that a poisoned CUDA
+context or a hung kernel costs one row, not the run.
 
 All implementations of one (op, dtype, shape) see the same seeded inputs, generated once
 together with their reference: fair, and much faster than regenerating them per impl.
@@ -12,23 +14,30 @@ together with their reference: fair, and much faster than regenerating them per 
 from __future__ import annotations
 
 import json
+import re
 import traceback
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from bench.backends import get_backend
+from bench.calibrate import Calibration, roofline_columns
 from bench.cases import bind, make_host_case
 from bench.dtypes import DType, get_dtype, tolerance
-from bench.env import row_environment
+from bench.env import gpu_clocks
 from bench.inputs import case_seed
 from bench.profiles import Profile
 from bench.registry import Registry
-from bench.results import ResultWriter
-from bench.timing import TimingPolicy, clock_for, measure, summarize
+from bench.timing import TimingPolicy, measure_case, summarize
 from bench.verify import verify
 
 SHAPE_COLUMNS = ("m", "n", "k")
+# Errors after which the CUDA context cannot be trusted: the worker is restarted.
+FATAL_CUDA_ERROR = re.compile(r"illegal memory access|unspecified launch failure|misaligned address|"
+                              r"device-side assert|illegal instruction|CUDA error: an illegal", re.IGNORECASE)
+# Device memory a case may use, as a multiple of its min_bytes (inputs + output once),
+# before it is skipped as too large: room for the flush buffer and library workspaces.
+MEMORY_HEADROOM = 1.25
 
 
 @dataclass(frozen=True)
@@ -36,15 +45,34 @@ class Case:
     op: str
     impl: str
     dtype: str
-    params: tuple[tuple[str, int], ...]  # (name, value) pairs in the op's dims order: hashable
+    params: tuple[tuple[str, object], ...]  # (name, value) pairs in the op's dims order: hashable
 
     @property
-    def shape(self) -> dict[str, int]:
+    def shape(self) -> dict:
         return dict(self.params)
 
     def label(self) -> str:
-        dims = "x".join(str(v) for _, v in self.params)
-        return f"{self.op} {self.impl} {self.dtype} {dims}"
+        dims = "x".join(str(v) for k, v in self.params if k in SHAPE_COLUMNS)
+        extra = " ".join(f"{k}={v}" for k, v in self.params if k not in SHAPE_COLUMNS)
+        return f"{self.op} {self.impl} {self.dtype} {dims}" + (f" {extra}" if extra else "")
+
+    def key(self) -> tuple[str, ...]:
+        """The results.case_key of this case's row."""
+        shape = self.shape
+        extra = {k: v for k, v in shape.items() if k not in SHAPE_COLUMNS}
+        return (self.op, self.impl, self.dtype, *(str(shape.get(c, "")) for c in SHAPE_COLUMNS),
+                json.dumps(extra, sort_keys=True) if extra else "")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything a worker needs besides the registry to turn a case into a row."""
+
+    policy: TimingPolicy = field(default_factory=TimingPolicy)
+    base_seed: int = 0
+    profile_name: str = ""
+    run_id: str = ""
+    calibrate: bool = False  # measure (or load cached) ceilings for pct_of_bw / pct_of_peak
 
 
 def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = None,
@@ -84,98 +112,116 @@ def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = No
     return cases, unavailable
 
 
-def _ordered(dims: tuple[str, ...], params: dict) -> tuple[tuple[str, int], ...]:
+def _ordered(dims: tuple[str, ...], params: dict) -> tuple[tuple[str, object], ...]:
     """The op's dims in its order (m, n, k), then any extra parameters by name."""
     extra = sorted((k, v) for k, v in params.items() if k not in dims)
     return tuple((d, int(params[d])) for d in dims) + tuple(extra)
 
 
-class _InputCache:
+class InputCache:
     """Inputs and reference of the last (op, dtype, shape, seed): shared by its impls."""
 
     def __init__(self) -> None:
         self._key = None
         self._value = None
 
-    def get(self, key, make: Callable):
+    def get(self, key, make):
         if key != self._key:
             self._key, self._value = None, None  # free the old arrays before making new ones
             self._value, self._key = make(), key
         return self._value
 
 
-def _base_row(registry: Registry, case: Case, profile_name: str, seed: int) -> dict:
+def base_row(registry: Registry, case: Case, settings: SweepSettings, environment: dict) -> dict:
+    """The columns of a case's row known before running it. ``environment``: the
+    bench.env.row_environment of the device the case runs on."""
     op, impl = registry.op(case.op), registry.impl(case.op, case.impl)
     dtype = get_dtype(case.dtype)
     shape = case.shape
-    backend = get_backend(impl.backend)
     extra = {k: v for k, v in shape.items() if k not in SHAPE_COLUMNS}
     return {
+        "row_id": uuid.uuid4().hex[:16], "run_id": settings.run_id,
         "op": case.op, "impl": case.impl, "backend": impl.backend,
         "is_baseline": impl.is_baseline, "dtype": case.dtype,
         **{c: shape.get(c, "") for c in SHAPE_COLUMNS},
         "params": json.dumps(extra, sort_keys=True) if extra else "",
         "flops": op.flops(shape), "min_bytes": op.min_bytes(shape, dtype),
-        "tolerance": tolerance(dtype), "seed": seed, "profile": profile_name,
-        **row_environment(backend.runs_on()),
+        "tolerance": tolerance(dtype), "seed": case_seed(settings.base_seed, case.op, case.dtype, case.params),
+        "profile": settings.profile_name, **environment,
     }
 
 
-def _error_message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
     return f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")[:500]
 
 
-def run_case(registry: Registry, case: Case, policy: TimingPolicy, *, base_seed: int = 0,
-             profile_name: str = "", inputs: _InputCache | None = None) -> dict:
-    """Measure one case and return its CSV row. Never raises for a failing kernel."""
-    seed = case_seed(base_seed, case.op, case.dtype, case.params)
-    row = _base_row(registry, case, profile_name, seed)
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower()
+
+
+def _memory_reason(row: dict, free_bytes: int | None) -> str | None:
+    needed = row["min_bytes"] * MEMORY_HEADROOM
+    if free_bytes is not None and needed > free_bytes:
+        return f"needs ~{needed / 2**30:.2f} GiB of device memory, {free_bytes / 2**30:.2f} GiB free"
+    return None
+
+
+def run_case(registry: Registry, case: Case, settings: SweepSettings, environment: dict, *,
+             inputs: InputCache | None = None,
+             calibrations: dict[str, Calibration | None] | None = None) -> tuple[dict, list[float]]:
+    """Measure one case: (its CSV row, its raw samples in ms). Never raises for a failing
+    kernel: exceptions and wrong answers become `error` rows."""
+    row = base_row(registry, case, settings, environment)
     op, impl = registry.op(case.op), registry.impl(case.op, case.impl)
     dtype: DType = get_dtype(case.dtype)
-    reason = impl.unsupported_reason(case.shape, dtype)
+    backend = get_backend(impl.backend)
+    if backend.runs_on() == "cuda":
+        row.update(gpu_clocks())
+    calibration = (calibrations or {}).get(backend.runs_on())
+    samples: list[float] = []
+    reason = impl.unsupported_reason(case.shape, dtype) or _memory_reason(row, backend.free_memory_bytes())
     if reason:
-        return {**row, "status": "skipped", "error": reason}
-    cache = inputs or _InputCache()
+        row.update(status="skipped", error=reason)
+    else:
+        row.update(_measure(op, impl, case, dtype, row["seed"], settings.policy, inputs or InputCache(), samples))
+    row.update(roofline_columns(row, calibration))
+    return row, samples
+
+
+def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy, inputs: InputCache,
+             samples: list[float]) -> dict:
+    """Verify, then time: the result columns of the row (samples are appended to ``samples``)."""
     try:
-        host, reference = cache.get((case.op, case.dtype, case.params, seed),
-                                    lambda: make_host_case(op, case.shape, dtype, seed))
+        host, reference = inputs.get((case.op, case.dtype, case.params, seed),
+                                     lambda: make_host_case(op, case.shape, dtype, seed))
         bound = bind(op, impl, host, case.shape, dtype)
         out = bound.new_output()
         bound(out)
         bound.backend.synchronize()
         ok, err = verify(bound.backend.to_host(out), reference, dtype)
-        row["max_rel_err"] = err
         if not ok:
-            return {**row, "status": "error",
+            return {"status": "error", "max_rel_err": err,
                     "error": f"wrong answer: max_rel_err {err:.3g} > tolerance {tolerance(dtype):.3g}"}
-        clock = clock_for(bound.backend.runs_on(), bound.backend.library, policy.flush_l2)
-        stats = summarize(measure(lambda: bound(out), clock, policy))
+        taken, timing_mode, cache_mode = measure_case(lambda: bound(out), bound.backend.runs_on(),
+                                                      bound.backend.library, policy)
     except Exception as exc:  # a broken kernel is a row, not the end of the sweep
-        return {**row, "status": "error", "error": _error_message(exc)}
+        status = "skipped" if _is_out_of_memory(exc) else "error"
+        return {"status": status, "error": error_message(exc)}
+    samples.extend(taken)
+    stats = summarize(taken)
     seconds = stats["time_ms_p50"] / 1e3
-    return {
-        **row, **stats, "status": "ok", "error": "", "cache_mode": clock.cache_mode,
-        "gbps": row["min_bytes"] / seconds / 1e9, "tflops": row["flops"] / seconds / 1e12,
-    }
+    flops, min_bytes = op.flops(case.shape), op.min_bytes(case.shape, dtype)
+    return {**stats, "status": "ok", "error": "", "max_rel_err": err, "timing_mode": timing_mode,
+            "cache_mode": cache_mode, "gbps": min_bytes / seconds / 1e9, "tflops": flops / seconds / 1e12}
 
 
-def run_sweep(registry: Registry, cases: list[Case], writer: ResultWriter, policy: TimingPolicy, *,
-              base_seed: int = 0, profile_name: str = "", echo: Callable[[str], None] = print) -> Counter:
-    """Run every case, writing each row as it is measured. Returns counts per status."""
-    counts: Counter = Counter()
-    inputs = _InputCache()
-    for index, case in enumerate(cases, 1):
-        row = run_case(registry, case, policy, base_seed=base_seed, profile_name=profile_name, inputs=inputs)
-        writer.write(row)
-        counts[row["status"]] += 1
-        echo(f"[{index}/{len(cases)}] {case.label()}: {_describe(row)}")
-    return counts
-
-
-def _describe(row: dict) -> str:
+def describe(row: dict) -> str:
+    """One line for the progress log."""
     if row["status"] != "ok":
         return f"{row['status']}: {row['error']}"
-    return (f"ok  p50 {row['time_ms_p50']:.4g} ms  ({row['time_ms_p20']:.4g}-{row['time_ms_p80']:.4g}, "
-            f"{row['reps']} reps)  {row['gbps']:.4g} GB/s  {row['tflops']:.4g} TFLOP/s")
+    pct = f" ({row['pct_of_bw']:.0f}% of bw)" if row.get("pct_of_bw") not in (None, "") else ""
+    noisy = "  NOISY" if row.get("noisy") else ""
+    return (f"ok  p50 {row['time_ms_p50']:.4g} ms  [{row['time_ms_p20']:.4g}, {row['time_ms_p80']:.4g}] "
+            f"x{row['reps']}  {row['gbps']:.4g} GB/s{pct}  {row['tflops']:.4g} TFLOP/s{noisy}")

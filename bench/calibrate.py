@@ -1,0 +1,171 @@
+"""Measured ceilings (the roofline): copy bandwidth and matmul peaks, per device.
+
+- bandwidth: a device-to-device copy of a buffer far larger than the last-level cache,
+  counted as bytes read + bytes written, per second;
+- peaks: the vendor library's matmul on a large product of random data, per precision:
+  FP32 (true fp32), TF32, FP16, BF16 (fp32 accumulation) and INT8 (int32 accumulation).
+
+Every row of a sweep carries the ceilings of its device (``ceiling_gbps``,
+``ceiling_tflops``) and its fractions of them (``pct_of_bw``, ``pct_of_peak``), so a
+report made from the CSV alone can draw the roofline. Results are cached per device and
+software versions in results/calibration/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.env import cpu_name, gpu_name, software
+from bench.timing import TimingPolicy, measure, summarize
+
+CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "results" / "calibration"
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    device: str  # "cuda" or "cpu"
+    device_name: str
+    copy_gbps: float
+    peak_tflops: dict[str, float]  # precision -> measured TFLOP/s (TOP/s for int8)
+    sizes: dict[str, int]  # what was measured: copy bytes, matmul dimension
+    versions: dict[str, str]
+    measured_at: str
+
+    def peak_for(self, dtype: str) -> float | None:
+        """The ceiling a row of this dtype is held against: true fp32 for fp32 rows."""
+        return self.peak_tflops.get(dtype)
+
+
+def _cuda_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
+    import torch
+
+    src = torch.rand(copy_bytes // 4, device="cuda")  # random, never zeros
+    dst = torch.empty_like(src)
+    from bench.timing import TorchCudaClock
+
+    samples = measure(lambda: dst.copy_(src), TorchCudaClock(flush_l2=False), policy)
+    return 2 * src.numel() * 4 / (summarize(samples)["time_ms_p50"] / 1e3) / 1e9
+
+
+def _cuda_matmul_tflops(precision: str, size: int, policy: TimingPolicy) -> float:
+    import torch
+
+    from bench.timing import TorchCudaClock
+
+    if precision == "int8":
+        a = torch.randint(-128, 128, (size, size), dtype=torch.int8, device="cuda")
+        b = torch.randint(-128, 128, (size, size), dtype=torch.int8, device="cuda")
+
+        def fn():
+            return torch._int_mm(a, b)
+    else:
+        dtype = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        a = torch.randn(size, size, dtype=dtype, device="cuda")
+        b = torch.randn(size, size, dtype=dtype, device="cuda")
+
+        def fn():
+            return a @ b
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        samples = measure(fn, TorchCudaClock(flush_l2=False), policy)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    return 2 * size**3 / (summarize(samples)["time_ms_p50"] / 1e3) / 1e12
+
+
+def _cpu_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
+    from bench.timing import CpuClock
+
+    src = np.random.default_rng(0).random(copy_bytes // 8)
+    dst = np.empty_like(src)
+    samples = measure(lambda: np.copyto(dst, src), CpuClock(), policy)
+    return 2 * src.nbytes / (summarize(samples)["time_ms_p50"] / 1e3) / 1e9
+
+
+def _cpu_matmul_tflops(precision: str, size: int, policy: TimingPolicy) -> float | None:
+    import torch
+
+    from bench.timing import CpuClock
+
+    if precision == "tf32":
+        return None  # no TF32 on CPUs
+    if precision == "int8":
+        a = torch.randint(-128, 128, (size, size), dtype=torch.int8)
+        b = torch.randint(-128, 128, (size, size), dtype=torch.int8)
+
+        def fn():
+            return torch._int_mm(a, b)
+    else:
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+
+        def fn():
+            return a @ b
+    samples = measure(fn, CpuClock(), policy)
+    return 2 * size**3 / (summarize(samples)["time_ms_p50"] / 1e3) / 1e12
+
+
+def measure_calibration(device: str) -> Calibration:
+    """Measure the ceilings of ``device`` ("cuda" or "cpu") now."""
+    if device == "cuda":
+        from bench.timing import l2_bytes_torch
+
+        copy_bytes, size = max(2**30, 16 * l2_bytes_torch()), 8192
+        policy = TimingPolicy(warmup_ms=100, min_reps=10, max_reps=100, budget_ms=2000, flush_l2=False)
+        copy = _cuda_copy_gbps(copy_bytes, policy)
+        peaks = {p: _cuda_matmul_tflops(p, size, policy) for p in PRECISIONS}
+        name = gpu_name()
+    else:
+        copy_bytes, size = 256 * 2**20, 1024
+        policy = TimingPolicy(warmup_ms=20, min_reps=5, max_reps=50, budget_ms=500, flush_l2=False)
+        copy = _cpu_copy_gbps(copy_bytes, policy)
+        peaks = {p: v for p in PRECISIONS if (v := _cpu_matmul_tflops(p, size, policy)) is not None}
+        name = cpu_name()
+    return Calibration(device, name, copy, peaks, {"copy_bytes": copy_bytes, "matmul_size": size},
+                       dict(software()), datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+
+
+def _cache_path(device: str, name: str, directory: Path) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+    return directory / f"{device}-{slug}.json"
+
+
+def _versions_key(versions: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in versions.items() if k != "git_sha"}  # our code doesn't move the ceilings
+
+
+def load_or_measure(device: str, *, force: bool = False, directory: Path | None = None) -> Calibration:
+    """The cached calibration of this device and software versions, measured if missing."""
+    name = gpu_name() if device == "cuda" else cpu_name()
+    path = _cache_path(device, name, directory or CALIBRATION_DIR)
+    if path.exists() and not force:
+        cached = Calibration(**json.loads(path.read_text()))
+        if _versions_key(cached.versions) == _versions_key(software()):
+            return cached
+    calibration = measure_calibration(device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dataclasses.asdict(calibration), indent=2) + "\n")
+    return calibration
+
+
+def roofline_columns(row: dict, calibration: Calibration | None) -> dict:
+    """arith_intensity always; ceilings and fractions of them when the device is calibrated."""
+    columns = {"arith_intensity": row["flops"] / row["min_bytes"] if row.get("min_bytes") else ""}
+    if calibration is None:
+        return columns
+    peak = calibration.peak_for(row["dtype"])
+    columns.update(ceiling_gbps=calibration.copy_gbps, ceiling_tflops=peak if peak is not None else "")
+    if row.get("status") == "ok":
+        columns["pct_of_bw"] = 100 * row["gbps"] / calibration.copy_gbps
+        if peak:
+            columns["pct_of_peak"] = 100 * row["tflops"] / peak
+    return columns
