@@ -9,7 +9,7 @@ VENV := .venv
 DEPS := import numpy, pandas, torch, triton, pytest
 PY := $(shell $(SYSTEM_PYTHON) -c "$(DEPS)" >/dev/null 2>&1 && echo $(SYSTEM_PYTHON) || echo $(VENV)/bin/python)
 
-.PHONY: setup test bench list clean
+.PHONY: setup test bench bench-pytest calibrate list clean
 setup: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/.installed)
 	@echo "using $(PY)"
 
@@ -23,9 +23,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# PROFILE=quick|cpu|smoke overrides the default (quick with a GPU, cpu without).
+# PROFILE=quick|full|cpu|smoke overrides the default (quick with a GPU, cpu without).
 bench: setup
 	$(PY) -m bench run $(if $(PROFILE),--profile $(PROFILE)) $(BENCH_ARGS)
+
+# The same cases as pytest-benchmark tests (its --benchmark-compare, histograms, JSON).
+bench-pytest: setup
+	$(PY) -m pytest bench/pytest_benchmarks -p no:cacheprovider $(PYTEST_ARGS)
+
+# Measured ceilings (copy bandwidth, matmul peaks), cached in results/calibration/.
+calibrate: setup
+	$(PY) -m bench calibrate
 
 list: setup
 	$(PY) -m bench list

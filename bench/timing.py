@@ -73,6 +73,9 @@ class CpuClock:
     mode = "cpu-perf-counter"
     cache_mode = "warm"  # no portable way to flush CPU caches: the row says so
 
+    def flush(self) -> None:
+        pass
+
     def time_batch(self, fn: Callable[[], object], reps: int) -> list[float]:
         samples = []
         for _ in range(reps):
@@ -102,13 +105,17 @@ class TorchCudaClock:
         starts = [event(enable_timing=True) for _ in range(reps)]
         ends = [event(enable_timing=True) for _ in range(reps)]
         for start, end in zip(starts, ends):
-            if self._flush_buffer is not None:
-                self._flush_buffer.zero_()
+            self.flush()
             start.record()
             fn()
             end.record()
         self._torch.cuda.synchronize()
         return [start.elapsed_time(end) for start, end in zip(starts, ends)]
+
+    def flush(self) -> None:
+        """Evict the L2 cache (asynchronously, on the current stream)."""
+        if self._flush_buffer is not None:
+            self._flush_buffer.zero_()
 
     def synchronize(self) -> None:
         self._torch.cuda.synchronize()
@@ -137,6 +144,9 @@ class TorchCudaGraphClock:
             for _ in range(launches):
                 fn()
         torch.cuda.synchronize()
+
+    def flush(self) -> None:
+        pass  # warm by nature: see the class docstring
 
     def time_batch(self, fn: Callable[[], object], reps: int) -> list[float]:
         event = self._torch.cuda.Event
@@ -172,13 +182,16 @@ class CupyCudaClock:
         starts = [cuda.Event() for _ in range(reps)]
         ends = [cuda.Event() for _ in range(reps)]
         for start, end in zip(starts, ends):
-            if self._flush_buffer is not None:
-                self._flush_buffer.fill(0)
+            self.flush()
             start.record()
             fn()
             end.record()
         ends[-1].synchronize()
         return [cuda.get_elapsed_time(start, end) for start, end in zip(starts, ends)]
+
+    def flush(self) -> None:
+        if self._flush_buffer is not None:
+            self._flush_buffer.fill(0)
 
     def synchronize(self) -> None:
         self._cupy.cuda.get_current_stream().synchronize()

@@ -93,3 +93,23 @@ def test_cpu_ceilings_are_real_measurements(precision):
     policy = calibrate.TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False)
     assert calibrate._cpu_matmul_tflops(precision, 64, policy) > 0
     assert calibrate._cpu_copy_gbps(2**20, policy) > 0
+
+
+def test_pytest_benchmark_entry_point_runs_the_cases(tmp_path):
+    """`make bench-pytest` runs bench/pytest_benchmarks; here on the smoke profile."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("pytest_benchmark")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "STRUCTBENCH_PROFILE": "smoke", "STRUCTBENCH_OP": "dense_mv"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(root / "bench" / "pytest_benchmarks"), "-k", "numpy",
+                             f"--benchmark-json={tmp_path / 'b.json'}"],
+                            cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    report = json.loads((tmp_path / "b.json").read_text())
+    extra = report["benchmarks"][0]["extra_info"]
+    assert extra["op"] == "dense_mv" and extra["gbps"] > 0 and extra["event_time_ms_p50"] > 0
