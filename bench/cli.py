@@ -128,6 +128,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if counts.get("error") and args.strict else 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare_impls, compare_runs
+    from bench.formatting import to_markdown, to_text
+
+    threshold = args.threshold / 100
+    if args.impl_a or args.impl_b:
+        if not (args.impl_a and args.impl_b and len(args.csv) == 1):
+            raise ValueError("--impl-a and --impl-b go together, with one CSV")
+        result = compare_impls(args.csv[0], args.impl_a, args.impl_b, threshold=threshold, alpha=args.alpha)
+        title = f"{args.impl_b} vs {args.impl_a} (ratio = {args.impl_b} time / {args.impl_a} time)"
+    else:
+        if len(args.csv) != 2:
+            raise ValueError("compare needs BASE.csv NEW.csv (or one CSV with --impl-a/--impl-b)")
+        result = compare_runs(*args.csv, threshold=threshold, alpha=args.alpha)
+        title = f"{args.csv[1]} vs {args.csv[0]} (ratio = new time / base time)"
+    if args.format == "csv":
+        print(result.table.to_csv(index=False), end="")
+    else:
+        render = to_markdown if args.format == "md" else to_text
+        print(f"# {title}\n")
+        for warning in result.warnings:
+            print(f"warning: {warning}")
+        print(render(result.table) if len(result.table) else "no matching ok rows")
+        print("\ngeometric mean of ratios:\n" + (render(result.geomean) if len(result.geomean) else "-"))
+        for label, rows in (("only in base", result.only_base), ("only in new", result.only_new)):
+            if len(rows):
+                print(f"\n{len(rows)} case(s) {label}:\n" + render(rows))
+        counts = result.table["verdict"].value_counts().to_dict()
+        print(f"\nverdicts: {counts}; threshold {args.threshold:g}%, alpha {args.alpha:g}")
+    return 1 if len(result.regressions) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="structbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-calibrate", action="store_true", help="skip the roofline ceilings (pct_of_* empty)")
     run.add_argument("--strict", action="store_true", help="exit 1 if any case ends in error")
     run.set_defaults(func=cmd_run)
+    compare = sub.add_parser("compare", help="compare two runs (or two impls of one run); exit 1 on regression")
+    compare.add_argument("csv", nargs="+", help="BASE.csv NEW.csv, or one CSV with --impl-a/--impl-b")
+    compare.add_argument("--threshold", type=float, default=5.0, help="percent change that counts (default 5)")
+    compare.add_argument("--alpha", type=float, default=0.01, help="significance level of the rank test")
+    compare.add_argument("--format", choices=["text", "md", "csv"], default="text")
+    compare.add_argument("--impl-a", help="base implementation, within one run")
+    compare.add_argument("--impl-b", help="implementation compared with --impl-a")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
