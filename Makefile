@@ -6,10 +6,10 @@
 SHELL := /bin/bash
 SYSTEM_PYTHON ?= python3
 VENV := .venv
-DEPS := import numpy, pandas, torch, triton, pytest
+DEPS := import numpy, pandas, torch, triton, pytest, matplotlib
 PY := $(shell $(SYSTEM_PYTHON) -c "$(DEPS)" >/dev/null 2>&1 && echo $(SYSTEM_PYTHON) || echo $(VENV)/bin/python)
 
-.PHONY: setup test bench bench-pytest calibrate list clean
+.PHONY: setup test bench bench-pytest calibrate report list clean
 setup: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/.installed)
 	@echo "using $(PY)"
 
@@ -34,6 +34,10 @@ bench-pytest: setup
 # Measured ceilings (copy bandwidth, matmul peaks), cached in results/calibration/.
 calibrate: setup
 	$(PY) -m bench calibrate
+
+# The claims report (markdown, HTML, figures) of the newest CSV in results/ (or CSV=...).
+report: setup
+	$(PY) -m bench report $(CSV)
 
 list: setup
 	$(PY) -m bench list

@@ -160,6 +160,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if len(result.regressions) else 0
 
 
+def newest_csv(directory: Path = RESULTS_DIR) -> Path:
+    candidates = sorted(directory.glob("*.csv"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise ValueError(f"no results CSV in {directory}: run `make bench` first")
+    return candidates[-1]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+
+    source = Path(args.csv) if args.csv else newest_csv()
+    out = Path(args.out) if args.out else source.with_name(f"report-{source.stem}")
+    path = write_report(source, out)
+    print(f"report of {source} -> {path} (and report.html, figures) ")
+    print(path.read_text().split("\n## ")[0])  # the verdict table
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="structbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--impl-a", help="base implementation, within one run")
     compare.add_argument("--impl-b", help="implementation compared with --impl-a")
     compare.set_defaults(func=cmd_compare)
+    report = sub.add_parser("report", help="claims C1-C5 with figures and verdicts, from one results CSV")
+    report.add_argument("csv", nargs="?", help="results CSV (default: the newest in results/)")
+    report.add_argument("--out", help="output directory (default: results/report-<csv name>/)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -78,7 +78,7 @@ PROFILES: dict[str, Profile] = {
             "cpu", "CPU only: NumPy and torch-CPU baselines (no GPU here)",
             CPU_BACKENDS,
             {
-                "dense_mv": _squares(256, 1024, 2048, 4096),
+                "dense_mv": _squares(256, 1024, 2048, 4096, 8192),  # 8192^2 fp32: 256 MB, beyond any LLC
                 "dense_mm": _batches(1024, 1024, 1, 8, 64, 256),
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),

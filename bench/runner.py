@@ -13,6 +13,7 @@ together with their reference: fair, and much faster than regenerating them per 
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import traceback
@@ -148,6 +149,7 @@ def base_row(registry: Registry, case: Case, settings: SweepSettings, environmen
         "flops": op.flops(shape), "min_bytes": op.min_bytes(shape, dtype),
         "tolerance": tolerance(dtype), "seed": case_seed(settings.base_seed, case.op, case.dtype, case.params),
         "profile": settings.profile_name, **environment,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
 

@@ -14,7 +14,6 @@ exactly the registry the parent planned from.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import multiprocessing
 import sys
 from collections.abc import Callable
@@ -131,8 +130,7 @@ class IsolatedExecutor:
 
     def _failed_row(self, case: Case, message: str) -> dict:
         device = get_backend(self._registry.impl(case.op, case.impl).backend).runs_on()
-        environment = dict(self.hello.get("environment", {}).get(device, {}))
-        environment["timestamp"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        environment = self.hello.get("environment", {}).get(device, {})
         return {**base_row(self._registry, case, self._settings, environment), "status": "error", "error": message}
 
     def clocks(self) -> dict:

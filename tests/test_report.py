@@ -1,0 +1,104 @@
+"""The report on synthetic CSVs whose answers are known: fitted numbers and verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cli import main
+from bench.dtypes import get_dtype
+from bench.registry import default_registry
+from bench.report import NO_DATA, NOT_REPRODUCED, REPRODUCED, build_report, load_rows, write_report
+from bench.results import ResultWriter
+
+BANDWIDTH_GBPS, PEAK_TFLOPS = 1000.0, 100.0
+
+
+def _row(op, impl, dtype, *, baseline=False, speed=0.8, int8_penalty=1.0, **shape):
+    """An ok row whose time is exactly its bytes at `speed` x the bandwidth ceiling (or its
+    flops at the peak, if that is slower): a perfectly memory-bound kernel."""
+    registry = default_registry()
+    d = get_dtype(dtype)
+    flops, min_bytes = registry.op(op).flops(shape), registry.op(op).min_bytes(shape, d)
+    seconds = max(min_bytes / (speed * BANDWIDTH_GBPS * 1e9), flops / (PEAK_TFLOPS * 1e12))
+    seconds *= int8_penalty if dtype == "int8" else 1.0
+    gbps, tflops = min_bytes / seconds / 1e9, flops / seconds / 1e12
+    return {"row_id": f"{op}-{impl}-{dtype}-{shape}", "op": op, "impl": impl, "backend": "triton",
+            "is_baseline": baseline, "dtype": dtype, **shape, "status": "ok",
+            "time_ms_p50": seconds * 1e3, "time_ms_p20": seconds * 1e3 * 0.99, "time_ms_p80": seconds * 1e3 * 1.01,
+            "reps": 20, "flops": flops, "min_bytes": min_bytes, "arith_intensity": flops / min_bytes,
+            "gbps": gbps, "tflops": tflops, "ceiling_gbps": BANDWIDTH_GBPS, "ceiling_tflops": PEAK_TFLOPS,
+            "pct_of_bw": 100 * gbps / BANDWIDTH_GBPS, "pct_of_peak": 100 * tflops / PEAK_TFLOPS,
+            "device_name": "Synthetic GPU", "sm_clock_mhz": 1980, "mem_clock_mhz": 2619,
+            "timestamp": "2026-11-23T00:00:00+00:00"}
+
+
+def _synthetic_csv(path, *, int8_penalty=1.0, with_mm=True):
+    with ResultWriter(path) as writer:
+        for size in (256, 512, 1024, 2048, 4096, 8192):
+            for dtype in ("fp32", "fp16", "int8"):
+                writer.write(_row("dense_mv", "triton", dtype, m=size, n=size, int8_penalty=int8_penalty))
+                writer.write(_row("dense_mv", "torch", dtype, baseline=True, speed=0.64, m=size, n=size))
+        if with_mm:
+            for batch in (1, 4, 16, 64, 256, 1024):
+                writer.write(_row("dense_mm", "triton", "fp16", m=4096, n=batch, k=4096))
+        writer.write({"op": "dense_mv", "impl": "cupy", "dtype": "fp32", "m": 7, "n": 7, "status": "error",
+                      "error": "RuntimeError: kernel exploded", "device_name": "Synthetic GPU"})
+        writer.write({"op": "dense_mv", "impl": "torch", "dtype": "int8", "m": 7, "n": 7, "status": "skipped",
+                      "error": "no int8 gemv", "device_name": "Synthetic GPU"})
+    return path
+
+
+def _verdicts(report):
+    return {s.title.split(" ")[0]: s.verdict for s in report.sections}
+
+
+def test_memory_bound_synthetic_run_reproduces_the_claims(tmp_path):
+    path = _synthetic_csv(tmp_path / "run.csv")
+    report = build_report(load_rows(path), path)
+    verdicts = _verdicts(report)
+    assert verdicts["C1"] == REPRODUCED and verdicts["C2"] == REPRODUCED
+    assert verdicts["C4"] == REPRODUCED and verdicts["C5"] == REPRODUCED
+    assert verdicts["C3"] == NO_DATA  # no structured op in this run: says so, no empty plot
+    c1 = next(s for s in report.sections if s.title.startswith("C1"))
+    fits = next(v for k, v in c1.blocks if k == "table")
+    assert f"{fits['slope'].iloc[0]:.2f}" == "1.00" and fits["r2"].iloc[0] > 0.9999
+
+
+def test_vendor_table_ratio_and_environment(tmp_path):
+    path = _synthetic_csv(tmp_path / "run.csv")
+    report = build_report(load_rows(path), path)
+    vendor = next(s for s in report.sections if s.title.startswith("Our kernels"))
+    geomean = next(v for k, v in vendor.blocks if k == "table")
+    assert geomean["geomean_ratio"].tolist() == pytest.approx([0.8, 0.8, 0.8])  # 0.64 / 0.8
+    environment = next(s for s in report.sections if s.title == "Environment")
+    facts = next(v for k, v in environment.blocks if k == "table").set_index("what")["value"]
+    assert facts["device_name"] == "Synthetic GPU" and "1 error" in facts["rows"] and "1 skipped" in facts["rows"]
+
+
+def test_slow_int8_is_not_reproduced(tmp_path):
+    path = _synthetic_csv(tmp_path / "run.csv", int8_penalty=2.5)  # int8 only 1.6x faster than fp32
+    assert _verdicts(build_report(load_rows(path), path))["C4"] == NOT_REPRODUCED
+
+
+def test_missing_dimensions_say_not_measured(tmp_path):
+    path = tmp_path / "mm-only.csv"
+    with ResultWriter(path) as writer:
+        writer.write(_row("dense_mm", "triton", "fp16", m=64, n=1, k=64))
+    report = build_report(load_rows(path), path)
+    verdicts = _verdicts(report)
+    assert verdicts["C1"] == verdicts["C4"] == verdicts["C5"] == NO_DATA
+    assert "not measured" in write_report(path, tmp_path / "out").read_text()
+
+
+def test_report_files_and_cli(tmp_path, capsys):
+    path = _synthetic_csv(tmp_path / "run.csv")
+    assert main(["report", str(path), "--out", str(tmp_path / "rep")]) == 0
+    out = tmp_path / "rep"
+    markdown = (out / "report.md").read_text()
+    assert "| C1 — a matvec costs O(mn) | reproduced |" in markdown
+    for name in ("c1_time_vs_mn", "c4_precision", "c5_batching"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").exists()
+        assert f"({name}.png)" in markdown
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4 and "reproduced" in page
+    assert "reproduced" in capsys.readouterr().out
