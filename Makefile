@@ -9,7 +9,7 @@ VENV := .venv
 DEPS := import numpy, pandas, torch, triton, pytest, matplotlib
 PY := $(shell $(SYSTEM_PYTHON) -c "$(DEPS)" >/dev/null 2>&1 && echo $(SYSTEM_PYTHON) || echo $(VENV)/bin/python)
 
-.PHONY: setup test bench bench-pytest calibrate report list clean
+.PHONY: setup test bench bench-pytest calibrate report gpu-check list clean
 setup: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/.installed)
 	@echo "using $(PY)"
 
@@ -38,6 +38,10 @@ calibrate: setup
 # The claims report (markdown, HTML, figures) of the newest CSV in results/ (or CSV=...).
 report: setup
 	$(PY) -m bench report $(CSV)
+
+# On a GPU machine: versions, tests, quick sweep and report into OUT (the GPU checklist).
+gpu-check:
+	bash scripts/gpu_check.sh $(OUT)
 
 list: setup
 	$(PY) -m bench list
