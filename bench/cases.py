@@ -14,9 +14,10 @@ from bench.registry import Impl, Inputs, Op, Params
 
 
 def make_host_case(op: Op, params: Params, dtype: DType, seed: int) -> tuple[Inputs, np.ndarray]:
-    """Seeded host inputs and their reference result."""
+    """Seeded host inputs and their reference result (which takes the op's call kwargs
+    too: LoRA's scale is part of what it computes)."""
     host = op.make_inputs(params, dtype, np.random.default_rng(seed))
-    return host, op.reference(*(host[name] for name in op.input_names))
+    return host, op.reference(*(host[name] for name in op.input_names), **op.call_kwargs(params))
 
 
 @dataclass
