@@ -1,0 +1,186 @@
+"""The Toeplitz family: y = T x (toeplitz_mv) and C = T B (toeplitz_mm), T m x n given by
+its first column c (length m) and first row r (length n, r[0] = c[0]), and who computes
+them.
+
+toeplitz_mm's dims follow T: T is m x n, B is n x k, C is m x k (k columns of B batched;
+unlike dense_mm, whose reduction dim is k).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from bench.dtypes import DType, output_dtype
+from bench.inputs import random_array
+from bench.registry import Impl, Op, Params, Registry
+from kernels._checks import INT8_MAX_REDUCTION
+from reference import toeplitz as ref
+
+ALL = ("fp32", "fp16", "bf16", "int8")
+FLOAT = ("fp32", "fp16", "bf16")
+CUPY_FLOAT = ("fp32", "fp16")  # cupy has no bfloat16
+# Materialised matrices beyond this are declined (skipped rows) by the dense baselines.
+MAX_MATERIALISED_BYTES = 8 * 2**30
+
+
+# --- cost models: plain functions, unit-tested against hand counts -------------------
+# The direct method does 2 m n flops (per column of B) on m + n - 1 parameters: its
+# arithmetic intensity is about m n / ((m + n) * width) flops per byte (1024 at fp32 and
+# m = n = 8192, against 0.5 for a dense GEMV), far past any GPU's ridge point. So a
+# direct Toeplitz matvec is compute-bound at all but tiny sizes, unlike a dense GEMV: its
+# time follows flops, not min_bytes (read its rows' pct_of_peak, not pct_of_bw). It still
+# beats dense on the materialised matrix while its compute time is under the time dense
+# takes to stream m n elements; only an O((m + n) log(m + n)) method such as the FFT
+# keeps time near the bytes as sizes grow.
+def toeplitz_mv_flops(p: Params) -> int:
+    return 2 * p["m"] * p["n"]
+
+
+def toeplitz_mv_min_bytes(p: Params, dtype: DType) -> int:
+    reads = (p["m"] + p["n"] - 1 + p["n"]) * dtype.width_bytes  # parameters of T (r[0] = c[0] once), x
+    return reads + p["m"] * output_dtype(dtype).width_bytes
+
+
+def toeplitz_mm_flops(p: Params) -> int:
+    return 2 * p["m"] * p["n"] * p["k"]
+
+
+def toeplitz_mm_min_bytes(p: Params, dtype: DType) -> int:
+    reads = (p["m"] + p["n"] - 1 + p["n"] * p["k"]) * dtype.width_bytes  # parameters of T, B
+    return reads + p["m"] * p["k"] * output_dtype(dtype).width_bytes
+
+
+# --- inputs ---------------------------------------------------------------------------
+def _first_column_and_row(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    c = random_array((p["m"],), dtype, rng)
+    r = random_array((p["n"],), dtype, rng)
+    r[0] = c[0]  # one diagonal: the same, already rounded, value
+    return {"c": c, "r": r}
+
+
+def toeplitz_mv_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    return {**_first_column_and_row(p, dtype, rng), "x": random_array((p["n"],), dtype, rng)}
+
+
+def toeplitz_mm_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    return {**_first_column_and_row(p, dtype, rng), "b": random_array((p["n"], p["k"]), dtype, rng)}
+
+
+# --- limits: cases an implementation declines, reported as `skipped` rows --------------
+def _int8_reduction_limit(p: Params, dtype: DType) -> str | None:
+    if dtype.is_integer and p["n"] > INT8_MAX_REDUCTION:
+        return f"int8 reduction length {p['n']} > {INT8_MAX_REDUCTION} could overflow int32"
+    return None
+
+
+def _materialised_limit(p: Params, dtype: DType) -> str | None:
+    size = p["m"] * p["n"] * dtype.width_bytes
+    if size > MAX_MATERIALISED_BYTES:
+        return f"the materialised {p['m']}x{p['n']} matrix would take {size / 2**30:.0f} GiB"
+    return None
+
+
+def _torch_int_mm_cuda_limit(p: Params, dtype: DType) -> str | None:
+    # torch._int_mm's own preconditions on CUDA (cuBLASLt int8 GEMM), for T (m x n) @ B (n x k).
+    if dtype.is_integer and not (p["m"] > 16 and p["n"] % 8 == 0 and p["k"] % 8 == 0):
+        return "torch._int_mm on CUDA needs m > 16 and n, k multiples of 8"
+    return _materialised_limit(p, dtype)
+
+
+def _scipy_limit(p: Params, dtype: DType) -> str | None:
+    # The GPU machine may have no scipy; its tests and sweeps then skip this baseline.
+    return None if importlib.util.find_spec("scipy") else "scipy is not installed"
+
+
+def register(reg: Registry) -> None:
+    reg.add_op(Op(
+        name="toeplitz_mv",
+        summary="y = T x, T m x n Toeplitz given by its first column c and first row r",
+        dims=("m", "n"),
+        input_names=("c", "r", "x"),
+        make_inputs=toeplitz_mv_inputs,
+        reference=ref.toeplitz_mv,
+        out_shape=lambda p: (p["m"],),
+        flops=toeplitz_mv_flops,
+        min_bytes=toeplitz_mv_min_bytes,
+        # 1x1, 1xn, mx1, tall and wide; Triton tiles reach 64 x 128 and CUDA tiles 64 x 256,
+        # so 300 rows and 333 / 290 columns cross several of both.
+        test_shapes=({"m": 1, "n": 1}, {"m": 1, "n": 37}, {"m": 45, "n": 1}, {"m": 300, "n": 70},
+                     {"m": 50, "n": 333}, {"m": 130, "n": 290}),
+    ))
+    reg.add_op(Op(
+        name="toeplitz_mm",
+        summary="C = T B, T m x n Toeplitz (first column c, first row r), B n x k",
+        dims=("m", "n", "k"),
+        input_names=("c", "r", "b"),
+        make_inputs=toeplitz_mm_inputs,
+        reference=ref.toeplitz_mm,
+        out_shape=lambda p: (p["m"], p["k"]),
+        flops=toeplitz_mm_flops,
+        min_bytes=toeplitz_mm_min_bytes,
+        # Tiles are 64 x 64 (x 16..64 deep): 130 x 90 x 150 spans several in every dimension.
+        test_shapes=({"m": 1, "n": 1, "k": 1}, {"m": 1, "n": 37, "k": 3}, {"m": 45, "n": 1, "k": 5},
+                     {"m": 300, "n": 70, "k": 17}, {"m": 50, "n": 333, "k": 40}, {"m": 130, "n": 90, "k": 150}),
+    ))
+
+    mv, mm = "toeplitz_mv", "toeplitz_mm"
+    validated = "kernels._toeplitz:validated"
+    for impl in (
+        # ours: the corner r[0] == c[0] is checked once in prepare, outside timing
+        Impl(mv, "triton", "triton", "kernels.triton_toeplitz:toeplitz_mv_prevalidated", ALL, False,
+             "direct method: 2-D tiles gathered from c/r (L1), fp32/int32 accumulation",
+             _int8_reduction_limit, prepare=validated),
+        Impl(mv, "cupy", "cupy", "kernels.cupy_toeplitz:toeplitz_mv_prevalidated", ALL, False,
+             "CUDA C direct method: parameter window and x staged in shared memory, 4x16 per thread",
+             _int8_reduction_limit, prepare=validated),
+        Impl(mm, "triton", "triton", "kernels.triton_toeplitz:toeplitz_mm_prevalidated", ALL, False,
+             "direct method: tl.dot on T slices gathered from c/r; fp32 with input_precision='ieee'",
+             _int8_reduction_limit, prepare=validated),
+        Impl(mm, "cupy", "cupy", "kernels.cupy_toeplitz:toeplitz_mm_prevalidated", ALL, False,
+             "CUDA C, 64x64 tiles of C, parameter window + B tile in shared memory, no tensor cores",
+             _int8_reduction_limit, prepare=validated),
+        # dense on the materialised matrix: what the structure saves
+        Impl(mv, "dense-torch", "torch-cuda", "bench.baselines.dense:torch_mv", FLOAT, True,
+             "torch.mv (cuBLAS gemv) on T materialised in prepare", _materialised_limit,
+             prepare="bench.baselines.toeplitz:materialise"),
+        Impl(mv, "dense-torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mv", FLOAT, True,
+             "torch.mv on T materialised in prepare", _materialised_limit,
+             prepare="bench.baselines.toeplitz:materialise"),
+        Impl(mv, "dense-cupy", "cupy-lib", "bench.baselines.dense:cupy_matmul", CUPY_FLOAT, True,
+             "cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare", _materialised_limit,
+             prepare="bench.baselines.toeplitz:materialise"),
+        Impl(mv, "dense-numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+             "numpy.matmul on T materialised in prepare (int8 accumulates in int32)", _materialised_limit,
+             prepare="bench.baselines.toeplitz:materialise"),
+        Impl(mm, "dense-torch", "torch-cuda", "bench.baselines.dense:torch_mm", ALL, True,
+             "torch.matmul (cuBLAS; int8 via torch._int_mm) on T materialised in prepare",
+             _torch_int_mm_cuda_limit, prepare="bench.baselines.toeplitz:materialise"),
+        Impl(mm, "dense-torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mm", ALL, True,
+             "torch.matmul (int8 via torch._int_mm) on T materialised in prepare", _materialised_limit,
+             prepare="bench.baselines.toeplitz:materialise"),
+        Impl(mm, "dense-cupy", "cupy-lib", "bench.baselines.dense:cupy_matmul", CUPY_FLOAT, True,
+             "cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare", _materialised_limit,
+             prepare="bench.baselines.toeplitz:materialise"),
+        Impl(mm, "dense-numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+             "numpy.matmul on T materialised in prepare", _materialised_limit,
+             prepare="bench.baselines.toeplitz:materialise"),
+    ):
+        reg.add_impl(impl)
+    for op in (mv, mm):
+        for impl in (
+            Impl(op, "fft-torch", "torch-cuda", "bench.baselines.toeplitz:torch_fft", FLOAT, True,
+                 "torch.fft (cuFFT) rfft/irfft of length 2^ceil(log2(m+n-1)); fp16/bf16 computed in fp32"),
+            Impl(op, "fft-torch-cpu", "torch-cpu", "bench.baselines.toeplitz:torch_fft", FLOAT, True,
+                 "torch.fft on the CPU; fp16/bf16 computed in fp32"),
+            Impl(op, "fft-cupy", "cupy-lib", "bench.baselines.toeplitz:cupy_fft", CUPY_FLOAT, True,
+                 "cupy.fft (cuFFT); fp16 computed in fp32"),
+            Impl(op, "conv1d-torch", "torch-cuda", "bench.baselines.toeplitz:torch_conv1d", FLOAT, True,
+                 "torch.nn.functional.conv1d (cuDNN): T x = conv1d(params, x reversed), n taps"),
+            Impl(op, "conv1d-torch-cpu", "torch-cpu", "bench.baselines.toeplitz:torch_conv1d", FLOAT, True,
+                 "torch.nn.functional.conv1d on the CPU"),
+            Impl(op, "scipy", "numpy", "bench.baselines.toeplitz:scipy_matmul_toeplitz", ("fp32", "fp16"), True,
+                 "scipy.linalg.matmul_toeplitz (FFT, float64 inside) on the CPU", _scipy_limit),
+        ):
+            reg.add_impl(impl)
