@@ -36,9 +36,15 @@ def _shapes(*pairs: tuple[int, int]) -> tuple[dict, ...]:
     return tuple({"m": m, "n": n} for m, n in pairs)
 
 
+def _csr(dims: dict, dist: str, *densities: float) -> tuple[dict, ...]:
+    """Generated CSR patterns (bench/suite/sparse.py) of one shape at several densities."""
+    return tuple({**dims, "density": d, "dist": dist} for d in densities)
+
+
 LADDER = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 LLM_SHAPES = ((4096, 4096), (4096, 11008), (11008, 4096), (8192, 28672), (28672, 8192))
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+LOWRANK_RANKS = (1, 4, 16, 64, 256)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,24 @@ PROFILES: dict[str, Profile] = {
                 "dense_mv": _squares(1024, 2048, 4096, 8192, 16384)
                 + ({"m": 4096, "n": 11008}, {"m": 11008, "n": 4096}),
                 "dense_mm": _batches(4096, 4096, 1, 4, 16, 64, 256, 1024, 4096),
+                # Low-rank at dense_mv / dense_mm shapes (claim C3) across ranks; the narrow
+                # shapes keep int8 inside its exact bound (r * n <= 1023).
+                "lowrank_mv": tuple({"m": 16384, "n": 16384, "r": r} for r in (1, 16, 256))
+                + ({"m": 65536, "n": 64, "r": 8},),
+                "lowrank_mm": tuple({"m": 4096, "n": n, "k": 4096, "r": r} for n, r in ((64, 64), (256, 16))),
+                "lora_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},
+                            {"m": 16384, "n": 16384, "r": 64, "scale": 0.5},
+                            {"m": 8192, "n": 64, "r": 8, "scale": 1.0}),
+                "lora_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+                "toeplitz_mv": _squares(1024, 4096, 16384),  # the dense_mv shapes, for claim C3
+                "toeplitz_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in (1, 16, 256)),
+                # 8192^2 as dense_mv (claim C3: the crossover density), a 2-D Poisson matrix
+                # (needs pyamg), and 2^20 x 2^20 patterns no dense matrix fits (one power law).
+                "csr_mv": _csr({"m": 8192, "n": 8192}, "uniform", 0.001, 0.01, 0.05, 0.2, 0.5)
+                + ({"m": 2**22, "n": 2**22, "matrix": "poisson2d", "grid": 2048},)
+                + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-5) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+                "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.001, 0.01, 0.1)
+                + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=100),
         ),
@@ -71,6 +95,28 @@ PROFILES: dict[str, Profile] = {
                 "dense_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
                 "dense_mm": _batches(4096, 4096, *BATCHES) + _batches(8192, 8192, *BATCHES)
                 + tuple({"m": s, "n": s, "k": s} for s in (1024, 2048, 4096, 8192)),
+                "lowrank_mv": tuple({"m": s, "n": s, "r": 16} for s in LADDER)
+                + tuple({"m": 8192, "n": 8192, "r": r} for r in LOWRANK_RANKS)
+                + tuple({"m": m, "n": n, "r": 16} for m, n in LLM_SHAPES),
+                "lowrank_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16} for b in BATCHES)
+                + tuple({"m": 4096, "n": 256, "k": 4096, "r": r} for r in LOWRANK_RANKS),
+                "lora_mv": tuple({"m": m, "n": n, "r": r, "scale": 2.0} for m, n in LLM_SHAPES for r in (8, 16, 64))
+                + tuple({"m": 8192, "n": 8192, "r": r, "scale": 0.5} for r in LOWRANK_RANKS),
+                "lora_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
+                "toeplitz_mv": _squares(*LADDER),  # the dense_mv ladder: claim C3 pairs them
+                "toeplitz_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in BATCHES),
+                "csr_mv": tuple(c for s in (4096, 16384) for c in _csr({"m": s, "n": s}, "uniform", 0.0001, 0.001,
+                                                                          0.01, 0.1, 0.3, 0.5)
+                                + _csr({"m": s, "n": s}, "powerlaw", 0.001, 0.01, 0.1)
+                                + _csr({"m": s, "n": s}, "banded", 0.001, 0.01, 0.1))
+                + ({"m": 2**22, "n": 2**22, "matrix": "poisson2d", "grid": 2048},
+                   {"m": 2**21, "n": 2**21, "matrix": "poisson3d", "grid": 128},
+                   {"m": 2 * 1024**2, "n": 2 * 1024**2, "matrix": "elasticity2d", "grid": 1024})
+                + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-6, 1e-5, 1e-4)
+                + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-6, 1e-5, 1e-4),
+                "csr_mm": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform",
+                                                                           0.001, 0.01, 0.05, 0.2)
+                                + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -80,13 +126,29 @@ PROFILES: dict[str, Profile] = {
             {
                 "dense_mv": _squares(256, 1024, 2048, 4096, 8192),  # 8192^2 fp32: 256 MB, beyond any LLC
                 "dense_mm": _batches(1024, 1024, 1, 8, 64, 256),
+                "lowrank_mv": tuple({"m": 2048, "n": 2048, "r": r} for r in (1, 16, 256)),
+                "lowrank_mm": tuple({"m": 1024, "n": 64, "k": 1024, "r": r} for r in (4, 64)),
+                "lora_mv": tuple({"m": 2048, "n": 2048, "r": r, "scale": s} for r, s in ((16, 2.0), (64, 0.5))),
+                "lora_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
+                "toeplitz_mv": _squares(256, 1024, 4096),
+                "toeplitz_mm": tuple({"m": 1024, "n": 1024, "k": k} for k in (1, 8, 64)),
+                "csr_mv": _csr({"m": 4096, "n": 4096}, "uniform", 0.001, 0.01, 0.05, 0.2, 0.5)
+                + _csr({"m": 4096, "n": 4096}, "powerlaw", 0.01) + _csr({"m": 4096, "n": 4096}, "banded", 0.01)
+                + ({"m": 600, "n": 600, "matrix": "bar"}, {"m": 65536, "n": 65536, "matrix": "poisson2d", "grid": 256}),
+                "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.001, 0.01, 0.1, 0.3),
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
         ),
         Profile(
             "smoke", "seconds: tiny shapes, for tests of the harness itself",
             CPU_BACKENDS + GPU_BACKENDS,
-            {"dense_mv": _squares(33), "dense_mm": _batches(33, 17, 5)},
+            {"dense_mv": _squares(33), "dense_mm": _batches(33, 17, 5),
+             "toeplitz_mv": _shapes((33, 17)), "toeplitz_mm": ({"m": 33, "n": 17, "k": 5},),
+             "csr_mv": _csr({"m": 33, "n": 33}, "uniform", 0.1),
+             "csr_mm": _csr({"m": 33, "n": 5, "k": 17}, "powerlaw", 0.1),
+             "lowrank_mv": ({"m": 33, "n": 17, "r": 4},), "lowrank_mm": ({"m": 33, "n": 5, "k": 17, "r": 4},),
+             "lora_mv": ({"m": 33, "n": 17, "r": 4, "scale": 2.0},),
+             "lora_mm": ({"m": 33, "n": 5, "k": 17, "r": 4, "scale": 2.0},)},
             timing=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False),
         ),
     )
