@@ -1,5 +1,6 @@
 """What every Triton launcher shares: the device its tensors must be on, dtype maps,
-the SM count block-size heuristics read, and the accumulator type per dtype."""
+the SM count block-size heuristics read, the accumulator type and tl.dot input precision
+per dtype, and the grouped tile order of tiled GEMM-like kernels."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 import os
 
 import torch
+import triton
 import triton.language as tl
 
 TORCH_DTYPE = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
@@ -32,3 +34,22 @@ def acc_dtype(dtype: str):
 
 def empty(shape: tuple[int, ...], dtype: str, device) -> torch.Tensor:
     return torch.empty(shape, dtype=TORCH_DTYPE[dtype], device=device)
+
+
+def input_precision(dtype: str) -> str:
+    """tl.dot's input_precision: "ieee" makes fp32 products true fp32, not TF32. Other
+    dtypes keep Triton's default, which has no effect on fp16/bf16/int8 operands."""
+    return "ieee" if dtype == "fp32" else "tf32"
+
+
+@triton.jit
+def grouped_tile(pid, m, n, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    """(tile_m, tile_n) of program ``pid`` in grouped order: GROUP_M tile-rows are visited
+    together, column by column, so neighbouring programs share tiles of the right-hand
+    operand in L2 (the Triton matmul tutorial's ordering)."""
+    tiles_m = tl.cdiv(m, BLOCK_M)
+    tiles_n = tl.cdiv(n, BLOCK_N)
+    tiles_per_group = GROUP_M * tiles_n
+    first_tile_m = (pid // tiles_per_group) * GROUP_M
+    group_rows = tl.minimum(tiles_m - first_tile_m, GROUP_M)
+    return first_tile_m + (pid % tiles_per_group) % group_rows, (pid % tiles_per_group) // group_rows

@@ -4,48 +4,6 @@
 // for float types and int32 for int8 (exact; __dp4a does four int8 products at once).
 #include "structbench.cuh"
 
-// Dot product of two 16-byte words (a uint4 of a row of A with the matching uint4 of x),
-// per dtype: the inner step of the vectorised GEMV.
-template <typename T> struct Dot16;
-
-template <> struct Dot16<float> {
-    static __device__ __forceinline__ float run(uint4 a, uint4 x, float acc) {
-        acc = fmaf(__uint_as_float(a.x), __uint_as_float(x.x), acc);
-        acc = fmaf(__uint_as_float(a.y), __uint_as_float(x.y), acc);
-        acc = fmaf(__uint_as_float(a.z), __uint_as_float(x.z), acc);
-        return fmaf(__uint_as_float(a.w), __uint_as_float(x.w), acc);
-    }
-};
-
-template <> struct Dot16<fp16_t> {
-    static __device__ __forceinline__ float word(unsigned int a, unsigned int x, float acc) {
-        acc = fmaf(fp16_to_float(a & 0xffffu), fp16_to_float(x & 0xffffu), acc);
-        return fmaf(fp16_to_float(a >> 16), fp16_to_float(x >> 16), acc);
-    }
-    static __device__ __forceinline__ float run(uint4 a, uint4 x, float acc) {
-        return word(a.w, x.w, word(a.z, x.z, word(a.y, x.y, word(a.x, x.x, acc))));
-    }
-};
-
-template <> struct Dot16<bf16_t> {
-    static __device__ __forceinline__ float word(unsigned int a, unsigned int x, float acc) {
-        acc = fmaf(__uint_as_float(a << 16), __uint_as_float(x << 16), acc);
-        return fmaf(__uint_as_float(a & 0xffff0000u), __uint_as_float(x & 0xffff0000u), acc);
-    }
-    static __device__ __forceinline__ float run(uint4 a, uint4 x, float acc) {
-        return word(a.w, x.w, word(a.z, x.z, word(a.y, x.y, word(a.x, x.x, acc))));
-    }
-};
-
-template <> struct Dot16<signed char> {  // four int8 products per __dp4a
-    static __device__ __forceinline__ int run(uint4 a, uint4 x, int acc) {
-        acc = __dp4a((int)a.x, (int)x.x, acc);
-        acc = __dp4a((int)a.y, (int)x.y, acc);
-        acc = __dp4a((int)a.z, (int)x.z, acc);
-        return __dp4a((int)a.w, (int)x.w, acc);
-    }
-};
-
 // ---------------------------------------------------------------------------------
 // GEMV: one warp per row. Lanes stride along the row 16 bytes at a time when the row
 // and x are 16-byte aligned (vec_ok, decided on the host), then finish the tail (and

@@ -24,6 +24,7 @@ import triton
 import triton.language as tl
 
 from kernels import _triton
+from kernels._triton import grouped_tile
 from kernels._checks import check_dense, out_dtype_name
 
 
@@ -59,15 +60,7 @@ def _dense_mm_kernel(
     ACC_DTYPE: tl.constexpr, INPUT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
-    # Grouped ordering: GROUP_M tile-rows are visited together, column by column.
-    pid = tl.program_id(0)
-    tiles_m = tl.cdiv(m, BLOCK_M)
-    tiles_n = tl.cdiv(n, BLOCK_N)
-    tiles_per_group = GROUP_M * tiles_n
-    first_tile_m = (pid // tiles_per_group) * GROUP_M
-    group_rows = tl.minimum(tiles_m - first_tile_m, GROUP_M)
-    tile_m = first_tile_m + (pid % tiles_per_group) % group_rows
-    tile_n = (pid % tiles_per_group) // group_rows
+    tile_m, tile_n = grouped_tile(tl.program_id(0), m, n, BLOCK_M, BLOCK_N, GROUP_M)
 
     rows = tile_m * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tile_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -84,12 +77,6 @@ def _dense_mm_kernel(
         b_ptrs += BLOCK_K * b_row_stride
     c_ptrs = c_ptr + rows[:, None].to(tl.int64) * c_row_stride + cols[None, :]
     tl.store(c_ptrs, acc.to(c_ptr.dtype.element_ty), mask=(rows[:, None] < m) & (cols[None, :] < n))
-
-
-def _input_precision(dtype: str) -> str:
-    # "ieee": fp32 products in fp32, not TF32. Other dtypes keep Triton's default, which
-    # has no effect on fp16/bf16/int8 operands.
-    return "ieee" if dtype == "fp32" else "tf32"
 
 
 def _mv_blocks(m: int, n: int, itemsize: int, num_sms: int) -> tuple[int, int]:
@@ -149,6 +136,6 @@ def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = Non
     grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
     _dense_mm_kernel[grid](
         a, b, out, m, n, k, a.stride(0), b.stride(0), out.stride(0),
-        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_input_precision(ops.dtype), **config,
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype), **config,
     )
     return out

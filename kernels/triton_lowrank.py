@@ -42,6 +42,7 @@ import triton
 import triton.language as tl
 
 from kernels import _triton
+from kernels._triton import grouped_tile
 from kernels._checks import out_dtype_name
 from kernels._lowrank import Operands, acc_dtype_name, check_lora, check_lowrank, kernel_scale
 
@@ -166,15 +167,7 @@ def _lora_mm_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     """C[tile] = W X + scale * B T for one output tile, either term optional."""
-    # Grouped ordering (as in triton_dense): GROUP_M tile-rows visited together.
-    pid = tl.program_id(0)
-    tiles_m = tl.cdiv(m, BLOCK_M)
-    tiles_n = tl.cdiv(n, BLOCK_N)
-    tiles_per_group = GROUP_M * tiles_n
-    first_tile_m = (pid // tiles_per_group) * GROUP_M
-    group_rows = tl.minimum(tiles_m - first_tile_m, GROUP_M)
-    tile_m = first_tile_m + (pid % tiles_per_group) % group_rows
-    tile_n = (pid % tiles_per_group) // group_rows
+    tile_m, tile_n = grouped_tile(tl.program_id(0), m, n, BLOCK_M, BLOCK_N, GROUP_M)
 
     rows = tile_m * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tile_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -244,11 +237,6 @@ def _lowrank_mv_fused_blocks(m: int, n: int, r: int, num_sms: int) -> dict:
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=block_r)
 
 
-def _input_precision(dtype: str) -> str:
-    # "ieee": fp32 products in fp32, not TF32; no effect on fp16/bf16/int8 operands.
-    return "ieee" if dtype == "fp32" else "tf32"
-
-
 def _clamp(block: int, size: int) -> int:
     return max(16, min(block, triton.next_power_of_2(size)))  # tl.dot needs >= 16
 
@@ -302,7 +290,7 @@ def _tile_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1
         w, x, b, t, out, scale, m, n, k, r,
         w.stride(0) if w is not None else 0, x.stride(0) if x is not None else 0,
         b.stride(0) if b is not None else 0, t.stride(0) if t is not None else 0, out.stride(0),
-        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_input_precision(ops.dtype),
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype),
         HAS_DENSE=w is not None, HAS_ADAPTER=b is not None, **config,
     )
 
@@ -370,7 +358,7 @@ def lowrank_mm_fused(u, v, b, *, out=None):
     grid = (triton.cdiv(m, config["BLOCK_M"]), triton.cdiv(n, config["BLOCK_N"]))
     _lowrank_mm_fused_kernel[grid](
         u, v, b, out, m, n, k, r, u.stride(0), v.stride(0), b.stride(0), out.stride(0),
-        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_input_precision(ops.dtype),
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype),
         IS_INT=ops.dtype == "int8", **config,
     )
     return out

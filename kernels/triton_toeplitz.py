@@ -93,11 +93,6 @@ def _toeplitz_mm_kernel(
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rows[:, None] < m) & (out_cols[None, :] < k))
 
 
-def _input_precision(dtype: str) -> str:
-    # "ieee": fp32 products in fp32, not TF32; no effect on fp16/bf16/int8 operands.
-    return "ieee" if dtype == "fp32" else "tf32"
-
-
 def _mv_blocks(m: int, n: int, num_sms: int) -> tuple[int, int]:
     # A 64 x 128 tile is 64 products per thread of a 4-warp program per step; fewer rows
     # per program when m is too small to give every SM four programs.
@@ -152,7 +147,7 @@ def toeplitz_mm(c: torch.Tensor, r: torch.Tensor, b: torch.Tensor, *, out: torch
     grid = (triton.cdiv(ops.m, config["BLOCK_M"]) * triton.cdiv(ops.k, config["BLOCK_K"]),)
     _toeplitz_mm_kernel[grid](
         c, r, b, out, ops.m, ops.n, ops.k, c.stride(0), r.stride(0), b.stride(0), out.stride(0),
-        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_input_precision(ops.dtype), **config,
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype), **config,
     )
     return out
 

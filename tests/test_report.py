@@ -102,3 +102,27 @@ def test_report_files_and_cli(tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4 and "reproduced" in page
     assert "reproduced" in capsys.readouterr().out
+
+
+def _csr_row(impl, dtype, density, ms, *, baseline):
+    row = _row("csr_mv", impl, dtype, baseline=baseline, m=4096, n=4096, density=density, dist="uniform")
+    params = f'{{"density": {density}, "dist": "uniform"}}'
+    return {**row, "params": params, "time_ms_p50": ms, "row_id": f"{impl}-{dtype}-{density}"}
+
+
+def test_structure_section_finds_the_csr_crossover(tmp_path):
+    path = tmp_path / "csr.csv"
+    with ResultWriter(path) as writer:
+        for density, csr_ms in ((0.001, 0.01), (0.01, 0.05), (0.1, 0.4), (0.5, 2.0)):
+            writer.write({k: v for k, v in _csr_row("triton-vector", "fp32", density, csr_ms, baseline=False).items()
+                          if k not in ("density", "dist")})
+            writer.write({k: v for k, v in _csr_row("dense-torch", "fp32", density, 0.2, baseline=True).items()
+                          if k not in ("density", "dist")})
+    report = build_report(load_rows(path), path)
+    c3 = next(s for s in report.sections if s.title.startswith("C3"))
+    tables = [v for k, v in c3.blocks if k == "table"]
+    assert tables[-1]["crossover_density"].tolist() == [0.1]  # CSR 0.4 ms vs dense 0.2 ms at 10%
+    cases = tables[0]
+    assert set(cases["best_impl"]) == {"triton-vector"}
+    light = cases[cases["bytes_ratio"] < 0.5]
+    assert len(light) == 3 and c3.verdict == NOT_REPRODUCED  # at 10% CSR moves 20% of the bytes, yet is slower
