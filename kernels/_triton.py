@@ -36,6 +36,29 @@ def empty(shape: tuple[int, ...], dtype: str, device) -> torch.Tensor:
     return torch.empty(shape, dtype=TORCH_DTYPE[dtype], device=device)
 
 
+def dot_block(block: int, size: int, *, dtype: str = "", reduction: bool = False) -> int:
+    """A tl.dot tile size: ``block`` shrunk to the problem, but never below what tl.dot
+    accepts on NVIDIA GPUs: 16 per dimension, and 32 along the reduction for 8-bit
+    operands (the CUDA backend's min_dot_size; the CPU interpreter accepts anything, so
+    only tests/test_triton_compile.py sees a violation without a GPU)."""
+    floor = 32 if reduction and dtype == "int8" else 16
+    return max(floor, min(block, triton.next_power_of_2(size)))
+
+
+def gemm_config(m: int, n: int, k: int, dtype: str) -> dict:
+    """Tiles of a tiled GEMM C (m x n) = A (m x k) B (k x n) on a Hopper-class GPU, per dtype,
+    shrunk for small problems."""
+    if dtype == "fp32":  # ieee fp32 runs on FMA units: smaller tiles, fewer warps
+        block_m, block_n, block_k, warps = 64, 64, 32, 4
+    elif dtype == "int8":
+        block_m, block_n, block_k, warps = 128, 128, 128, 8
+    else:
+        block_m, block_n, block_k, warps = 128, 128, 64, 8
+    return dict(BLOCK_M=dot_block(block_m, m), BLOCK_N=dot_block(block_n, n),
+                BLOCK_K=dot_block(block_k, k, dtype=dtype, reduction=True),
+                GROUP_M=8, num_warps=warps, num_stages=3)
+
+
 def input_precision(dtype: str) -> str:
     """tl.dot's input_precision: "ieee" makes fp32 products true fp32, not TF32. Other
     dtypes keep Triton's default, which has no effect on fp16/bf16/int8 operands."""

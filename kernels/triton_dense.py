@@ -106,22 +106,6 @@ def dense_mv(a: torch.Tensor, x: torch.Tensor, *, out: torch.Tensor | None = Non
     return out
 
 
-def _mm_config(m: int, n: int, k: int, dtype: str) -> dict:
-    # Hopper-sized tiles per dtype; clamped for small problems (tl.dot needs >= 16).
-    if dtype == "fp32":  # ieee fp32 runs on FMA units: smaller tiles, fewer warps
-        block_m, block_n, block_k, warps = 64, 64, 32, 4
-    elif dtype == "int8":
-        block_m, block_n, block_k, warps = 128, 128, 128, 8
-    else:
-        block_m, block_n, block_k, warps = 128, 128, 64, 8
-
-    def clamp(block: int, size: int) -> int:
-        return max(16, min(block, triton.next_power_of_2(size)))
-
-    return dict(BLOCK_M=clamp(block_m, m), BLOCK_N=clamp(block_n, n), BLOCK_K=clamp(block_k, k),
-                GROUP_M=8, num_warps=warps, num_stages=3)
-
-
 def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """C = A B. A (m, k), B (k, n), row-major (rows may be padded); fp32 in true fp32,
     fp16/bf16 with fp32 accumulation, int8 -> int32 exact."""
@@ -132,7 +116,7 @@ def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = Non
         out = _triton.empty(ops.out_shape, out_dtype_name(ops.dtype), a.device)
     if 0 in ops.out_shape:  # nothing to compute; a zero-sized grid is an error
         return out
-    config = _mm_config(m, n, k, ops.dtype)
+    config = _triton.gemm_config(m, n, k, ops.dtype)
     grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
     _dense_mm_kernel[grid](
         a, b, out, m, n, k, a.stride(0), b.stride(0), out.stride(0),

@@ -237,22 +237,6 @@ def _lowrank_mv_fused_blocks(m: int, n: int, r: int, num_sms: int) -> dict:
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=block_r)
 
 
-def _clamp(block: int, size: int) -> int:
-    return max(16, min(block, triton.next_power_of_2(size)))  # tl.dot needs >= 16
-
-
-def _gemm_config(m: int, n: int, k: int, dtype: str) -> dict:
-    """triton_dense's GEMM tiles (per dtype, clamped for small problems)."""
-    if dtype == "fp32":
-        block_m, block_n, block_k, warps = 64, 64, 32, 4
-    elif dtype == "int8":
-        block_m, block_n, block_k, warps = 128, 128, 128, 8
-    else:
-        block_m, block_n, block_k, warps = 128, 128, 64, 8
-    return dict(BLOCK_M=_clamp(block_m, m), BLOCK_N=_clamp(block_n, n), BLOCK_K=_clamp(block_k, k),
-                GROUP_M=8, num_warps=warps, num_stages=3)
-
-
 def _lowrank_mm_fused_config(m: int, n: int, k: int, r: int, dtype: str) -> dict:
     # Tall tiles (BLOCK_M 128) halve the recomputation of T per column tile; int8 takes
     # small tiles because its second product is a broadcast (BLOCK_M x BLOCK_R x BLOCK_N).
@@ -262,8 +246,10 @@ def _lowrank_mm_fused_config(m: int, n: int, k: int, r: int, dtype: str) -> dict
         block_m, block_n, block_k, block_r, warps = 64, 64, 32, 16, 4
     else:
         block_m, block_n, block_k, block_r, warps = 128, 64, 64, 32, 8
-    return dict(BLOCK_M=_clamp(block_m, m), BLOCK_N=_clamp(block_n, n), BLOCK_K=_clamp(block_k, k),
-                BLOCK_R=_clamp(block_r, r), num_warps=warps, num_stages=2)
+    dot_block = _triton.dot_block
+    return dict(BLOCK_M=dot_block(block_m, m), BLOCK_N=dot_block(block_n, n),
+                BLOCK_K=dot_block(block_k, k, dtype=dtype, reduction=True), BLOCK_R=dot_block(block_r, r),
+                num_warps=warps, num_stages=2)
 
 
 # --- launch steps (each one kernel launch) --------------------------------------------
@@ -284,7 +270,7 @@ def _row_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1,
 def _tile_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1, k=0, r=0) -> None:
     """out = w x + scale * b t for out m x n: one _lora_mm_kernel launch."""
     m, n = out.shape
-    config = _gemm_config(m, n, max(k, 1), ops.dtype)
+    config = _triton.gemm_config(m, n, max(k, 1), ops.dtype)
     grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
     _lora_mm_kernel[grid](
         w, x, b, t, out, scale, m, n, k, r,

@@ -108,11 +108,9 @@ def _mm_config(m: int, n: int, k: int, dtype: str) -> dict:
     # GEMM's; fp32 "ieee" runs on FMA units: fewer warps. tl.dot needs every dim >= 16.
     block_m, block_n, block_k = (64, 32, 64) if dtype == "fp32" else (64, 64, 64)
 
-    def clamp(block: int, size: int) -> int:
-        return max(16, min(block, triton.next_power_of_2(size)))
-
-    return dict(BLOCK_M=clamp(block_m, m), BLOCK_N=clamp(block_n, n), BLOCK_K=clamp(block_k, k),
-                num_warps=4, num_stages=3)
+    dot_block = _triton.dot_block  # BLOCK_N is this kernel's reduction (the columns of T)
+    return dict(BLOCK_M=dot_block(block_m, m), BLOCK_N=dot_block(block_n, n, dtype=dtype, reduction=True),
+                BLOCK_K=dot_block(block_k, k), num_warps=4, num_stages=3)
 
 
 def toeplitz_mv(c: torch.Tensor, r: torch.Tensor, x: torch.Tensor, *, out: torch.Tensor | None = None,
