@@ -81,15 +81,7 @@ __device__ __forceinline__ void dense_mm_impl(
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < MM_K; ++kk) {
-            acc_t a_frag[4], b_frag[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) a_frag[i] = a_tile[kk][ty + 16 * i];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) b_frag[j] = b_tile[kk][tx + 16 * j];
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+            tile_fma_4x4(acc, a_tile[kk], b_tile[kk], tx, ty);
         }
         __syncthreads();
     }

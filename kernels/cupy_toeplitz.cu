@@ -150,15 +150,7 @@ __device__ __forceinline__ void toeplitz_mm_impl(
 #pragma unroll
         for (int kk = 0; kk < MM_K; ++kk) {
             if (kk < k_left) {
-                acc_t a_frag[4], b_frag[4];
-#pragma unroll
-                for (int i = 0; i < 4; ++i) a_frag[i] = window[ty + 16 * i - kk + MM_K - 1];
-#pragma unroll
-                for (int j = 0; j < 4; ++j) b_frag[j] = b_tile[kk][tx + 16 * j];
-#pragma unroll
-                for (int i = 0; i < 4; ++i)
-#pragma unroll
-                    for (int j = 0; j < 4; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+                tile_fma_4x4(acc, window + (MM_K - 1 - kk), b_tile[kk], tx, ty);
             }
         }
         __syncthreads();

@@ -1,7 +1,8 @@
 // Shared by every structbench CUDA C source: 16-bit float types carried as bit patterns,
 // their conversions (PTX cvt; bf16 -> fp32 is a shift), and per-dtype traits: the
 // accumulator type (fp32, or int32 for int8) and the output type (int32 for int8);
-// and Dot16, the 16-byte-word dot product of vectorised GEMV-like loops.
+// Dot16, the 16-byte-word dot product of vectorised GEMV-like loops; and tile_fma_4x4,
+// the inner step of the SIMT GEMM tiles.
 // No system headers, so the same file builds under NVRTC (CuPy) and nvcc.
 // cvt.rn.bf16.f32 needs sm_80+.
 #ifndef STRUCTBENCH_CUH
@@ -100,5 +101,22 @@ template <> struct Dot16<signed char> {  // four int8 products per __dp4a
         return __dp4a((int)a.w, (int)x.w, acc);
     }
 };
+
+// One k-step of the SIMT micro-kernel of our 64x64-tile GEMMs (16x16 threads, 4x4 outputs
+// per thread at rows ty + 16 i and columns tx + 16 j): acc += a_col[rows] * b_row[columns],
+// with a_col the k-th column of the A tile and b_row the k-th row of the B tile.
+template <typename acc_t>
+__device__ __forceinline__ void tile_fma_4x4(acc_t (&acc)[4][4], const acc_t* a_col, const acc_t* b_row,
+                                             int tx, int ty) {
+    acc_t a_frag[4], b_frag[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a_frag[i] = a_col[ty + 16 * i];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) b_frag[j] = b_row[tx + 16 * j];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+}
 
 #endif  // STRUCTBENCH_CUH
