@@ -110,6 +110,21 @@ class Backend:
             torch.cuda.synchronize()
 
 
+def use_true_fp32() -> None:
+    """fp32 means fp32: no TF32 in cuBLAS matmuls or cuDNN convolutions (cuDNN's conv1d
+    uses TF32 by default, ~1e-3 error against our 2e-5 fp32 tolerance), and none in cupy.
+    Set before any fp32 case runs, in every process that runs cases; a TF32 variant may
+    exist only under a `-tf32` name and set its own flags."""
+    os.environ["CUPY_TF32"] = "0"  # read by cupy when it is imported (its default is 0 too)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+
 # --- probes: each returns the reason a backend is unavailable, or None --------------
 def _import_reason(module: str) -> str | None:
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.backends import Backend, get_backend
+from bench.backends import Backend, get_backend, use_true_fp32
 from bench.dtypes import DType, output_dtype
 from bench.registry import Impl, Inputs, Op, Params
 
@@ -43,6 +43,8 @@ class Bound:
 
 def bind(op: Op, impl: Impl, host: Inputs, params: Params, dtype: DType) -> Bound:
     backend = get_backend(impl.backend)
+    if backend.library != "numpy":
+        use_true_fp32()  # tests take this path too: an fp32 baseline is checked as true fp32
     args = [backend.to_device(host[name], None if name in op.index_inputs else dtype)
             for name in op.input_names]
     prepare = impl.load_prepare()

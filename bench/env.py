@@ -80,17 +80,47 @@ def row_environment(device: str) -> dict[str, str]:
     }
 
 
+def pci_address(bus_id: str | bytes) -> tuple[int, int, int]:
+    """'00000000:3B:00.0' (NVML) or '0000:3b:00.0' (CUDA) -> (domain, bus, device)."""
+    text = bus_id.decode() if isinstance(bus_id, bytes) else bus_id
+    domain, bus, rest = text.strip().strip("\x00").split(":")
+    return int(domain, 16), int(bus, 16), int(rest.split(".")[0], 16)
+
+
+def _cuda_pci_address() -> tuple[int, int, int] | None:
+    """The PCI address of torch's current GPU (what CUDA_VISIBLE_DEVICES renumbers)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    fields = [getattr(props, f"pci_{name}_id", None) for name in ("domain", "bus", "device")]
+    return tuple(fields) if None not in fields else None
+
+
+def nvml_handle_for(address: tuple[int, int, int] | None, nvml):
+    """The NVML handle of the GPU at this PCI address. NVML numbers all GPUs of the
+    machine, CUDA only the visible ones in its own order, so an index can name the wrong
+    GPU; without an address only a machine with a single GPU is unambiguous."""
+    count = nvml.nvmlDeviceGetCount()
+    if address is None:
+        return nvml.nvmlDeviceGetHandleByIndex(0) if count == 1 else None
+    for index in range(count):
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        if pci_address(nvml.nvmlDeviceGetPciInfo(handle).busId) == tuple(address):
+            return handle
+    return None
+
+
 @functools.cache
 def _nvml_handle():
-    """An NVML handle for the current GPU, or None (no nvidia-ml-py, no driver, no GPU)."""
+    """An NVML handle for the current GPU, found by PCI bus id, or None (no nvidia-ml-py,
+    no driver, no GPU, no match)."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
-        import torch
-
-        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
-        return pynvml.nvmlDeviceGetHandleByIndex(index)
+        return nvml_handle_for(_cuda_pci_address(), pynvml)
     except Exception:  # ImportError, NVMLError, ...: clocks are simply not recorded
         return None
 

@@ -23,6 +23,7 @@ COLUMNS = (
     "row_id", "run_id", "op", "impl", "backend", "is_baseline", "dtype", "m", "n", "k", "params",
     "status", "error",
     "time_ms_p50", "time_ms_p20", "time_ms_p80", "time_ms_min", "reps", "rel_spread", "noise", "noisy",
+    "host_us", "launch_bound",
     "flops", "min_bytes", "arith_intensity", "gbps", "tflops",
     "ceiling_gbps", "ceiling_tflops", "pct_of_bw", "pct_of_peak",
     "max_rel_err", "tolerance", "seed", "timing_mode", "cache_mode", "profile",
@@ -66,12 +67,38 @@ class _AppendFile:
         os.fsync(self.file.fileno())
 
 
+def upgrade_header(path: Path) -> None:
+    """Before appending to a CSV written by an older version (fewer columns, e.g. without
+    host_us / launch_bound), rewrite it once with today's header, the missing cells empty;
+    refuse a CSV with columns we do not know (appending would misalign every row)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open(newline="") as file:
+        header = next(csv.reader(file), [])
+    if header == list(COLUMNS):
+        return
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"{path} is not a structbench results CSV of this version: unknown columns {unknown}")
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    tmp = path.with_name(path.name + ".upgrade")
+    with tmp.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, path)
+
+
 class ResultWriter:
     """Appends rows to ``path`` (header first if the file is new), flushing each one, and
     their raw samples to the samples sidecar."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        upgrade_header(self.path)
         self._csv = _AppendFile(self.path)
         self._samples = _AppendFile(sidecar(self.path, "samples"))
         self._writer = csv.DictWriter(self._csv.file, fieldnames=COLUMNS)

@@ -29,7 +29,7 @@ from bench.env import gpu_clocks
 from bench.inputs import case_seed
 from bench.profiles import Profile
 from bench.registry import Registry
-from bench.timing import TimingPolicy, measure_case, summarize
+from bench.timing import TimingPolicy, summarize, time_case
 from bench.verify import verify
 
 SHAPE_COLUMNS = ("m", "n", "k")
@@ -74,6 +74,9 @@ class SweepSettings:
     profile_name: str = ""
     run_id: str = ""
     calibrate: bool = False  # measure (or load cached) ceilings for pct_of_bw / pct_of_peak
+    # Devices the planned cases run on ("cpu", "cuda"): only these are calibrated. None:
+    # every device here.
+    devices: tuple[str, ...] | None = None
 
 
 def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = None,
@@ -206,17 +209,19 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
         if not ok:
             return {"status": "error", "max_rel_err": err,
                     "error": f"wrong answer: max_rel_err {err:.3g} > tolerance {tolerance(dtype):.3g}"}
-        taken, timing_mode, cache_mode = measure_case(lambda: bound(out), bound.backend.runs_on(),
-                                                      bound.backend.library, policy)
+        timing = time_case(lambda: bound(out), bound.backend.runs_on(), bound.backend.library, policy)
     except Exception as exc:  # a broken kernel is a row, not the end of the sweep
         status = "skipped" if _is_out_of_memory(exc) else "error"
         return {"status": status, "error": error_message(exc)}
-    samples.extend(taken)
-    stats = summarize(taken)
+    samples.extend(timing.samples_ms)
+    stats = summarize(timing.samples_ms)
     seconds = stats["time_ms_p50"] / 1e3
     flops, min_bytes = op.flops(case.shape), op.min_bytes(case.shape, dtype)
-    return {**stats, "status": "ok", "error": "", "max_rel_err": err, "timing_mode": timing_mode,
-            "cache_mode": cache_mode, "gbps": min_bytes / seconds / 1e9, "tflops": flops / seconds / 1e12}
+    launch_bound = timing.launch_bound()
+    return {**stats, "status": "ok", "error": "", "max_rel_err": err, "timing_mode": timing.timing_mode,
+            "cache_mode": timing.cache_mode, "gbps": min_bytes / seconds / 1e9, "tflops": flops / seconds / 1e12,
+            "host_us": "" if timing.host_us is None else timing.host_us,
+            "launch_bound": "" if launch_bound is None else launch_bound}
 
 
 def describe(row: dict) -> str:
@@ -225,5 +230,7 @@ def describe(row: dict) -> str:
         return f"{row['status']}: {row['error']}"
     pct = f" ({row['pct_of_bw']:.0f}% of bw)" if row.get("pct_of_bw") not in (None, "") else ""
     noisy = "  NOISY" if row.get("noisy") else ""
+    host = f"  host {row['host_us']:.4g} us" if row.get("host_us") not in (None, "") else ""
+    bound = " LAUNCH-BOUND" if row.get("launch_bound") is True else ""
     return (f"ok  p50 {row['time_ms_p50']:.4g} ms  [{row['time_ms_p20']:.4g}, {row['time_ms_p80']:.4g}] "
-            f"x{row['reps']}  {row['gbps']:.4g} GB/s{pct}  {row['tflops']:.4g} TFLOP/s{noisy}")
+            f"x{row['reps']}  {row['gbps']:.4g} GB/s{pct}  {row['tflops']:.4g} TFLOP/s{host}{bound}{noisy}")

@@ -18,7 +18,7 @@ import multiprocessing
 import sys
 from collections.abc import Callable
 
-from bench.backends import cuda_reason, get_backend
+from bench.backends import cuda_reason, get_backend, use_true_fp32
 from bench.calibrate import Calibration, load_or_measure
 from bench.env import gpu_clocks, row_environment
 from bench.registry import Registry, _resolve
@@ -32,15 +32,25 @@ def _devices() -> list[str]:
     return ["cpu"] + (["cuda"] if cuda_reason() is None else [])
 
 
+def case_devices(registry: Registry, cases) -> tuple[str, ...]:
+    """The devices ("cpu", "cuda") the cases run on: what SweepSettings.devices takes."""
+    return tuple(sorted({get_backend(registry.impl(c.op, c.impl).backend).runs_on() for c in cases}))
+
+
 class _Session:
     """Registry, environment, calibrations and input cache of one process that runs cases."""
 
     def __init__(self, registry_factory: str, settings: SweepSettings) -> None:
+        use_true_fp32()  # before any baseline runs: fp32 rows are never silently TF32
         self.registry: Registry = _resolve(registry_factory)()
         self.settings = settings
         self.environment = {device: row_environment(device) for device in _devices()}
+        # Calibrate only the devices the planned cases use (a GPU profile never waits for
+        # a CPU calibration).
+        used = _devices() if settings.devices is None else [d for d in _devices() if d in settings.devices]
         self.calibrations: dict[str, Calibration | None] = {
-            device: load_or_measure(device) if settings.calibrate else None for device in _devices()}
+            device: load_or_measure(device) if settings.calibrate and device in used else None
+            for device in _devices()}
         self.inputs = InputCache()
 
     def run(self, case: Case) -> tuple[dict, list[float]]:
@@ -108,6 +118,11 @@ class IsolatedExecutor:
             raise RuntimeError("benchmark worker did not start")
         self.hello = self._conn.recv()
 
+    def _retire(self) -> None:
+        """Wait for a worker that stops by itself (after a fatal CUDA error), else kill it."""
+        self._process.join(timeout=30)
+        self._kill()
+
     def _kill(self) -> None:
         if self._process is not None and self._process.is_alive():
             self._process.kill()
@@ -120,7 +135,10 @@ class IsolatedExecutor:
         self._conn.send(("case", case))
         try:
             if self._conn.poll(self._timeout_s):
-                return self._conn.recv()
+                row, samples = self._conn.recv()
+                if row["status"] == "error" and FATAL_CUDA_ERROR.search(row["error"]):
+                    self._retire()  # the worker is exiting: the next case gets a fresh one
+                return row, samples
             failure = f"timeout: no result after {self._timeout_s:g} s (worker restarted)"
         except (EOFError, ConnectionError, OSError):
             self._process.join(timeout=10)

@@ -1,9 +1,11 @@
 """Clocks, the repetition rule, and the statistics of a set of samples.
 
 GPU work is timed with device events recorded around each call on the stream that runs
-it. By default the L2 cache is flushed before every repetition by writing a buffer twice
-its size (cold cache: every repetition reads its inputs from DRAM, as a large matvec does
-inside a real model); ``flush_l2=False`` measures warm. Calls shorter than
+it, a spin kernel queued before them so that they bracket GPU time only (mode
+``cuda-events-spin``; ``spin=False`` gives plain ``cuda-events``), while the host time of
+each call is measured on its own (``host_us``). By default the L2 cache is flushed
+before every repetition by writing a buffer twice its size (cold cache: every repetition
+reads its inputs from DRAM, as a large matvec does inside a real model); ``flush_l2=False`` measures warm. Calls shorter than
 ``graph_below_ms`` can instead be timed in CUDA-graph mode: N calls captured in one graph,
 the replays timed and divided by N, so host launch gaps don't dominate. CPU work is timed
 with time.perf_counter.
@@ -34,6 +36,7 @@ class TimingPolicy:
     flush_l2: bool = True
     graph_below_ms: float = 0.0  # CUDA-graph mode for calls faster than this (0: never)
     graph_launches: int = 20  # calls captured per graph
+    spin: bool = True  # queue a GPU spin before each timed call so events exclude host time
 
 
 # Rows whose (p80 - p20) / p50 exceeds this are flagged `noisy`: don't trust small differences.
@@ -88,42 +91,193 @@ class CpuClock:
         pass
 
 
-class TorchCudaClock:
-    """CUDA events on torch's current stream; our Triton and CuPy kernels launch there too."""
+# --- GPU clocks ---------------------------------------------------------------------
+# Python launchers spend 10-400 us of host time per call, longer than many kernels. If the
+# GPU is idle while the host enqueues `start, call, end`, the events bracket the host's
+# enqueueing, not the kernel. As NVBench does, a spin kernel is queued first and made to
+# outlast the host's part (SPIN_MARGIN x the host time seen so far + SPIN_FLOOR_MS), so
+# that start, the call's kernels and end are all queued before the GPU reaches them: the
+# events then hold GPU time only. The host time of each call is kept (``host_samples_ms``):
+# it is what a caller looping over the kernel really waits when it exceeds the GPU time.
+SPIN_MARGIN = 1.5
+SPIN_FLOOR_MS = 0.05  # the two event records and scheduling jitter
+SPIN_MAX_MS = 50.0  # a host call slower than this is launch-bound by far: don't sleep longer
+SPIN_CALIBRATION_CYCLES = 2_000_000  # ~1 ms at 2 GHz: long enough to time with events
+HOST_QUANTILE = 90  # the sleep covers this percentile of the host times seen
 
-    mode = "cuda-events"
 
-    def __init__(self, flush_l2: bool) -> None:
+class TorchStreamOps:
+    """The primitives an event clock needs, on torch's current stream (tests pass a fake)."""
+
+    key = "torch"
+
+    def __init__(self) -> None:
         import torch
 
         self._torch = torch
-        self._flush_buffer = torch.empty(2 * l2_bytes_torch(), dtype=torch.int8, device="cuda") if flush_l2 else None
-        self.cache_mode = "l2-flushed" if flush_l2 else "warm"
 
-    def time_batch(self, fn: Callable[[], object], reps: int) -> list[float]:
-        event = self._torch.cuda.Event
-        starts = [event(enable_timing=True) for _ in range(reps)]
-        ends = [event(enable_timing=True) for _ in range(reps)]
-        for start, end in zip(starts, ends):
-            self.flush()
-            start.record()
-            fn()
-            end.record()
-        self._torch.cuda.synchronize()
-        return [start.elapsed_time(end) for start, end in zip(starts, ends)]
+    def event(self):
+        return self._torch.cuda.Event(enable_timing=True)
 
-    def flush(self) -> None:
-        """Evict the L2 cache (asynchronously, on the current stream)."""
-        if self._flush_buffer is not None:
-            self._flush_buffer.zero_()
+    def record(self, event) -> None:
+        event.record()
+
+    def elapsed_ms(self, start, end) -> float:
+        return start.elapsed_time(end)
+
+    def sleep(self, cycles: int) -> None:
+        self._torch.cuda._sleep(int(cycles))  # a spin kernel of `cycles` GPU clock cycles
 
     def synchronize(self) -> None:
         self._torch.cuda.synchronize()
 
+    def l2_bytes(self) -> int:
+        return l2_bytes_torch()
+
+    def buffer(self, nbytes: int):
+        return self._torch.empty(nbytes, dtype=self._torch.int8, device="cuda")
+
+    def fill(self, buffer) -> None:
+        buffer.zero_()
+
+
+_CUPY_SPIN = r"""
+extern "C" __global__ void structbench_spin(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) { }
+}
+"""
+
+
+class CupyStreamOps:
+    """The same on cupy's current stream, for cupy library baselines."""
+
+    key = "cupy"
+
+    def __init__(self) -> None:
+        import cupy
+
+        self._cupy = cupy
+        self._spin = None
+
+    def event(self):
+        return self._cupy.cuda.Event()
+
+    def record(self, event) -> None:
+        event.record()
+
+    def elapsed_ms(self, start, end) -> float:
+        return self._cupy.cuda.get_elapsed_time(start, end)
+
+    def sleep(self, cycles: int) -> None:
+        if self._spin is None:  # compiled once by NVRTC, then cached by cupy
+            self._spin = self._cupy.RawKernel(_CUPY_SPIN, "structbench_spin")
+        self._spin((1,), (1,), (self._cupy.int64(int(cycles)),))
+
+    def synchronize(self) -> None:
+        self._cupy.cuda.get_current_stream().synchronize()
+
+    def l2_bytes(self) -> int:
+        device = self._cupy.cuda.Device()
+        return self._cupy.cuda.runtime.getDeviceProperties(device.id).get("l2CacheSize", 0) or 128 * 2**20
+
+    def buffer(self, nbytes: int):
+        return self._cupy.empty(nbytes, dtype=self._cupy.int8)
+
+    def fill(self, buffer) -> None:
+        buffer.fill(0)
+
+
+_CYCLES_PER_MS: dict[str, float] = {}  # per stream library, measured once per process (one GPU)
+
+
+def cycles_per_ms(ops) -> float:
+    """GPU clock cycles the spin kernel takes per millisecond, measured with events."""
+    if ops.key not in _CYCLES_PER_MS:
+        ops.sleep(SPIN_CALIBRATION_CYCLES)  # first launch: module load, outside the measurement
+        times = []
+        for _ in range(3):
+            start, end = ops.event(), ops.event()
+            ops.record(start)
+            ops.sleep(SPIN_CALIBRATION_CYCLES)
+            ops.record(end)
+            ops.synchronize()
+            times.append(ops.elapsed_ms(start, end))
+        _CYCLES_PER_MS[ops.key] = SPIN_CALIBRATION_CYCLES / max(float(np.median(times)), 1e-6)
+    return _CYCLES_PER_MS[ops.key]
+
+
+class EventClock:
+    """CUDA events on a library's current stream (our Triton and CuPy kernels launch on
+    torch's), with the L2 flushed before each repetition and, by default, a spin kernel
+    that hides the host's enqueueing from the events (see SPIN_MARGIN above)."""
+
+    def __init__(self, ops, flush_l2: bool, spin: bool = True) -> None:
+        self._ops = ops
+        self._spin = spin
+        self.mode = "cuda-events-spin" if spin else "cuda-events"
+        self._flush_buffer = ops.buffer(2 * ops.l2_bytes()) if flush_l2 else None
+        self.cache_mode = "l2-flushed" if flush_l2 else "warm"
+        self._region_ms: list[float] = []  # host time from the start record to the end record
+        self.host_samples_ms: list[float] = []  # host time of each timed call alone
+
+    def prime(self, fn: Callable[[], object]) -> None:
+        """Measure the host time of a few calls (after warm-up) to size the first sleeps."""
+        for _ in range(3):
+            start = time.perf_counter()
+            fn()
+            self._region_ms.append((time.perf_counter() - start) * 1e3)
+        self.synchronize()
+
+    def sleep_ms(self) -> float:
+        """How long the spin before the next repetitions lasts: grows with the host time."""
+        host_ms = float(np.percentile(self._region_ms, HOST_QUANTILE)) if self._region_ms else 0.0
+        return min(SPIN_MAX_MS, SPIN_MARGIN * host_ms + SPIN_FLOOR_MS)
+
+    def time_batch(self, fn: Callable[[], object], reps: int) -> list[float]:
+        ops = self._ops
+        starts = [ops.event() for _ in range(reps)]
+        ends = [ops.event() for _ in range(reps)]
+        cycles = int(self.sleep_ms() * cycles_per_ms(ops)) if self._spin else 0
+        for start, end in zip(starts, ends):
+            self.flush()
+            if cycles:
+                ops.sleep(cycles)  # the GPU is busy until start, the call and end are queued
+            t0 = time.perf_counter()
+            ops.record(start)
+            t1 = time.perf_counter()
+            fn()
+            t2 = time.perf_counter()
+            ops.record(end)
+            t3 = time.perf_counter()
+            self.host_samples_ms.append((t2 - t1) * 1e3)
+            self._region_ms.append((t3 - t0) * 1e3)
+        ops.synchronize()
+        return [ops.elapsed_ms(start, end) for start, end in zip(starts, ends)]
+
+    def flush(self) -> None:
+        """Evict the L2 cache (asynchronously, on the stream)."""
+        if self._flush_buffer is not None:
+            self._ops.fill(self._flush_buffer)
+
+    def synchronize(self) -> None:
+        self._ops.synchronize()
+
+
+def TorchCudaClock(flush_l2: bool, spin: bool = True) -> EventClock:  # noqa: N802 (the old class name)
+    """Events on torch's current stream; our Triton and CuPy kernels launch there too."""
+    return EventClock(TorchStreamOps(), flush_l2, spin)
+
+
+def CupyCudaClock(flush_l2: bool, spin: bool = True) -> EventClock:  # noqa: N802
+    """Events on cupy's current stream, for cupy library baselines."""
+    return EventClock(CupyStreamOps(), flush_l2, spin)
+
 
 class TorchCudaGraphClock:
     """``launches`` calls captured in one CUDA graph; a sample is one replay / launches.
-    Inputs stay in L2 between the captured calls: this mode is warm-cache by nature."""
+    Inputs stay in L2 between the captured calls: this mode is warm-cache by nature. A
+    short spin before each replay keeps the replay's own launch out of the events."""
 
     mode = "cuda-graph"
     cache_mode = "warm"
@@ -132,6 +286,7 @@ class TorchCudaGraphClock:
         import torch
 
         self._torch = torch
+        self._ops = TorchStreamOps()
         self._launches = launches
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -152,7 +307,9 @@ class TorchCudaGraphClock:
         event = self._torch.cuda.Event
         starts = [event(enable_timing=True) for _ in range(reps)]
         ends = [event(enable_timing=True) for _ in range(reps)]
+        cycles = int(SPIN_MARGIN * SPIN_FLOOR_MS * cycles_per_ms(self._ops))
         for start, end in zip(starts, ends):
+            self._ops.sleep(cycles)
             start.record()
             self._graph.replay()
             end.record()
@@ -163,40 +320,6 @@ class TorchCudaGraphClock:
         self._torch.cuda.synchronize()
 
 
-class CupyCudaClock:
-    """CUDA events on cupy's current stream, for cupy library baselines."""
-
-    mode = "cuda-events"
-
-    def __init__(self, flush_l2: bool) -> None:
-        import cupy
-
-        self._cupy = cupy
-        device = cupy.cuda.Device()
-        l2_bytes = cupy.cuda.runtime.getDeviceProperties(device.id).get("l2CacheSize", 0) or 128 * 2**20
-        self._flush_buffer = cupy.empty(2 * l2_bytes, dtype=cupy.int8) if flush_l2 else None
-        self.cache_mode = "l2-flushed" if flush_l2 else "warm"
-
-    def time_batch(self, fn: Callable[[], object], reps: int) -> list[float]:
-        cuda = self._cupy.cuda
-        starts = [cuda.Event() for _ in range(reps)]
-        ends = [cuda.Event() for _ in range(reps)]
-        for start, end in zip(starts, ends):
-            self.flush()
-            start.record()
-            fn()
-            end.record()
-        ends[-1].synchronize()
-        return [cuda.get_elapsed_time(start, end) for start, end in zip(starts, ends)]
-
-    def flush(self) -> None:
-        if self._flush_buffer is not None:
-            self._flush_buffer.fill(0)
-
-    def synchronize(self) -> None:
-        self._cupy.cuda.get_current_stream().synchronize()
-
-
 def l2_bytes_torch() -> int:
     import torch
 
@@ -204,12 +327,12 @@ def l2_bytes_torch() -> int:
     return getattr(props, "L2_cache_size", 0) or 128 * 2**20
 
 
-def clock_for(device: str, library: str, flush_l2: bool):
+def clock_for(device: str, library: str, flush_l2: bool, spin: bool = True):
     if device == "cpu":
         return CpuClock()
     if library == "cupy":
-        return CupyCudaClock(flush_l2)
-    return TorchCudaClock(flush_l2)
+        return CupyCudaClock(flush_l2, spin)
+    return TorchCudaClock(flush_l2, spin)
 
 
 def measure(fn: Callable[[], object], clock, policy: TimingPolicy) -> list[float]:
@@ -220,6 +343,9 @@ def measure(fn: Callable[[], object], clock, policy: TimingPolicy) -> list[float
     while (time.perf_counter() - warm_start) * 1e3 < policy.warmup_ms:
         fn()
         clock.synchronize()
+    prime = getattr(clock, "prime", None)
+    if prime is not None:  # the host time of the warm call sizes the spin (EventClock)
+        prime(fn)
     samples: list[float] = []
     while len(samples) < policy.max_reps:
         spent = sum(samples)
@@ -235,13 +361,37 @@ def measure(fn: Callable[[], object], clock, policy: TimingPolicy) -> list[float
     return samples
 
 
-def measure_case(fn: Callable[[], object], device: str, library: str,
-                 policy: TimingPolicy) -> tuple[list[float], str, str]:
-    """(samples, timing mode, cache mode): events (or perf_counter on the CPU), switching to
-    CUDA-graph mode for torch-stream work faster than ``policy.graph_below_ms``."""
-    clock = clock_for(device, library, policy.flush_l2)
+@dataclass(frozen=True)
+class CaseTiming:
+    samples_ms: list[float]  # per-call device time (CPU: wall time) of each repetition
+    timing_mode: str  # cpu-perf-counter, cuda-events-spin, cuda-events, cuda-graph
+    cache_mode: str  # l2-flushed or warm
+    host_us: float | None  # median host time of one call with the GPU kept busy (None on the CPU)
+
+    def launch_bound(self) -> bool | None:
+        """The host takes longer to issue a call than the GPU to run it: a loop over this
+        call runs at host speed, whatever the kernel does."""
+        if self.host_us is None or not self.samples_ms:
+            return None
+        return self.host_us > 1e3 * float(np.median(self.samples_ms))
+
+
+def time_case(fn: Callable[[], object], device: str, library: str, policy: TimingPolicy) -> CaseTiming:
+    """Time one call: events (or perf_counter on the CPU), switching to CUDA-graph mode for
+    torch-stream work faster than ``policy.graph_below_ms``. ``host_us`` always comes from
+    the event pass (graph replays hide the host cost a real caller pays)."""
+    clock = clock_for(device, library, policy.flush_l2, policy.spin)
     samples = measure(fn, clock, policy)
+    host = getattr(clock, "host_samples_ms", None)
+    host_us = 1e3 * float(np.median(host)) if host else None
     if device == "cuda" and library == "torch" and np.median(samples) < policy.graph_below_ms:
         graph_clock = TorchCudaGraphClock(fn, policy.graph_launches)
-        return measure(fn, graph_clock, policy), graph_clock.mode, graph_clock.cache_mode
-    return samples, clock.mode, clock.cache_mode
+        return CaseTiming(measure(fn, graph_clock, policy), graph_clock.mode, graph_clock.cache_mode, host_us)
+    return CaseTiming(samples, clock.mode, clock.cache_mode, host_us)
+
+
+def measure_case(fn: Callable[[], object], device: str, library: str,
+                 policy: TimingPolicy) -> tuple[list[float], str, str]:
+    """(samples, timing mode, cache mode) of time_case."""
+    timing = time_case(fn, device, library, policy)
+    return timing.samples_ms, timing.timing_mode, timing.cache_mode

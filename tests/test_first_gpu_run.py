@@ -1,0 +1,154 @@
+"""What the first GPU run depends on, checked on the CPU: a fatal CUDA error restarts the
+worker before the next case, fp32 is never TF32, only the devices the cases use are
+calibrated, NVML finds the GPU by PCI address, old CSVs still load and append."""
+
+from __future__ import annotations
+
+import csv
+from types import SimpleNamespace
+
+import pytest
+
+from bench import sweep
+from bench.registry import Impl, Registry
+from bench.results import COLUMNS, ResultWriter
+from bench.runner import Case, SweepSettings
+from bench.suite import dense
+from bench.sweep import InProcessExecutor, IsolatedExecutor, run_sweep
+from bench.timing import TimingPolicy
+
+FAST = SweepSettings(policy=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False))
+
+
+# --- a planted implementation that fails the way a poisoned CUDA context does ---------
+def illegal_access(a, x, *, out):
+    raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+def registry_with_fatal_impl() -> Registry:
+    reg = Registry()
+    dense.register(reg)
+    reg.add_impl(Impl("dense_mv", "fatal", "numpy", "tests.test_first_gpu_run:illegal_access", ("fp32",), False))
+    return reg
+
+
+def _case(impl):
+    return Case("dense_mv", impl, "fp32", (("m", 8), ("n", 8)))
+
+
+def test_fatal_cuda_error_restarts_the_worker_before_the_next_case(tmp_path):
+    executor = IsolatedExecutor("tests.test_first_gpu_run:registry_with_fatal_impl", FAST, timeout_s=60)
+    try:
+        first_worker = executor._process
+        with ResultWriter(tmp_path / "r.csv") as writer:
+            rows = run_sweep(executor, [_case("fatal"), _case("numpy"), _case("fatal"), _case("numpy")], writer,
+                             echo=lambda line: None)
+    finally:
+        executor.close()
+    assert [r["status"] for r in rows] == ["error", "ok", "error", "ok"], [r["error"] for r in rows]
+    assert "illegal memory access" in rows[0]["error"]
+    assert not any("worker died" in r["error"] for r in rows)
+    assert executor._process is not first_worker  # a fresh worker ran the innocent case
+
+
+# --- fp32 is true fp32 -----------------------------------------------------------------
+def test_worker_session_turns_tf32_off(monkeypatch):
+    torch = pytest.importorskip("torch")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.set_float32_matmul_precision("high")
+    monkeypatch.setenv("CUPY_TF32", "1")
+    InProcessExecutor("tests.test_first_gpu_run:registry_with_fatal_impl", FAST)  # what a worker starts with
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+    assert torch.backends.cudnn.allow_tf32 is False
+    assert torch.get_float32_matmul_precision() == "highest"
+    import os
+
+    assert os.environ["CUPY_TF32"] == "0"
+
+
+def test_binding_a_torch_case_turns_tf32_off():
+    torch = pytest.importorskip("torch")
+    from bench.cases import bind, make_host_case
+    from bench.dtypes import get_dtype
+    from bench.registry import default_registry
+
+    registry = default_registry()
+    torch.backends.cudnn.allow_tf32 = True
+    op, impl, dtype = registry.op("dense_mv"), registry.impl("dense_mv", "torch-cpu"), get_dtype("fp32")
+    host, _ = make_host_case(op, {"m": 4, "n": 4}, dtype, 0)
+    bind(op, impl, host, {"m": 4, "n": 4}, dtype)  # the path tests and the benchmark share
+    assert torch.backends.cudnn.allow_tf32 is False
+
+
+# --- calibration only where the cases run ----------------------------------------------
+@pytest.mark.parametrize("devices, calibrated", [(("cpu",), ["cpu"]), ((), []), (None, ["cpu"])],
+                         ids=["cpu-cases", "gpu-cases-only", "unspecified"])
+def test_only_devices_the_cases_use_are_calibrated(monkeypatch, devices, calibrated):
+    measured = []
+    monkeypatch.setattr(sweep, "load_or_measure", lambda device: measured.append(device))
+    settings = SweepSettings(policy=FAST.policy, calibrate=True, devices=devices)
+    InProcessExecutor("tests.test_first_gpu_run:registry_with_fatal_impl", settings)
+    assert measured == calibrated
+
+
+def test_case_devices_come_from_the_backends():
+    registry = registry_with_fatal_impl()
+    assert sweep.case_devices(registry, [_case("numpy"), _case("fatal")]) == ("cpu",)
+    assert sweep.case_devices(registry, []) == ()
+
+
+# --- NVML by PCI address ---------------------------------------------------------------
+class FakeNvml:
+    """Three GPUs in NVML's order; CUDA_VISIBLE_DEVICES=2 would make the last one CUDA's 0."""
+
+    BUS_IDS = [b"00000000:1B:00.0", b"00000000:3B:00.0", "00000000:AB:00.0"]
+
+    def nvmlDeviceGetCount(self):  # noqa: N802 (NVML's names)
+        return len(self.BUS_IDS)
+
+    def nvmlDeviceGetHandleByIndex(self, index):  # noqa: N802
+        return f"handle-{index}"
+
+    def nvmlDeviceGetPciInfo(self, handle):  # noqa: N802
+        return SimpleNamespace(busId=self.BUS_IDS[int(handle.rsplit("-", 1)[1])])
+
+
+def test_nvml_handle_is_found_by_pci_address_not_cuda_index():
+    from bench.env import nvml_handle_for, pci_address
+
+    assert pci_address("0000:ab:00.0") == pci_address(b"00000000:AB:00.0") == (0, 0xAB, 0)
+    assert nvml_handle_for((0, 0xAB, 0), FakeNvml()) == "handle-2"
+    assert nvml_handle_for((0, 0x3B, 0), FakeNvml()) == "handle-1"
+    assert nvml_handle_for((0, 0x99, 0), FakeNvml()) is None  # no guessing
+    assert nvml_handle_for(None, FakeNvml()) is None  # several GPUs, no address: ambiguous
+
+
+# --- CSV columns -----------------------------------------------------------------------
+def test_new_timing_columns_exist():
+    assert {"host_us", "launch_bound", "timing_mode"} <= set(COLUMNS)
+
+
+def test_old_csv_without_host_columns_loads_and_is_upgraded_on_append(tmp_path):
+    old_columns = [c for c in COLUMNS if c not in ("host_us", "launch_bound")]
+    path = tmp_path / "old.csv"
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=old_columns)
+        writer.writeheader()
+        writer.writerow({"op": "dense_mv", "impl": "numpy", "status": "ok", "time_ms_p50": "1.5"})
+    from bench.results import done_case_keys
+
+    assert len(done_case_keys(path)) == 1  # --resume reads it as it is
+    with ResultWriter(path) as writer:
+        writer.write({"op": "dense_mm", "status": "ok", "host_us": 12.5, "launch_bound": False})
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == list(COLUMNS)
+    assert [r["op"] for r in rows] == ["dense_mv", "dense_mm"]
+    assert rows[0]["time_ms_p50"] == "1.5" and rows[0]["host_us"] == "" and rows[1]["host_us"] == "12.5"
+
+
+def test_csv_with_unknown_columns_is_refused(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("name,speed\nx,1\n")
+    with pytest.raises(ValueError, match="unknown columns"):
+        ResultWriter(path)
