@@ -41,12 +41,25 @@ class Bound:
         return self.fn(*self.args, **self.kwargs, out=out)
 
 
-def bind(op: Op, impl: Impl, host: Inputs, params: Params, dtype: DType) -> Bound:
+def bind(op: Op, impl: Impl, host: Inputs, params: Params, dtype: DType, *,
+         device_copies: dict | None = None) -> Bound:
+    """``device_copies``: a dict shared by the implementations of one input set, so that
+    each input is converted and copied to a device once per array library, not once per
+    implementation (implementations never write their inputs)."""
     backend = get_backend(impl.backend)
     if backend.library != "numpy":
         use_true_fp32()  # tests take this path too: an fp32 baseline is checked as true fp32
-    args = [backend.to_device(host[name], None if name in op.index_inputs else dtype)
-            for name in op.input_names]
+
+    def to_device(name: str):
+        target = None if name in op.index_inputs else dtype
+        if device_copies is None:
+            return backend.to_device(host[name], target)
+        key = (backend.library, backend.runs_on(), name)
+        if key not in device_copies:
+            device_copies[key] = backend.to_device(host[name], target)
+        return device_copies[key]
+
+    args = [to_device(name) for name in op.input_names]
     prepare = impl.load_prepare()
     if prepare is not None:
         args = list(prepare(*args))

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import datetime
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -81,12 +82,18 @@ def _settings(args: argparse.Namespace, profile) -> SweepSettings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, run_sweep, summary_table
+    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, case_devices, run_sweep, \
+        summary_table
 
+    if args.deadline is not None and not args.deadline > 0:
+        raise ValueError(f"--deadline must be a positive number of seconds, got {args.deadline:g}")
+    deadline = time.monotonic() + args.deadline if args.deadline is not None else None
     registry = default_registry()
     profile = get_profile(args.profile or default_profile_name())
     if not args.profile and cuda_reason():
         _announce_cpu_only(registry, profile)
+    if args.plan:
+        return _print_plan(registry, profile, args)
     cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype)
     for backend, reason in sorted(unavailable.items()):
         print(f"note: backend {backend} left out: {reason}")
@@ -101,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cases:
         print("nothing to run: no case left that matches the filters on the available backends", file=sys.stderr)
         return 0 if args.resume else 2
-    settings = _settings(args, profile)
+    settings = dataclasses.replace(_settings(args, profile), devices=case_devices(registry, cases))
     print(f"profile {profile.name}: {len(cases)} cases -> {out}")
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     executor = (InProcessExecutor(DEFAULT_REGISTRY, settings) if args.no_isolate
@@ -110,10 +117,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with ResultWriter(out) as writer:
             try:
-                rows = run_sweep(executor, cases, writer)
+                rows = run_sweep(executor, cases, writer, deadline=deadline)
             finally:
                 writer.write_run({"run_id": settings.run_id, "argv": sys.argv, "profile": profile.name,
-                                  "started": started, "cases": len(cases),
+                                  "started": started, "cases": len(cases), "cases_run": len(rows),
+                                  "deadline_s": args.deadline,
                                   "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                                   "policy": dataclasses.asdict(settings.policy), **executor.hello,
                                   "clocks_end": executor.clocks()})
@@ -125,7 +133,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     counts = Counter(row["status"] for row in rows)
     print("\n" + summary_table(rows))
     print(f"\ndone: {dict(counts)} rows in {out}")
+    if len(rows) < len(cases):
+        print(f"deadline: {args.deadline:g} s reached; {len(cases) - len(rows)} of {len(cases)} cases left "
+              f"(not started; `--resume --out {out}` runs them)")
     return 1 if counts.get("error") and args.strict else 0
+
+
+def _print_plan(registry, profile, args: argparse.Namespace) -> int:
+    """`run --plan`: the cases as a GPU machine would run them, and the estimate."""
+    from bench.plan import describe_plan
+
+    cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype,
+                              assume_available=True)
+    on_gpu = any(get_backend(b).device == "cuda" for b in profile.backends)
+    print(describe_plan(cases, registry, profile, unavailable, on_gpu=on_gpu))
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -202,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-isolate", action="store_true", help="run cases in this process (no worker)")
     run.add_argument("--no-calibrate", action="store_true", help="skip the roofline ceilings (pct_of_* empty)")
     run.add_argument("--strict", action="store_true", help="exit 1 if any case ends in error")
+    run.add_argument("--deadline", type=float, metavar="SECONDS",
+                     help="start no case after SECONDS (the one running finishes); cases run claims first")
+    run.add_argument("--plan", action="store_true",
+                     help="print the cases, compiles, input sets and estimated time per phase; run nothing")
     run.set_defaults(func=cmd_run)
     compare = sub.add_parser("compare", help="compare two runs (or two impls of one run); exit 1 on regression")
     compare.add_argument("csv", nargs="+", help="BASE.csv NEW.csv, or one CSV with --impl-a/--impl-b")

@@ -3,6 +3,8 @@ this file is the one place where sweeps are declared.
 
 - ``quick``: the GPU sweep `make bench` runs on a GPU machine (every op x impl x dtype at
   a few sizes that fill the GPU; meant to take under 3 minutes on an H100);
+- ``gpu-check``: the first run on a GPU machine (scripts/gpu_check.sh): the shapes that
+  decide claims C1-C5, sized by `run --plan` to fit the script's 8 minutes;
 - ``full``: size ladders from 256 to 32768, LLM layer shapes, batches 1..1024 (under 20
   minutes on an H100): the data the report's fits need;
 - ``cpu``: the CPU backends only (what `make bench` runs without a GPU; under 5 minutes
@@ -88,6 +90,28 @@ PROFILES: dict[str, Profile] = {
             },
             # ~900 cases: a 50 ms budget per case keeps the sweep near its 3-minute target.
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=50),
+        ),
+        Profile(
+            "gpu-check", "GPU, first run (scripts/gpu_check.sh): the claims' shapes, ~4 min by the plan",
+            GPU_BACKENDS,
+            {
+                # C1/C2/C4: the dense_mv ladder (and one LLM shape); C5: the batch ladder.
+                "dense_mv": _squares(1024, 2048, 4096, 8192, 16384) + ({"m": 4096, "n": 11008},),
+                "dense_mm": _batches(4096, 4096, 1, 4, 16, 64, 256, 1024),
+                # C3: the structured ops at dense_mv shapes; the rest at one large shape each.
+                "lowrank_mv": ({"m": 16384, "n": 16384, "r": 16}, {"m": 8192, "n": 8192, "r": 256}),
+                "lowrank_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16},),
+                "lora_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},
+                            {"m": 16384, "n": 16384, "r": 64, "scale": 0.5}),
+                "lora_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+                "toeplitz_mv": _squares(4096, 16384),
+                "toeplitz_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in (16, 256)),
+                "csr_mv": _csr({"m": 8192, "n": 8192}, "uniform", 0.001, 0.01, 0.1)
+                + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+                "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
+                + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+            },
+            timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=100, budget_ms=50),
         ),
         Profile(
             "full", "GPU: size ladders 256..32768, LLM shapes, batches 1..1024",

@@ -81,11 +81,14 @@ class SweepSettings:
 
 def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = None,
          impls: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
-         ) -> tuple[list[Case], dict[str, str]]:
-    """The cases of a sweep, and {backend: why it is left out} for unavailable backends.
+         assume_available: bool = False) -> tuple[list[Case], dict[str, str]]:
+    """The cases of a sweep, and {backend: why it is left out} for unavailable backends
+    (``assume_available``: plan as on a machine where every backend runs, as
+    `run --plan` does for a GPU profile on a CPU box; the reasons are still returned).
 
-    Cases are ordered op, shape, dtype, then implementation, so that one set of inputs
-    serves every implementation in turn.
+    Cases come in priority order (``prioritize``: what decides the claims first), and
+    within it op, shape, dtype, then implementation, so that one set of inputs serves
+    every implementation in turn.
     """
     wanted_ops = set(ops) if ops else None
     wanted_impls = set(impls) if impls else None
@@ -105,7 +108,8 @@ def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = No
             reason = backend.unavailable_reason() or backend.untimeable_reason()
             if reason:
                 unavailable[impl.backend] = reason
-                continue
+                if not assume_available:
+                    continue
             runnable.append(impl)
         for params in profile.shapes.get(op.name, ()):
             op.check_params(params)
@@ -113,7 +117,55 @@ def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = No
                 for impl in runnable:
                     if dtype in impl.dtypes:
                         cases.append(Case(op.name, impl.name, dtype, _ordered(op.dims, params)))
-    return cases, unavailable
+    return prioritize(cases), unavailable
+
+
+# A sweep cut short by --deadline keeps what decides the claims (README, report.py): the
+# tiers below run first, in this order, each in plan order; a tier depends on the op and
+# shape only, so the implementations of one input set stay together.
+PRIORITY_TIERS = (
+    "C1/C2/C4: the dense_mv ladder of square shapes, every dtype and implementation",
+    "C5: the dense_mm batch ladder (square A, growing batch)",
+    "C3: structured matvecs at dense_mv shapes, with their dense-* baselines",
+    "ours vs vendor: the largest shape of every other op",
+    "the rest",
+)
+STRUCTURED_MV = ("toeplitz_mv", "lowrank_mv", "csr_mv", "lora_mv")
+
+
+def _size(case: Case) -> int:
+    shape = case.shape
+    return int(shape.get("m", 1)) * int(shape.get("n", 1)) * int(shape.get("k", 1))
+
+
+def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: dict[str, int]) -> int:
+    """Index into PRIORITY_TIERS of a case, given the plan's dense_mv (m, n) shapes and the
+    largest size of each op."""
+    shape = case.shape
+    if case.op == "dense_mv" and shape["m"] == shape["n"]:
+        return 0
+    if case.op == "dense_mm" and shape["m"] == shape["k"]:
+        return 1
+    if case.op in STRUCTURED_MV and (shape["m"], shape["n"]) in dense_mv_shapes:
+        return 2
+    if _size(case) == largest[case.op]:
+        return 3
+    return 4
+
+
+def case_tiers(cases: list[Case]) -> list[int]:
+    """The priority tier of each case, in the context of all of them."""
+    dense_mv_shapes = {(c.shape["m"], c.shape["n"]) for c in cases if c.op == "dense_mv"}
+    largest: dict[str, int] = {}
+    for case in cases:
+        largest[case.op] = max(largest.get(case.op, 0), _size(case))
+    return [priority_tier(c, dense_mv_shapes, largest) for c in cases]
+
+
+def prioritize(cases: list[Case]) -> list[Case]:
+    """The cases sorted by priority tier (stable: plan order within a tier)."""
+    tiers = case_tiers(cases)
+    return [case for _, case in sorted(zip(tiers, cases), key=lambda pair: pair[0])]
 
 
 def _ordered(dims: tuple[str, ...], params: dict) -> tuple[tuple[str, object], ...]:
@@ -128,10 +180,12 @@ class InputCache:
     def __init__(self) -> None:
         self._key = None
         self._value = None
+        self.device_copies: dict = {}  # the inputs on each device and library (cases.bind)
 
     def get(self, key, make):
         if key != self._key:
             self._key, self._value = None, None  # free the old arrays before making new ones
+            self.device_copies = {}
             self._value, self._key = make(), key
         return self._value
 
@@ -201,7 +255,7 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
     try:
         host, reference = inputs.get((case.op, case.dtype, case.params, seed),
                                      lambda: make_host_case(op, case.shape, dtype, seed))
-        bound = bind(op, impl, host, case.shape, dtype)
+        bound = bind(op, impl, host, case.shape, dtype, device_copies=inputs.device_copies)
         out = bound.new_output()
         bound(out)
         bound.backend.synchronize()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import sys
+import time
 from collections.abc import Callable
 
 from bench.backends import cuda_reason, get_backend, use_true_fp32
@@ -167,13 +168,21 @@ class IsolatedExecutor:
         self._kill()
 
 
+def _now() -> float:
+    return time.monotonic()  # the clock --deadline is measured on (a test replaces it)
+
+
 def run_sweep(executor, cases: list[Case], writer: ResultWriter, *,
-              echo: Callable[[str], None] | None = None) -> list[dict]:
+              echo: Callable[[str], None] | None = None, deadline: float | None = None) -> list[dict]:
     """Run every case, writing each row (and its samples) as it is measured, and return the
-    rows. On Ctrl-C the rows already written stay written (the CSV stays parseable)."""
+    rows. On Ctrl-C the rows already written stay written (the CSV stays parseable).
+    ``deadline`` (a time.monotonic() value): no case is started after it (the one running
+    then finishes); the rows returned are then fewer than the cases."""
     rows: list[dict] = []
     with _progress(len(cases), echo) as progress:
         for case in cases:
+            if deadline is not None and _now() >= deadline:
+                break
             progress.start(case.label())
             row, samples = executor.run(case)
             writer.write(row, samples)

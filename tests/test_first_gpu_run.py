@@ -152,3 +152,79 @@ def test_csv_with_unknown_columns_is_refused(tmp_path):
     path.write_text("name,speed\nx,1\n")
     with pytest.raises(ValueError, match="unknown columns"):
         ResultWriter(path)
+
+
+# --- the plan, the priority order and the deadline ----------------------------------------
+def _gpu_check_plan():
+    from bench.profiles import get_profile
+    from bench.registry import default_registry
+    from bench.runner import plan
+
+    registry, profile = default_registry(), get_profile("gpu-check")
+    cases, _ = plan(registry, profile, assume_available=True)  # as on the GPU machine
+    return registry, profile, cases
+
+
+def test_gpu_check_plan_fits_eight_minutes_by_the_cost_model():
+    from bench.plan import GPU_CHECK_LIMIT_S, estimate
+
+    registry, profile, cases = _gpu_check_plan()
+    result = estimate(cases, registry, profile)
+    assert {registry.impl(c.op, c.impl).backend for c in cases} >= {"triton", "cupy", "torch-cuda"}
+    assert set(result.phases_s) == {"worker start", "calibration", "compile", "inputs and references",
+                                    "inputs to the device", "timing"}
+    assert result.triton_specialisations > 0 and result.cupy_modules
+    assert result.gpu_check_s() <= GPU_CHECK_LIMIT_S == 8 * 60, result.phases_s
+    # Only the GPU is calibrated: the profile has no CPU backend.
+    assert result.phases_s["calibration"] == 15.0
+
+
+def test_cases_that_decide_the_claims_come_first():
+    from bench.runner import case_tiers
+
+    registry, _, cases = _gpu_check_plan()
+    tiers = case_tiers(cases)
+    assert tiers == sorted(tiers)  # the plan is in priority order
+    first = [c for c, t in zip(cases, tiers) if t == 0]
+    assert {c.op for c in first} == {"dense_mv"} and {c.dtype for c in first} == {"fp32", "fp16", "bf16", "int8"}
+    assert len({c.shape["m"] for c in first}) >= 5  # a ladder for the C1 slope
+    assert {c.op for c, t in zip(cases, tiers) if t == 1} == {"dense_mm"}
+    assert {c.op for c, t in zip(cases, tiers) if t == 2} >= {"toeplitz_mv", "lowrank_mv", "csr_mv"}
+    # One input set's implementations stay together: each (op, dtype, shape) is contiguous.
+    seen, last = set(), None
+    for case in cases:
+        key = (case.op, case.dtype, case.params)
+        assert key == last or key not in seen, key
+        seen.add(key)
+        last = key
+
+
+def test_run_plan_prints_cases_compiles_inputs_and_phases(capsys):
+    from bench.cli import main
+
+    assert main(["run", "--plan", "--profile", "gpu-check"]) == 0
+    out = capsys.readouterr().out
+    for text in ("tier 0: C1/C2/C4", "Triton specialisations", "CuPy modules", "input sets:",
+                 "estimated wall time per phase", "sweep total", "gpu_check.sh"):
+        assert text in out, text
+
+
+def test_deadline_stops_starting_cases_and_says_how_many_are_left(tmp_path, capsys, monkeypatch):
+    from bench import cli
+
+    out = tmp_path / "d.csv"
+    clock = iter([0.0] + [1e12] * 1000)  # the deadline passes while the first case runs
+    monkeypatch.setattr(sweep, "_now", lambda: next(clock))
+    args = ["run", "--profile", "smoke", "--no-isolate", "--no-calibrate", "--impl", "numpy", "--out", str(out)]
+    assert cli.main([*args, "--deadline", "5"]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1
+    assert "cases left" in printed and "--resume" in printed
+    import json
+
+    from bench.results import sidecar
+
+    record = json.loads(sidecar(out, "runs").read_text())
+    assert record["cases_run"] == 1 and record["cases"] > 1 and record["deadline_s"] == 5
+    assert cli.main([*args, "--deadline", "-1"]) == 2
