@@ -39,9 +39,10 @@ calibrate: setup
 report: setup
 	$(PY) -m bench report $(CSV)
 
-# On a GPU machine: versions, tests, quick sweep and report into OUT (the GPU checklist).
+# On a GPU machine: versions, GPU correctness pass, claims sweep and report, packed into one
+# OUT/gpu-check-<gpu>-<date>.tar.gz within 8 minutes (README "On a GPU machine").
 gpu-check:
-	bash scripts/gpu_check.sh $(OUT)
+	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),results/gpu-check)
 
 list: setup
 	$(PY) -m bench list

@@ -17,10 +17,19 @@ def _cases(ours_only: bool = False, shapes: slice = slice(None)):
     for impl in registry.impls():
         if ours_only and impl.is_baseline:
             continue
+        test_shapes = registry.op(impl.op).test_shapes
         for dtype in impl.dtypes:
-            for shape in registry.op(impl.op).test_shapes[shapes]:
+            for shape in test_shapes[shapes]:
                 yield pytest.param(impl, dtype, tolerance(get_dtype(dtype)), shape,
-                                   id=f"{impl.op}-{impl.name}-{shape_id(impl.op, shape)}-{dtype}")
+                                   id=f"{impl.op}-{impl.name}-{shape_id(impl.op, shape)}-{dtype}",
+                                   marks=_gpu_check_mark(impl, shape, test_shapes))
+
+
+def _gpu_check_mark(impl, shape, test_shapes) -> tuple:
+    """`-m gpu_check` (scripts/gpu_check.sh's correctness pass): every kernel of ours x dtype
+    on two shapes, an odd small one and the multi-block one."""
+    picked = not impl.is_baseline and shape in (test_shapes[1:2] + test_shapes[-1:])
+    return (pytest.mark.gpu_check,) if picked else ()
 
 
 def _skip_if_declined(impl, dtype, shape):
