@@ -10,14 +10,23 @@ import numpy as np
 
 from bench.backends import Backend, get_backend, use_true_fp32
 from bench.dtypes import DType, output_dtype
+from bench.inputs import DeviceRandom, device_references
 from bench.registry import Impl, Inputs, Op, Params
 
 
-def make_host_case(op: Op, params: Params, dtype: DType, seed: int) -> tuple[Inputs, np.ndarray]:
+def make_host_case(op: Op, params: Params, dtype: DType, seed: int, *,
+                   on_device: bool = False) -> tuple[Inputs, np.ndarray]:
     """Seeded host inputs and their reference result (which takes the op's call kwargs
-    too: LoRA's scale is part of what it computes)."""
-    host = op.make_inputs(params, dtype, np.random.default_rng(seed))
-    return host, op.reference(*(host[name] for name in op.input_names), **op.call_kwargs(params))
+    too: LoRA's scale is part of what it computes). ``on_device`` (the benchmark on a GPU
+    machine): values drawn by the GPU's generator and the references' large products in
+    float64 on the GPU (bench/inputs.py); the inputs still come back as host arrays, and
+    the check against the reference is the same."""
+    if not on_device:
+        host = op.make_inputs(params, dtype, np.random.default_rng(seed))
+        return host, op.reference(*(host[name] for name in op.input_names), **op.call_kwargs(params))
+    host = op.make_inputs(params, dtype, DeviceRandom(seed))
+    with device_references():
+        return host, op.reference(*(host[name] for name in op.input_names), **op.call_kwargs(params))
 
 
 @dataclass

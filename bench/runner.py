@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bench.backends import get_backend
+from bench.backends import get_backend, torch_device
 from bench.calibrate import Calibration, roofline_columns
 from bench.cases import bind, make_host_case
 from bench.dtypes import DType, get_dtype, tolerance
@@ -253,8 +253,9 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
              samples: list[float]) -> dict:
     """Verify, then time: the result columns of the row (samples are appended to ``samples``)."""
     try:
+        on_device = torch_device() == "cuda"  # a GPU here: inputs and references made there
         host, reference = inputs.get((case.op, case.dtype, case.params, seed),
-                                     lambda: make_host_case(op, case.shape, dtype, seed))
+                                     lambda: make_host_case(op, case.shape, dtype, seed, on_device=on_device))
         bound = bind(op, impl, host, case.shape, dtype, device_copies=inputs.device_copies)
         out = bound.new_output()
         bound(out)

@@ -62,6 +62,8 @@ class _Session:
 
     def hello(self) -> dict:
         return {"environment": self.environment, "clocks": gpu_clocks() if "cuda" in self.environment else {},
+                # where inputs are drawn and references computed (bench/cases.make_host_case)
+                "inputs_on": "cuda" if "cuda" in self.environment else "host",
                 "calibrations": {d: dataclasses.asdict(c) if c else None for d, c in self.calibrations.items()}}
 
 

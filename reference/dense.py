@@ -6,6 +6,8 @@ rounded to the benchmarked dtype, or int64 values of int8 range.
 
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 
 # float64 represents every integer below 2**53 exactly, so an integer product whose
@@ -13,8 +15,19 @@ import numpy as np
 _FLOAT64_EXACT_INT = 2**53
 
 
+# A float64 matmul the benchmark may install on a GPU machine (bench/inputs.py
+# device_references): the same IEEE double arithmetic in another summation order, for the
+# products whose work, not their copy, dominates. It returns None to decline a product.
+DEVICE_MATMUL: contextvars.ContextVar = contextvars.ContextVar("DEVICE_MATMUL", default=None)
+
+
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` in float64, or exactly in int64 when both are integer arrays."""
+    device = DEVICE_MATMUL.get()
+    if device is not None:
+        result = device(a, b)
+        if result is not None:
+            return result
     if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
         reduction = a.shape[-1]
         bound = int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) * reduction

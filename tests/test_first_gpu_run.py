@@ -228,3 +228,61 @@ def test_deadline_stops_starting_cases_and_says_how_many_are_left(tmp_path, caps
     record = json.loads(sidecar(out, "runs").read_text())
     assert record["cases_run"] == 1 and record["cases"] > 1 and record["deadline_s"] == 5
     assert cli.main([*args, "--deadline", "-1"]) == 2
+
+
+# --- inputs and references on the device (faked: the dispatch, not torch's CUDA) -----------
+@pytest.mark.parametrize("op_name, shape", [
+    ("dense_mm", {"m": 300, "n": 64, "k": 300}), ("dense_mv", {"m": 300, "n": 300}),
+    ("csr_mm", {"m": 300, "n": 32, "k": 300, "density": 0.1, "dist": "powerlaw"}),
+    ("toeplitz_mm", {"m": 300, "n": 300, "k": 32}), ("lora_mm", {"m": 300, "n": 32, "k": 300, "r": 4, "scale": 2.0}),
+])
+@pytest.mark.parametrize("dtype_name", ["fp32", "int8"])
+def test_device_path_draws_values_there_and_keeps_the_reference_exact(monkeypatch, op_name, shape, dtype_name):
+    import numpy as np
+
+    from bench import cases, inputs
+    from bench.dtypes import get_dtype
+    from bench.registry import default_registry
+
+    drawn, products = [], []
+
+    class FakeDeviceRandom(inputs.DeviceRandom):
+        def __init__(self, seed):  # no CUDA generator: values come from a second NumPy stream
+            self.numpy = np.random.default_rng(seed)
+            self._values = np.random.default_rng(seed + 1)
+
+        def values(self, shape, dtype):
+            drawn.append(shape)
+            return inputs.random_array(shape, dtype, self._values)
+
+    def fake_device_matmul(a, b):
+        columns = b.shape[1] if b.ndim == 2 else 1
+        if columns < inputs.DEVICE_MIN_COLUMNS:
+            return None
+        products.append(a.shape)
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(a.dtype) if a.dtype.kind == "i" \
+            else a.astype(np.float64) @ b.astype(np.float64)
+
+    monkeypatch.setattr(cases, "DeviceRandom", FakeDeviceRandom)
+    monkeypatch.setattr(inputs, "cuda_float64_matmul", fake_device_matmul)
+    monkeypatch.setattr(inputs, "DEVICE_MIN_ELEMENTS", 1000)  # the small test shapes count as large
+    op, dtype = default_registry().op(op_name), get_dtype(dtype_name)
+    host, reference = cases.make_host_case(op, shape, dtype, 7, on_device=True)
+    host_reference = op.reference(*(host[n] for n in op.input_names), **op.call_kwargs(shape))  # host path
+    assert np.array_equal(reference, host_reference) if dtype.is_integer else \
+        np.allclose(reference, host_reference, rtol=1e-12, atol=1e-12)
+    assert drawn, "no value array was drawn by the device generator"
+    assert bool(products) == (op_name != "dense_mv")  # matvecs stay on the host: memory-bound
+    from reference.dense import DEVICE_MATMUL
+
+    assert DEVICE_MATMUL.get() is None  # only inside make_host_case
+
+
+def test_device_matmul_declines_matvecs_and_inexact_integer_products():
+    import numpy as np
+
+    from bench.inputs import cuda_float64_matmul
+
+    assert cuda_float64_matmul(np.ones((4096, 4096)), np.ones(4096)) is None
+    big = np.full((2**12, 2**12), 2**40, dtype=np.int64)
+    assert cuda_float64_matmul(big, big) is None  # partial sums beyond 2**53: host int64
