@@ -104,6 +104,10 @@ SPIN_FLOOR_MS = 0.05  # the two event records and scheduling jitter
 SPIN_MAX_MS = 50.0  # a host call slower than this is launch-bound by far: don't sleep longer
 SPIN_CALIBRATION_CYCLES = 2_000_000  # ~1 ms at 2 GHz: long enough to time with events
 HOST_QUANTILE = 90  # the sleep covers this percentile of the host times seen
+# The GPU falls behind the host by ~(SPIN_MARGIN - 1) host times per repetition: drain the
+# queue every so many repetitions, so that it never fills (a full launch queue would block
+# the host inside the call and inflate host_us).
+SPIN_SYNC_EVERY = 32
 
 
 class TorchStreamOps:
@@ -239,7 +243,9 @@ class EventClock:
         starts = [ops.event() for _ in range(reps)]
         ends = [ops.event() for _ in range(reps)]
         cycles = int(self.sleep_ms() * cycles_per_ms(ops)) if self._spin else 0
-        for start, end in zip(starts, ends):
+        for index, (start, end) in enumerate(zip(starts, ends)):
+            if index and index % SPIN_SYNC_EVERY == 0:
+                ops.synchronize()
             self.flush()
             if cycles:
                 ops.sleep(cycles)  # the GPU is busy until start, the call and end are queued
