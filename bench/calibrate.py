@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,14 +148,29 @@ def load_or_measure(device: str, *, force: bool = False, directory: Path | None 
     """The cached calibration of this device and software versions, measured if missing."""
     name = gpu_name() if device == "cuda" else cpu_name()
     path = _cache_path(device, name, directory or CALIBRATION_DIR)
-    if path.exists() and not force:
-        cached = Calibration(**json.loads(path.read_text()))
-        if _versions_key(cached.versions) == _versions_key(software()):
-            return cached
+    if is_cached(device, directory) and not force:
+        return Calibration(**json.loads(path.read_text()))
     calibration = measure_calibration(device)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dataclasses.asdict(calibration), indent=2) + "\n")
+    partial = path.with_name(f".{path.name}.{os.getpid()}")  # a Ctrl-C mid-write leaves no torn cache
+    partial.write_text(json.dumps(dataclasses.asdict(calibration), indent=2) + "\n")
+    os.replace(partial, path)
     return calibration
+
+
+# Rough wall time of measure_calibration per device: said before it starts.
+CALIBRATION_SECONDS = {"cpu": 10, "cuda": 20}
+
+
+def is_cached(device: str, directory: Path | None = None) -> bool:
+    """Whether load_or_measure(device) would load rather than measure."""
+    name = gpu_name() if device == "cuda" else cpu_name()
+    path = _cache_path(device, name, directory or CALIBRATION_DIR)
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return _versions_key(cached.get("versions", {})) == _versions_key(software())
 
 
 def roofline_columns(row: dict, calibration: Calibration | None) -> dict:

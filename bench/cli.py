@@ -5,24 +5,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
+import os
+import signal
 import sys
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
+from bench.cli_types import (available_device, comma_list, nonnegative_float, positive_float, probability,
+                             shape_spec)
 
-from bench.backends import cuda_reason, get_backend
-from bench.profiles import PROFILES, default_profile_name, get_profile
-from bench.registry import default_registry
-from bench.results import ResultWriter, done_case_keys
-from bench.runner import SweepSettings, plan
+# The bench modules (numpy, pandas, the registry...) are imported inside the commands:
+# main() installs its signal handlers first, so a Ctrl-C during startup is a clean exit.
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
 def _backend_status(name: str) -> str:
+    from bench.backends import get_backend
+
     backend = get_backend(name)
     reason = backend.unavailable_reason()
     if reason:
@@ -31,27 +34,95 @@ def _backend_status(name: str) -> str:
     return f"runs, not timed: {untimeable}" if untimeable else "available"
 
 
+def op_params(op) -> list[str]:
+    """Every parameter of an op's shapes, its dims first: ['m', 'n', 'r'] for lowrank_mv.
+    Taken from its test shapes and every profile's shapes of it (the ones --shape takes)."""
+    from bench.profiles import PROFILES
+
+    names = dict.fromkeys(op.dims)
+    for shape in (*op.test_shapes, *(s for p in PROFILES.values() for s in p.shapes.get(op.name, ()))):
+        names.update(dict.fromkeys(shape))
+    return list(names)
+
+
+def required_params(op) -> list[str]:
+    """The params every test shape of the op has (r, scale); the others are alternatives
+    (CSR: density and dist, or a named matrix)."""
+    shapes = op.test_shapes or ({d: 1 for d in op.dims},)
+    return [name for name in op_params(op) if all(name in shape for shape in shapes)]
+
+
+LIST_COLUMNS = 120
+
+
+def _text_table(rows: list[dict], width: int = LIST_COLUMNS, indent: str = "  ") -> str:
+    """Left-aligned columns; the last column wrapped so that every line fits ``width``."""
+    import textwrap
+
+    if not rows:
+        return ""
+    names = list(rows[0])
+    widths = [max(len(n), *(len(str(r[n])) for r in rows)) for n in names[:-1]]
+    lead = len(indent) + sum(w + 2 for w in widths)
+    last = max(20, width - lead)
+
+    def line(values):
+        head = indent + "".join(f"{str(v):<{w}}  " for v, w in zip(values[:-1], widths))
+        wrapped = textwrap.wrap(str(values[-1]), last, break_on_hyphens=False) or [""]
+        return "\n".join([head + wrapped[0], *(" " * lead + more for more in wrapped[1:])]).rstrip()
+
+    return "\n".join([line(names), *(line([r[n] for n in names]) for r in rows)])
+
+
+def _md_table(rows: list[dict]) -> str:
+    names = list(rows[0])
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    return "\n".join(["| " + " | ".join(names) + " |", "|" + " --- |" * len(names),
+                      *("| " + " | ".join(cell(r[n]) for n in names) + " |" for r in rows)])
+
+
+def _impl_rows(registry, op) -> list[dict]:
+    return [{"impl": i.name, "kind": i.kind, "backend": i.backend, "dtypes": ",".join(i.dtypes), "note": i.note}
+            for i in registry.impls(op.name)]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    import csv
+    import textwrap
+
+    from bench.profiles import PROFILES
+    from bench.registry import default_registry
+
     registry = default_registry()
-    for op in registry.ops():
-        print(f"{op.name}: {op.summary}  [shape: {', '.join(op.dims)}]")
-        table = pd.DataFrame([
-            {"impl": i.name, "kind": i.kind, "backend": i.backend, "dtypes": ",".join(i.dtypes), "note": i.note}
-            for i in registry.impls(op.name)
-        ])
-        print(table.to_string(index=False, justify="left"), end="\n\n")
     backends = sorted({i.backend for i in registry.impls()})
-    print("backends here:")
-    print(pd.DataFrame([{"backend": b, "status": _backend_status(b)} for b in backends]).to_string(index=False))
-    print("\nprofiles: " + ", ".join(f"{p.name} ({p.summary})" for p in PROFILES.values()))
+    if args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, ["op", "params", "summary", "impl", "kind", "backend", "dtypes", "note"],
+                                lineterminator="\n")
+        writer.writeheader()
+        for op in registry.ops():
+            for row in _impl_rows(registry, op):
+                writer.writerow({"op": op.name, "params": " ".join(op_params(op)), "summary": op.summary, **row})
+        return 0
+    markdown = args.format == "md"
+    for op in registry.ops():
+        title = f"{op.name} [{', '.join(op_params(op))}]: {op.summary}"
+        print(f"## {title}\n" if markdown else textwrap.fill(title, LIST_COLUMNS, subsequent_indent="    "))
+        print((_md_table if markdown else _text_table)(_impl_rows(registry, op)), end="\n\n")
+    status = [{"backend": b, "status": _backend_status(b)} for b in backends]
+    print("## backends here\n\n" + _md_table(status) if markdown else "backends here:\n" + _text_table(status))
+    profiles = [{"profile": p.name, "summary": p.summary} for p in PROFILES.values()]
+    print("\n## profiles\n\n" + _md_table(profiles) if markdown else "\nprofiles:\n" + _text_table(profiles))
     return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from bench.calibrate import load_or_measure
+    from bench.backends import cuda_reason
+    from bench.calibrate import CALIBRATION_SECONDS, is_cached, load_or_measure
 
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if cuda_reason() is None else [])
     for device in devices:
+        if args.force or not is_cached(device):
+            print(f"calibrating {device} ceilings (~{CALIBRATION_SECONDS[device]} s) ...", flush=True)
         calibration = load_or_measure(device, force=args.force)
         peaks = ", ".join(f"{p} {v:.4g}" for p, v in calibration.peak_tflops.items())
         print(f"{device} ({calibration.device_name}, measured {calibration.measured_at}): "
@@ -65,13 +136,17 @@ def _default_out(profile: str) -> Path:
 
 
 def _announce_cpu_only(registry, profile) -> None:
+    from bench.backends import cuda_reason
+
     print(f"note: no GPU here ({cuda_reason()}): running the '{profile.name}' profile, "
           f"CPU backends only ({', '.join(profile.backends)}). GPU backends left out:")
     for name in sorted({i.backend for i in registry.impls()} - set(profile.backends)):
         print(f"  {name}: {_backend_status(name)}")
 
 
-def _settings(args: argparse.Namespace, profile) -> SweepSettings:
+def _settings(args: argparse.Namespace, profile):
+    from bench.runner import SweepSettings
+
     policy = profile.timing
     if args.warm_cache:
         policy = dataclasses.replace(policy, flush_l2=False)
@@ -81,26 +156,149 @@ def _settings(args: argparse.Namespace, profile) -> SweepSettings:
                          run_id=uuid.uuid4().hex[:12], calibrate=not args.no_calibrate)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, case_devices, run_sweep, \
-        summary_table
+def _fingerprint(settings) -> dict:
+    """What must match for rows of two sweeps to belong in one CSV (checked by --resume)."""
+    record = {"profile": settings.profile_name, "seed": settings.base_seed,
+              "policy": dataclasses.asdict(settings.policy)}
+    return json.loads(json.dumps(record))  # as the runs sidecar will hold it
 
-    if args.deadline is not None and not args.deadline > 0:
-        raise ValueError(f"--deadline must be a positive number of seconds, got {args.deadline:g}")
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'seed 0 -> 1', 'policy.flush_l2 True -> False' for keys both hold (a field added
+    since the old run is not a difference)."""
+    found = []
+    for key in old.keys() & new.keys():
+        if isinstance(old[key], dict) and isinstance(new[key], dict):
+            found += _differences(old[key], new[key], f"{prefix}{key}.")
+        elif old[key] != new[key]:
+            found.append(f"{prefix}{key} {old[key]!r} -> {new[key]!r}")
+    return sorted(found)
+
+
+def _check_names(registry, args: argparse.Namespace) -> None:
+    """Unknown --op / --impl / --dtype values: named, with the known ones listed."""
+    from bench.dtypes import get_dtype
+
+    known_ops = [op.name for op in registry.ops()]
+    for name in args.op or ():
+        if name not in known_ops:
+            raise ValueError(f"unknown op {name!r}; known: {', '.join(known_ops)}")
+    ops = args.op or known_ops
+    known_impls = list(dict.fromkeys(i.name for op in ops for i in registry.impls(op)))
+    for name in args.impl or ():
+        if name not in known_impls:
+            scope = f" for {', '.join(args.op)}" if args.op else ""
+            raise ValueError(f"unknown impl {name!r}{scope}; known: {', '.join(known_impls)}")
+    for name in args.dtype or ():
+        get_dtype(name)
+
+
+def _run_profile(args: argparse.Namespace, registry):
+    """The profile of this run: the named (or default) one, or with --shape an ad-hoc one
+    holding just those shapes for the --op ops (timing rule of the named/default profile;
+    any backend when --impl names the implementations)."""
+    from bench.profiles import CPU_BACKENDS, GPU_BACKENDS, default_profile_name, get_profile
+
+    base = get_profile(args.profile or default_profile_name())
+    if not args.shape:
+        return base
+    if not args.op:
+        raise ValueError("--shape needs --op: the op(s) the shape is for, e.g. --op dense_mv --shape m=4096,n=11008")
+    for name in args.op:
+        op = registry.op(name)
+        for shape in args.shape:
+            _check_shape(op, shape)
+    backends = base.backends if args.profile or not args.impl else CPU_BACKENDS + GPU_BACKENDS
+    return dataclasses.replace(base, name="adhoc", summary=f"--shape cases, timed as '{base.name}'",
+                               backends=backends, shapes={name: tuple(args.shape) for name in args.op})
+
+
+def _check_shape(op, shape: dict) -> None:
+    known, required = op_params(op), required_params(op)
+    unknown = [name for name in shape if name not in known]
+    if unknown:
+        raise ValueError(f"--shape: {op.name} has no parameter {unknown[0]!r}; its parameters: {', '.join(known)}")
+    missing = [name for name in required if name not in shape]
+    if missing:
+        raise ValueError(f"--shape: {op.name} needs {', '.join(missing)} (parameters: {', '.join(known)}); "
+                         f"e.g. --shape {','.join(f'{n}=16' for n in required)}")
+    op.check_params(shape)
+
+
+def _check_out(out: Path, args: argparse.Namespace) -> None:
+    """--out before any work: writable, a results CSV, and not silently run twice."""
+    from bench.results import check_out_path, count_rows
+
+    if args.resume and args.append:
+        raise ValueError("--resume and --append: choose one (skip the cases present, or run them again)")
+    check_out_path(out)
+    rows = count_rows(out)
+    if rows and not (args.resume or args.append):
+        raise ValueError(f"{out} already has {rows} rows: add --resume to run only the cases it lacks, "
+                         "--append to add another run of them, or choose another --out")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.backends import cuda_reason
+    from bench.registry import default_registry
+    from bench.results import OutputLock
+
     deadline = time.monotonic() + args.deadline if args.deadline is not None else None
     registry = default_registry()
-    profile = get_profile(args.profile or default_profile_name())
-    if not args.profile and cuda_reason():
-        _announce_cpu_only(registry, profile)
+    _check_names(registry, args)
+    profile = _run_profile(args, registry)
     if args.plan:
         return _print_plan(registry, profile, args)
-    cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype)
-    for backend, reason in sorted(unavailable.items()):
-        print(f"note: backend {backend} left out: {reason}")
     if args.resume and not args.out:
         raise ValueError("--resume needs --out: the CSV whose rows are kept")
     out = Path(args.out) if args.out else _default_out(profile.name)
+    _check_out(out, args)
+    with OutputLock(out):
+        if not args.profile and not args.shape and cuda_reason():
+            _announce_cpu_only(registry, profile)
+        return _run_sweep(args, registry, profile, out, deadline)
+
+
+def _check_resume(out: Path, settings, force: bool) -> None:
+    from bench.results import read_runs
+
+    previous = [run["settings"] for run in read_runs(out).values() if isinstance(run.get("settings"), dict)]
+    differences = _differences(previous[-1], _fingerprint(settings)) if previous else []
+    if differences and not force:
+        raise ValueError(f"--resume with other settings than the last run in {out}: {'; '.join(differences)}. "
+                         "Use that run's flags, or add --force to mix them")
+    if differences:
+        print(f"note: --force: resuming with other settings ({'; '.join(differences)})")
+
+
+def _resume_command(args: argparse.Namespace, out: Path) -> str:
+    import shlex
+
+    argv = [a for a in args.argv if a != "--append"]
+    return shlex.join(["structbench", *argv, *([] if args.out else ["--out", str(out)]),
+                       *([] if args.resume else ["--resume"])])
+
+
+def _past(deadline: float) -> bool:
+    return time.monotonic() >= deadline
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline: float | None) -> int:
+    from bench.results import ResultWriter, done_case_keys
+    from bench.runner import plan
+    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, case_devices, run_sweep, \
+        summary_by_op
+
+    cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype)
+    for backend, reason in sorted(unavailable.items()):
+        print(f"note: backend {backend} left out: {reason}")
+    settings = _settings(args, profile)
     if args.resume:
+        _check_resume(out, settings, args.force)
         done = done_case_keys(out)
         kept = len(cases)
         cases = [case for case in cases if case.key() not in done]
@@ -108,32 +306,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cases:
         print("nothing to run: no case left that matches the filters on the available backends", file=sys.stderr)
         return 0 if args.resume else 2
-    settings = dataclasses.replace(_settings(args, profile), devices=case_devices(registry, cases))
+    settings = dataclasses.replace(settings, devices=case_devices(registry, cases))
     print(f"profile {profile.name}: {len(cases)} cases -> {out}")
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    executor = (InProcessExecutor(DEFAULT_REGISTRY, settings) if args.no_isolate
-                else IsolatedExecutor(DEFAULT_REGISTRY, settings, args.timeout))
+    if args.no_isolate:
+        print("note: --no-isolate: cases run in this process, so a crash (segfault, CUDA abort) ends the "
+              "sweep and --timeout does not apply")
     rows: list[dict] = []
-    try:
-        with ResultWriter(out) as writer:
-            try:
-                rows = run_sweep(executor, cases, writer, deadline=deadline)
-            finally:
-                writer.write_run({"run_id": settings.run_id, "argv": sys.argv, "profile": profile.name,
-                                  "started": started, "cases": len(cases), "cases_run": len(rows),
-                                  "deadline_s": args.deadline,
-                                  "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                                  "policy": dataclasses.asdict(settings.policy), **executor.hello,
-                                  "clocks_end": executor.clocks()})
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the rows measured so far are in {out}", file=sys.stderr)
-        return 130
-    finally:
-        executor.close()
+    executor = None
+    interrupted: KeyboardInterrupt | None = None
+    with ResultWriter(out) as writer:
+        # The run record is written first (every run_id of the CSV has one, even after a
+        # SIGKILL), then completed once the worker is up, and at the end.
+        writer.write_run({"run_id": settings.run_id, "event": "start", "argv": args.argv, "pid": os.getpid(),
+                          "profile": profile.name, "started": _now(), "cases": len(cases),
+                          "settings": _fingerprint(settings), "policy": dataclasses.asdict(settings.policy),
+                          "deadline_s": args.deadline})
+        try:
+            if not args.no_isolate:
+                print("starting the benchmark worker (imports torch/triton/cupy, ~5-20 s)", flush=True)
+            executor = (InProcessExecutor(DEFAULT_REGISTRY, settings) if args.no_isolate
+                        else IsolatedExecutor(DEFAULT_REGISTRY, settings, args.timeout))
+            writer.write_run({"run_id": settings.run_id, "event": "ready", **executor.hello})
+            run_sweep(executor, cases, writer, deadline=deadline, rows=rows)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (see main): stop now, keep the rows
+            _ignore_stop_signals()  # a second Ctrl-C must not break the cleanup below
+            interrupted = exc
+        finally:
+            clocks = executor.clocks() if executor is not None else {}
+            if executor is not None:
+                executor.close()
+            writer.write_run({"run_id": settings.run_id, "event": "end", "finished": _now(),
+                              "status": "interrupted" if interrupted else "complete" if len(rows) == len(cases)
+                              else "deadline" if deadline is not None and _past(deadline) else "failed",
+                              "cases_done": len(rows), "clocks_end": clocks})
+    if interrupted is not None:
+        print(f"\ninterrupted after {len(rows)} of {len(cases)} cases; `--resume` continues: "
+              f"{_resume_command(args, out)}", file=sys.stderr)
+        return 128 + getattr(interrupted, "signum", signal.SIGINT)
     counts = Counter(row["status"] for row in rows)
-    print("\n" + summary_table(rows))
-    print(f"\ndone: {dict(counts)} rows in {out}")
-    if len(rows) < len(cases):
+    print("\n" + summary_by_op(rows))
+    print(f"\ndone: {dict(counts)} rows in {out} (all columns there; `structbench report {out}`)")
+    if deadline is not None and len(rows) < len(cases):
         print(f"deadline: {args.deadline:g} s reached; {len(cases) - len(rows)} of {len(cases)} cases left "
               f"(not started; `--resume --out {out}` runs them)")
     return 1 if counts.get("error") and args.strict else 0
@@ -141,7 +354,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_plan(registry, profile, args: argparse.Namespace) -> int:
     """`run --plan`: the cases as a GPU machine would run them, and the estimate."""
+    from bench.backends import get_backend
     from bench.plan import describe_plan
+    from bench.runner import plan
 
     cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype,
                               assume_available=True)
@@ -200,54 +415,183 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; every option's default shown when it has one."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=min(100, max(60, _terminal_columns())))
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        shown = action.default is not None and action.default is not False and action.default != [] \
+            and action.default != argparse.SUPPRESS
+        if "%(default)" not in help_text and shown and action.option_strings:
+            help_text += " (default: %(default)s)"
+        return help_text
+
+
+def _terminal_columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _choices_text() -> str:
+    """Ops with their params and implementations, dtypes and profiles, for `run --help`."""
+    import textwrap
+
+    from bench.dtypes import BENCH_DTYPES
+    from bench.profiles import PROFILES
+    from bench.registry import default_registry
+
+    registry = default_registry()
+    lines = ["ops [shape params] and their implementations (--op, --shape, --impl):"]
+    for op in registry.ops():
+        lines += textwrap.wrap(f"{op.name} [{', '.join(op_params(op))}]: "
+                               + ", ".join(i.name for i in registry.impls(op.name)), 96,
+                               initial_indent="  ", subsequent_indent="      ", break_on_hyphens=False)
+    lines.append(f"dtypes (--dtype): {', '.join(BENCH_DTYPES)}")
+    lines.append("profiles (--profile):")
+    lines += [f"  {p.name}: {p.summary}" for p in PROFILES.values()]
+    return "\n".join(lines)
+
+
+RUN_EXAMPLES = """examples:
+  structbench run --profile smoke --out results/smoke.csv
+  structbench run --op dense_mv --impl numpy,torch-cpu --dtype fp32 --out results/mine.csv
+  structbench run --op dense_mv --shape m=4096,n=11008 --dtype fp16 --impl triton,torch
+  structbench run --op lowrank_mv --shape m=2048,n=2048,r=16 --shape m=4096,n=4096,r=64
+  structbench run --op csr_mv --shape m=4096,n=4096,density=0.01,dist=powerlaw --impl scipy
+  structbench run --out results/mine.csv --resume     # finish an interrupted sweep
+
+Ctrl-C (or SIGTERM) stops at once with exit 130 (143), keeping every finished row;
+--resume then runs the cases the CSV lacks (with the same settings, or --force)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="structbench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="ops, implementations, dtypes, and which backends run here").set_defaults(
-        func=cmd_list)
-    calibrate = sub.add_parser("calibrate", help="measure copy bandwidth and matmul peaks (cached per device)")
-    calibrate.add_argument("--device", choices=["cpu", "cuda"], help="default: every device here")
+    from bench.profiles import PROFILES
+
+    parser = argparse.ArgumentParser(prog="structbench", description=__doc__, formatter_class=_Formatter,
+                                     epilog="`structbench COMMAND --help` shows each command's options and "
+                                            "examples.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=f"{summary}.\n\n{description}", epilog=epilog,
+                              formatter_class=_Formatter)
+
+    listing = command("list", "ops, implementations, dtypes, and which backends run here",
+                      "One table per op (its shape parameters in brackets): every implementation, ours or a\n"
+                      "baseline, its backend and dtypes; then whether each backend runs on this machine.",
+                      "examples:\n  structbench list\n  structbench list --format md > IMPLEMENTATIONS.md\n"
+                      "  structbench list --format csv")
+    listing.add_argument("--format", choices=["text", "md", "csv"], default="text", help="output format")
+    listing.set_defaults(func=cmd_list)
+
+    calibrate = command("calibrate", "measure copy bandwidth and matmul peaks (cached per device)",
+                        "The ceilings pct_of_bw and pct_of_peak are held against, measured once per device and\n"
+                        "software versions and cached in results/calibration/ (cpu ~10 s, cuda ~20 s).",
+                        "examples:\n  structbench calibrate\n  structbench calibrate --device cpu --force")
+    calibrate.add_argument("--device", type=available_device, metavar="{cpu,cuda}",
+                           help="only this device (cuda needs a GPU here); default: every device here")
     calibrate.add_argument("--force", action="store_true", help="measure again even if cached")
     calibrate.set_defaults(func=cmd_calibrate)
-    run = sub.add_parser("run", help="run a sweep and append rows to a CSV")
-    run.add_argument("--op", action="append", help="only this op (repeatable)")
-    run.add_argument("--impl", action="append", help="only this implementation (repeatable)")
-    run.add_argument("--dtype", action="append", help="only this dtype (repeatable)")
+
+    run = command("run", "run a sweep and append rows to a CSV",
+                  "Cases of a profile (or ad-hoc --shape cases), each verified against the float64 reference,\n"
+                  "then timed; one CSV row per case, written as it is measured.\n\n" + _choices_text(),
+                  RUN_EXAMPLES)
+    run.add_argument("--op", action="extend", type=comma_list, metavar="OP[,OP]",
+                     help="only these ops (comma list, repeatable)")
+    run.add_argument("--impl", action="extend", type=comma_list, metavar="IMPL[,IMPL]",
+                     help="only these implementations (comma list, repeatable)")
+    run.add_argument("--dtype", action="extend", type=comma_list, metavar="DTYPE[,DTYPE]",
+                     help="only these dtypes: fp32, fp16, bf16, int8 (comma list, repeatable)")
+    run.add_argument("--shape", action="append", type=shape_spec, metavar="NAME=V[,NAME=V]",
+                     help="ad-hoc case(s) of the --op ops instead of the profile's shapes, e.g. m=4096,n=11008 "
+                          "or m=2048,n=2048,r=16 (repeatable)")
     run.add_argument("--profile", choices=sorted(PROFILES), help="default: quick with a GPU, cpu without")
-    run.add_argument("--out", help="CSV to append to (default: results/<profile>-<time>.csv)")
-    run.add_argument("--resume", action="store_true", help="skip cases that already have a row in --out")
-    run.add_argument("--seed", type=int, default=0, help="base seed of the inputs (default 0)")
+    run.add_argument("--out", metavar="CSV", help="CSV to write (default: results/<profile>-<time>.csv)")
+    run.add_argument("--resume", action="store_true", help="only the cases --out has no row for")
+    run.add_argument("--append", action="store_true", help="allow an --out that has rows: add another run")
+    run.add_argument("--force", action="store_true", help="--resume even if the settings differ from the CSV's")
+    run.add_argument("--seed", type=int, default=0, help="base seed of the inputs")
     run.add_argument("--warm-cache", action="store_true", help="do not flush L2 between repetitions")
-    run.add_argument("--cuda-graph-below-us", type=float, default=0.0, metavar="US",
-                     help="time calls faster than US microseconds in CUDA-graph mode (e.g. 20)")
-    run.add_argument("--timeout", type=float, default=300.0, help="seconds per case before it is an error")
-    run.add_argument("--no-isolate", action="store_true", help="run cases in this process (no worker)")
+    run.add_argument("--cuda-graph-below-us", type=nonnegative_float, default=0.0, metavar="US",
+                     help="time calls faster than US microseconds in CUDA-graph mode (e.g. 20; 0: never)")
+    run.add_argument("--timeout", type=positive_float, default=300.0, metavar="S",
+                     help="seconds (> 0) per case before it is an error row")
+    run.add_argument("--no-isolate", action="store_true",
+                     help="run cases in this process: a crash ends the sweep, --timeout does not apply")
     run.add_argument("--no-calibrate", action="store_true", help="skip the roofline ceilings (pct_of_* empty)")
     run.add_argument("--strict", action="store_true", help="exit 1 if any case ends in error")
-    run.add_argument("--deadline", type=float, metavar="SECONDS",
+    run.add_argument("--deadline", type=positive_float, metavar="SECONDS",
                      help="start no case after SECONDS (the one running finishes); cases run claims first")
     run.add_argument("--plan", action="store_true",
                      help="print the cases, compiles, input sets and estimated time per phase; run nothing")
     run.set_defaults(func=cmd_run)
-    compare = sub.add_parser("compare", help="compare two runs (or two impls of one run); exit 1 on regression")
+
+    compare = command("compare", "compare two runs (or two impls of one run); exit 1 on regression",
+                      "Matches rows by case; a change needs a ratio beyond --threshold and significance\n"
+                      "(Mann-Whitney U at --alpha on the raw samples).",
+                      "examples:\n  structbench compare results/BASE.csv results/NEW.csv --threshold 5\n"
+                      "  structbench compare results/X.csv --impl-a torch --impl-b triton --format md")
     compare.add_argument("csv", nargs="+", help="BASE.csv NEW.csv, or one CSV with --impl-a/--impl-b")
-    compare.add_argument("--threshold", type=float, default=5.0, help="percent change that counts (default 5)")
-    compare.add_argument("--alpha", type=float, default=0.01, help="significance level of the rank test")
-    compare.add_argument("--format", choices=["text", "md", "csv"], default="text")
+    compare.add_argument("--threshold", type=nonnegative_float, default=5.0, metavar="PCT",
+                         help="percent change (>= 0) that counts")
+    compare.add_argument("--alpha", type=probability, default=0.01,
+                         help="significance level of the rank test, between 0 and 1")
+    compare.add_argument("--format", choices=["text", "md", "csv"], default="text", help="output format")
     compare.add_argument("--impl-a", help="base implementation, within one run")
     compare.add_argument("--impl-b", help="implementation compared with --impl-a")
     compare.set_defaults(func=cmd_compare)
-    report = sub.add_parser("report", help="claims C1-C5 with figures and verdicts, from one results CSV")
+
+    report = command("report", "claims C1-C5 with figures and verdicts, from one results CSV",
+                     "Writes report.md, report.html and a PNG + SVG per figure, from the CSV only.",
+                     "examples:\n  structbench report\n  structbench report results/X.csv --out /tmp/report")
     report.add_argument("csv", nargs="?", help="results CSV (default: the newest in results/)")
     report.add_argument("--out", help="output directory (default: results/report-<csv name>/)")
     report.set_defaults(func=cmd_report)
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the sweep stops, keeps its rows and says so."""
+
+    signum = signal.SIGTERM
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        args = build_parser().parse_args(argv)
+        args.argv = argv
         return args.func(args)
-    except ValueError as exc:  # bad --op/--dtype/--profile names and the like
+    except ValueError as exc:  # bad --op/--dtype/--out and the like
         print(f"structbench: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # the benchmark worker could not start
+        print(f"structbench: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `structbench list | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt as exc:  # before any case ran (imports, planning, --out checks)
+        _ignore_stop_signals()
+        print("\nstructbench: interrupted before any case ran", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

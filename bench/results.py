@@ -140,3 +140,124 @@ def read_samples(path: str | Path) -> dict[str, list[float]]:
         return {}
     with samples_path.open() as file:
         return {record["row_id"]: record["samples_ms"] for record in map(json.loads, file) if record}
+
+
+def read_runs(path: str | Path) -> dict[str, dict]:
+    """run_id -> its run record from the runs sidecar of ``path``: the records a sweep
+    writes at its start, once its worker is up and at its end, merged (later keys win)."""
+    runs_path = sidecar(path, "runs")
+    runs: dict[str, dict] = {}
+    if not runs_path.exists():
+        return runs
+    for line in runs_path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill mid-write: the others stand
+            continue
+        if isinstance(record, dict) and record.get("run_id"):
+            runs.setdefault(record["run_id"], {}).update(record)
+    return runs
+
+
+def count_rows(path: str | Path) -> int:
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    with path.open(newline="") as file:
+        return sum(1 for _ in csv.DictReader(file))
+
+
+def check_out_path(path: str | Path) -> None:
+    """Refuse (ValueError, one line) an --out the sweep could not write or would corrupt:
+    a directory, an unwritable place, or an existing CSV with another header. Cheap: run
+    before any planning, worker start or calibration."""
+    path = Path(path)
+    if path.suffix != ".csv":
+        raise ValueError(f"--out {path}: expected a .csv file name")
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a directory; give a file name such as {path / 'results.csv'}")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"--out {path} is not writable")
+        _check_header(path)
+    else:
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is None or not parent.is_dir():
+            raise ValueError(f"--out {path}: {parent} is not a directory")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {path}: cannot create files in {parent} (not writable)")
+    for kind in ("samples", "runs"):
+        side = sidecar(path, kind)
+        if side.is_dir() or (side.exists() and not os.access(side, os.W_OK)):
+            raise ValueError(f"--out {path}: its sidecar {side} is not a writable file")
+
+
+def _check_header(path: Path) -> None:
+    if path.stat().st_size == 0:
+        return
+    try:
+        with path.open(newline="") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--out {path} cannot be read as a results CSV ({exc})") from None
+    if tuple(header) != COLUMNS:
+        missing = [c for c in COLUMNS if c not in header]
+        extra = [c for c in header if c not in COLUMNS]
+        detail = "; ".join(part for part in (f"missing {', '.join(missing[:5])}" if missing else "",
+                                             f"unknown {', '.join(extra[:5])}" if extra else "") if part)
+        raise ValueError(f"--out {path} has another header ({detail or 'columns in another order'}): "
+                         "rows appended to it would not line up; choose a new --out")
+
+
+class OutputLock:
+    """An exclusive lock on ``X.csv.lock`` beside the CSV, holding the owner's pid, so a
+    second sweep on the same --out is refused instead of writing every case twice.
+
+    flock(2) locks die with their process, so a lock file left by a killed sweep is simply
+    taken over; the file is removed on release (and a lock on a file another process just
+    removed is retried on the new file)."""
+
+    def __init__(self, csv_path: str | Path) -> None:
+        self.path = Path(f"{csv_path}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> OutputLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise ValueError(f"{self.path.with_suffix('')} is being written by another sweep (pid {holder}, "
+                                 f"lock {self.path}); wait for it to finish or choose another --out") from None
+            try:
+                same_file = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
+            os.close(fd)  # the holder removed it between our open and our lock: again
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

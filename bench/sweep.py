@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import wait
 
+from bench import calibrate
 from bench.backends import cuda_reason, get_backend, use_true_fp32
-from bench.calibrate import Calibration, load_or_measure
+from bench.calibrate import CALIBRATION_SECONDS, Calibration, is_cached, load_or_measure
 from bench.env import gpu_clocks, row_environment
 from bench.registry import Registry, _resolve
 from bench.results import ResultWriter
-from bench.runner import FATAL_CUDA_ERROR, Case, InputCache, SweepSettings, base_row, describe, run_case
+from bench.runner import FATAL_CUDA_ERROR, Case, InputCache, SweepSettings, base_row, run_case
 
 DEFAULT_REGISTRY = "bench.registry:default_registry"
 
@@ -36,6 +40,21 @@ def _devices() -> list[str]:
 def case_devices(registry: Registry, cases) -> tuple[str, ...]:
     """The devices ("cpu", "cuda") the cases run on: what SweepSettings.devices takes."""
     return tuple(sorted({get_backend(registry.impl(c.op, c.impl).backend).runs_on() for c in cases}))
+
+
+def _calibration(device: str) -> Calibration:
+    """The device's cached ceilings, measured first (and said so: it takes a while) if need be."""
+    if not is_cached(device):
+        print(f"calibrating {device} ceilings (~{CALIBRATION_SECONDS[device]} s, once; cached in "
+              f"{_shown(calibrate.CALIBRATION_DIR)}/)", flush=True)
+    return load_or_measure(device)
+
+
+def _shown(path) -> str:
+    try:
+        return str(path.relative_to(os.getcwd()))
+    except ValueError:
+        return str(path)
 
 
 class _Session:
@@ -50,7 +69,7 @@ class _Session:
         # a CPU calibration).
         used = _devices() if settings.devices is None else [d for d in _devices() if d in settings.devices]
         self.calibrations: dict[str, Calibration | None] = {
-            device: load_or_measure(device) if settings.calibrate and device in used else None
+            device: _calibration(device) if settings.calibrate and device in used else None
             for device in _devices()}
         self.inputs = InputCache()
 
@@ -82,20 +101,59 @@ class InProcessExecutor:
         pass
 
 
-def _worker_main(conn, registry_factory: str, settings: SweepSettings) -> None:
-    session = _Session(registry_factory, settings)
-    conn.send(session.hello())
-    while True:
-        message = conn.recv()
-        if message[0] == "stop":
-            return
-        if message[0] == "clocks":
-            conn.send(gpu_clocks() if "cuda" in session.environment else {})
-            continue
-        row, samples = session.run(message[1])
-        conn.send((row, samples))
-        if row["status"] == "error" and FATAL_CUDA_ERROR.search(row["error"]):
-            return  # this context is poisoned: the parent starts a fresh worker
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _detach_worker(parent_pid: int) -> None:
+    """In the worker, first thing: its own process group (a Ctrl-C at the terminal reaches
+    the sweep, which then kills the worker's whole group, grandchildren included), SIGINT
+    ignored (the parent decides), and death with the parent even on SIGKILL (Linux)."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also drops one left pending by the spawn
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the closed pipe still ends the worker
+        pass
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(0)
+
+
+def _worker_main(conn, registry_factory: str, settings: SweepSettings, parent_pid: int = 0) -> None:
+    """Messages are (seq, kind, payload) both ways; each reply carries its request's seq,
+    so a reply to a request the parent gave up on can never be read as another one's."""
+    _detach_worker(parent_pid or os.getppid())
+    try:
+        session = _Session(registry_factory, settings)
+        conn.send((0, "hello", session.hello()))
+        while True:
+            seq, kind, payload = conn.recv()
+            if kind == "stop":
+                return
+            if kind == "clocks":
+                conn.send((seq, "clocks", gpu_clocks() if "cuda" in session.environment else {}))
+                continue
+            row, samples = session.run(payload)
+            conn.send((seq, "row", (row, samples)))
+            if row["status"] == "error" and FATAL_CUDA_ERROR.search(row["error"]):
+                return  # this context is poisoned: the parent starts a fresh worker
+    except (EOFError, OSError):  # the parent is gone (or closed the pipe): nothing to report to
+        return
+
+
+class _NoReply(Exception):
+    """No reply within the time allowed."""
+
+
+def _exit_description(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
 
 
 class IsolatedExecutor:
@@ -107,19 +165,54 @@ class IsolatedExecutor:
         self._process = None
         self._conn = None
         self.hello: dict = {}
-        self._start()
+        self._seq = 0
+        try:
+            self._start()
+        except BaseException:  # Ctrl-C during startup or calibration: no orphan
+            self._kill()
+            raise
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # CUDA contexts do not survive fork
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_worker_main, args=(child, self._factory, self._settings),
-                                        daemon=True)
-        self._process.start()
+        self._process = context.Process(target=_worker_main, daemon=True,
+                                        args=(child, self._factory, self._settings, os.getpid()))
+        # Signals stay blocked across the spawn: the worker inherits the mask and ignores
+        # SIGINT before unblocking it, so a Ctrl-C now cannot kill it mid-import; ours
+        # arrives when the mask is restored.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
+        self._seq = 0
         # Startup imports the kernels' libraries and may calibrate: allow it time.
-        if not self._conn.poll(max(self._timeout_s, 600)):
-            raise RuntimeError("benchmark worker did not start")
-        self.hello = self._conn.recv()
+        try:
+            self.hello = self._receive(0, max(self._timeout_s, 600))
+        except _NoReply:
+            raise RuntimeError("benchmark worker did not start within 10 minutes") from None
+        except (EOFError, OSError):
+            self._process.join(timeout=10)
+            raise RuntimeError(f"benchmark worker died while starting "
+                               f"({_exit_description(self._process.exitcode)})") from None
+
+    def _receive(self, seq: int, timeout_s: float):
+        """The payload of the reply to request ``seq``; replies to older requests are
+        dropped. _NoReply after ``timeout_s``; EOFError when the worker is gone (even if
+        a grandchild it forked still holds the pipe open)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _NoReply
+            ready = wait([self._conn, self._process.sentinel], remaining)
+            if self._conn in ready:
+                reply_seq, _kind, payload = self._conn.recv()
+                if reply_seq == seq:
+                    return payload
+            elif ready and not self._conn.poll(0):
+                raise EOFError("worker exited")
 
     def _retire(self) -> None:
         """Wait for a worker that stops by itself (after a fatal CUDA error), else kill it."""
@@ -127,25 +220,35 @@ class IsolatedExecutor:
         self._kill()
 
     def _kill(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
-        if self._process is not None:
-            self._process.join(timeout=10)
+        """SIGKILL the worker's process group (what it forked dies with it), then reap it."""
+        if self._process is None or self._process.pid is None:
+            return
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)  # its group id is its pid
+        except (ProcessLookupError, PermissionError):  # not yet in its own group
+            if self._process.is_alive():
+                self._process.kill()
+        self._process.join(timeout=10)
 
     def run(self, case: Case) -> tuple[dict, list[float]]:
         if not self._process.is_alive():
+            self._kill()  # reap it, and anything it left behind
             self._start()
-        self._conn.send(("case", case))
+        self._seq += 1
         try:
-            if self._conn.poll(self._timeout_s):
-                row, samples = self._conn.recv()
-                if row["status"] == "error" and FATAL_CUDA_ERROR.search(row["error"]):
-                    self._retire()  # the worker is exiting: the next case gets a fresh one
-                return row, samples
+            self._conn.send((self._seq, "case", case))
+            row, samples = self._receive(self._seq, self._timeout_s)
+            if row["status"] == "error" and FATAL_CUDA_ERROR.search(row["error"]):
+                self._retire()  # the worker is exiting: the next case gets a fresh one
+            return row, samples
+        except _NoReply:
             failure = f"timeout: no result after {self._timeout_s:g} s (worker restarted)"
-        except (EOFError, ConnectionError, OSError):
+        except (EOFError, OSError):
             self._process.join(timeout=10)
-            failure = f"worker died (exit code {self._process.exitcode}) while running the case"
+            failure = f"worker died ({_exit_description(self._process.exitcode)}) while running the case"
+        except BaseException:  # Ctrl-C / SIGTERM: do not wait for the case in flight
+            self._kill()
+            raise
         self._kill()
         return self._failed_row(case, failure), []
 
@@ -155,17 +258,25 @@ class IsolatedExecutor:
         return {**base_row(self._registry, case, self._settings, environment), "status": "error", "error": message}
 
     def clocks(self) -> dict:
-        if not self._process.is_alive():
+        """GPU clocks now: asked of the worker, or read here when it is gone (after a
+        Ctrl-C or a crash), so the run record always gets its end clocks."""
+        if "cuda" not in self.hello.get("environment", {}):
             return {}
-        self._conn.send(("clocks",))
-        return self._conn.recv() if self._conn.poll(30) else {}
+        if self._process is not None and self._process.is_alive():
+            self._seq += 1
+            try:
+                self._conn.send((self._seq, "clocks", None))
+                return self._receive(self._seq, 30)
+            except (_NoReply, EOFError, OSError):
+                pass
+        return gpu_clocks()
 
     def close(self) -> None:
         if self._process is not None and self._process.is_alive():
             try:
-                self._conn.send(("stop",))
+                self._conn.send((self._seq + 1, "stop", None))
                 self._process.join(timeout=10)
-            except (BrokenPipeError, OSError):
+            except OSError:
                 pass
         self._kill()
 
@@ -175,12 +286,14 @@ def _now() -> float:
 
 
 def run_sweep(executor, cases: list[Case], writer: ResultWriter, *,
-              echo: Callable[[str], None] | None = None, deadline: float | None = None) -> list[dict]:
+              echo: Callable[[str], None] | None = None, deadline: float | None = None,
+              rows: list[dict] | None = None) -> list[dict]:
     """Run every case, writing each row (and its samples) as it is measured, and return the
-    rows. On Ctrl-C the rows already written stay written (the CSV stays parseable).
+    rows (also appended to ``rows`` as they come, so a caller interrupted by Ctrl-C knows
+    how many were done). On Ctrl-C the rows already written stay written.
     ``deadline`` (a time.monotonic() value): no case is started after it (the one running
     then finishes); the rows returned are then fewer than the cases."""
-    rows: list[dict] = []
+    rows = [] if rows is None else rows
     with _progress(len(cases), echo) as progress:
         for case in cases:
             if deadline is not None and _now() >= deadline:
@@ -189,8 +302,64 @@ def run_sweep(executor, cases: list[Case], writer: ResultWriter, *,
             row, samples = executor.run(case)
             writer.write(row, samples)
             rows.append(row)
-            progress.done(f"{case.label()}: {describe(row)}")
+            progress.done(f"{case.label()}: {brief(row)}")
     return rows
+
+
+LINE_COLUMNS = 100  # progress lines fit a 100-column terminal or log
+
+
+def fit(line: str, width: int = LINE_COLUMNS) -> str:
+    return line if len(line) <= width else line[:width - 3] + "..."
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _row_label(row) -> str:
+    """The Case.label() of a CSV row: 'lowrank_mm dense-torch-cpu bf16 33x5x17 r=4'."""
+    import json
+
+    dims = "x".join(str(row[c]) for c in ("m", "n", "k") if str(row.get(c, "")) not in ("", "nan"))
+    params = row.get("params")
+    extra = json.loads(params) if isinstance(params, str) and params else {}
+    return " ".join([row["op"], row["impl"], row["dtype"], dims, *(f"{k}={v}" for k, v in extra.items())])
+
+
+def brief(row: dict) -> str:
+    """The progress line's result: status, median time with its p20-p80 spread, GB/s."""
+    if row["status"] != "ok":
+        return f"{row['status']}: {row['error']}"
+    pct = f" {row['pct_of_bw']:.0f}% bw" if row.get("pct_of_bw") not in (None, "") else ""
+    return (f"ok {row['time_ms_p50']:.4g} ms (p20-p80 {row['rel_spread']:.0%}) {row['gbps']:.4g} GB/s{pct}"
+            + (" NOISY" if row.get("noisy") else ""))
+
+
+def summary_by_op(rows: list[dict], *, max_errors: int = 5) -> str:
+    """The closing summary, one screen at most: rows per op and status, the best GB/s of
+    each op, a total line, and the first few error rows (the full table is the CSV)."""
+    import pandas as pd
+
+    if not rows:
+        return "no rows"
+    frame = pd.DataFrame(rows)
+    frame["gbps"] = pd.to_numeric(frame.get("gbps"), errors="coerce")
+    counts = pd.crosstab(frame["op"], frame["status"]).reindex(columns=["ok", "skipped", "error"], fill_value=0)
+    counts = counts.reindex(list(dict.fromkeys(frame["op"])))
+    counts["best_gbps"] = frame[frame["status"] == "ok"].groupby("op")["gbps"].max()
+    counts.loc["total"] = [*counts[["ok", "skipped", "error"]].sum(), float("nan")]
+    counts[["ok", "skipped", "error"]] = counts[["ok", "skipped", "error"]].astype(int)
+    lines = [counts.reset_index().rename(columns={"index": "op"})
+             .to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-")]
+    errors = frame[frame["status"] == "error"]
+    for _, row in errors.head(max_errors).iterrows():
+        lines.append(fit(f"error: {_row_label(row)}: {row['error']}"))
+    if len(errors) > max_errors:
+        lines.append(f"... and {len(errors) - max_errors} more error rows (status == 'error' in the CSV)")
+    return "\n".join(lines)
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -213,14 +382,20 @@ def summary_table(rows: list[dict]) -> str:
 
 
 class _PlainProgress:
+    """One line per finished case, with the count, the elapsed time and an ETA (the mean
+    time per case so far times the cases left): readable in a log, no TTY needed."""
+
     def __init__(self, total: int, echo: Callable[[str], None]) -> None:
         self.total, self.index, self.echo = total, 0, echo
+        self._started = time.monotonic()
 
     def start(self, label: str) -> None:
         self.index += 1
 
     def done(self, line: str) -> None:
-        self.echo(f"[{self.index}/{self.total}] {line}")
+        elapsed = time.monotonic() - self._started
+        eta = elapsed / self.index * (self.total - self.index)
+        self.echo(fit(f"[{self.index}/{self.total} eta {_clock(eta)}] {line}"))
 
     def __enter__(self):
         return self
@@ -243,10 +418,10 @@ class _RichProgress(_PlainProgress):
 
     def start(self, label: str) -> None:
         super().start(label)
-        self._progress.update(self._task, description=label)
+        self._progress.update(self._task, description=fit(label, 40))
 
     def done(self, line: str) -> None:
-        super().done(line)
+        self.echo(fit(f"[{self.index}/{self.total}] {line}"))  # the bar shows elapsed and ETA
         self._progress.advance(self._task)
 
     def __enter__(self):
