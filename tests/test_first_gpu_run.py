@@ -225,9 +225,13 @@ def test_deadline_stops_starting_cases_and_says_how_many_are_left(tmp_path, caps
 
     from bench.results import sidecar
 
-    record = json.loads(sidecar(out, "runs").read_text())
-    assert record["cases_run"] == 1 and record["cases"] > 1 and record["deadline_s"] == 5
-    assert cli.main([*args, "--deadline", "-1"]) == 2
+    records = [json.loads(line) for line in sidecar(out, "runs").read_text().splitlines()]
+    start, end = records[0], records[-1]
+    assert start["cases"] > 1 and start["deadline_s"] == 5
+    assert end["event"] == "end" and end["cases_done"] == 1 and end["status"] == "deadline"
+    with pytest.raises(SystemExit) as exit_info:  # argparse: the allowed range, exit 2
+        cli.main([*args[:-1], str(tmp_path / "e.csv"), "--deadline", "-1"])
+    assert exit_info.value.code == 2
 
 
 # --- inputs and references on the device (faked: the dispatch, not torch's CUDA) -----------
