@@ -155,13 +155,24 @@ def run_sweep(executor, cases: list[Case], writer: ResultWriter, *,
     rows. On Ctrl-C the rows already written stay written (the CSV stays parseable)."""
     rows: list[dict] = []
     with _progress(len(cases), echo) as progress:
-        for case in cases:
-            progress.start(case.label())
-            row, samples = executor.run(case)
+        for case, row, samples in _results(executor, cases, progress):
             writer.write(row, samples)
             rows.append(row)
             progress.done(f"{case.label()}: {describe(row)}")
     return rows
+
+
+def _results(executor, cases: list[Case], progress):
+    """(case, row, samples) in the order they finish: one after another, or, for an
+    executor with several devices (bench/multidevice.py), as its workers deliver them."""
+    if hasattr(executor, "results"):
+        for case, row, samples in executor.results(cases):
+            progress.start(case.label())
+            yield case, row, samples
+        return
+    for case in cases:
+        progress.start(case.label())
+        yield case, *executor.run(case)
 
 
 def summary_table(rows: list[dict]) -> str:
