@@ -52,6 +52,20 @@ def gpu_name() -> str:
 
 
 @functools.cache
+def gpu_identity() -> dict[str, str]:
+    """The GPU's index in the node (as nvidia-smi numbers it: a multi-device sweep pins
+    each worker with CUDA_VISIBLE_DEVICES and says which through STRUCTBENCH_DEVICE_INDEX)
+    and its UUID, which tells two GPUs of one model apart."""
+    import os
+
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    index = os.environ.get("STRUCTBENCH_DEVICE_INDEX", str(torch.cuda.current_device()))
+    return {"device_index": index, "device_uuid": str(getattr(props, "uuid", "") or "")}
+
+
+@functools.cache
 def software() -> dict[str, str]:
     cuda = ""
     try:
@@ -76,6 +90,7 @@ def row_environment(device: str) -> dict[str, str]:
     return {
         **software(),
         "device_name": gpu_name() if device == "cuda" else cpu_name(),
+        **(gpu_identity() if device == "cuda" else {"device_index": "", "device_uuid": ""}),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 

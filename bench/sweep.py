@@ -295,11 +295,7 @@ def run_sweep(executor, cases: list[Case], writer: ResultWriter, *,
     then finishes); the rows returned are then fewer than the cases."""
     rows = [] if rows is None else rows
     with _progress(len(cases), echo) as progress:
-        for case in cases:
-            if deadline is not None and _now() >= deadline:
-                break
-            progress.start(case.label())
-            row, samples = executor.run(case)
+        for case, row, samples in _results(executor, cases, progress, deadline):
             writer.write(row, samples)
             rows.append(row)
             progress.done(f"{case.label()}: {brief(row)}")
@@ -360,6 +356,21 @@ def summary_by_op(rows: list[dict], *, max_errors: int = 5) -> str:
     if len(errors) > max_errors:
         lines.append(f"... and {len(errors) - max_errors} more error rows (status == 'error' in the CSV)")
     return "\n".join(lines)
+def _results(executor, cases: list[Case], progress, deadline: float | None = None):
+    """(case, row, samples) in the order they finish: one after another, or, for an
+    executor with several devices (bench/multidevice.py), as its workers deliver them.
+    No case is started after ``deadline``."""
+    started = (lambda: deadline is None or _now() < deadline)
+    if hasattr(executor, "results"):
+        for case, row, samples in executor.results(cases, may_start=started):
+            progress.start(case.label())
+            yield case, row, samples
+        return
+    for case in cases:
+        if not started():
+            break
+        progress.start(case.label())
+        yield case, *executor.run(case)
 
 
 def summary_table(rows: list[dict]) -> str:
