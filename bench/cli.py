@@ -133,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     counts = Counter(row["status"] for row in rows)
     print("\n" + summary_table(rows))
     print(f"\ndone: {dict(counts)} rows in {out}")
-    if len(rows) < len(cases):
+    if args.deadline is not None and len(rows) < len(cases):
         print(f"deadline: {args.deadline:g} s reached; {len(cases) - len(rows)} of {len(cases)} cases left "
               f"(not started; `--resume --out {out}` runs them)")
     return 1 if counts.get("error") and args.strict else 0
