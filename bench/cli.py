@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.cli_types import (available_device, comma_list, nonnegative_float, positive_float, probability,
-                             shape_spec)
+                             shape_spec, shard_spec)
 
 # The bench modules (numpy, pandas, the registry...) are imported inside the commands:
 # main() installs its signal handlers first, so a Ctrl-C during startup is a clean exit.
@@ -249,6 +249,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = _run_profile(args, registry)
     if args.plan:
         return _print_plan(registry, profile, args)
+    if args.devices:  # before any work: a bad list is a usage error
+        from bench.multidevice import cuda_device_count, parse_devices
+
+        if args.no_isolate:
+            raise ValueError("--devices runs one isolated worker per GPU; it does not go with --no-isolate")
+        parse_devices(args.devices, cuda_device_count)
     if args.resume and not args.out:
         raise ValueError("--resume needs --out: the CSV whose rows are kept")
     out = Path(args.out) if args.out else _default_out(profile.name)
@@ -298,6 +304,13 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
     cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype)
     for backend, reason in sorted(unavailable.items()):
         print(f"note: backend {backend} left out: {reason}")
+    if args.shard:  # of the whole plan, before --resume: every shard computes the same partition
+        from bench.shard import shard_cases
+
+        index, count = args.shard
+        planned = len(cases)
+        cases = shard_cases(cases, index, count)
+        print(f"shard {index}/{count}: {len(cases)} of {planned} cases")
     settings = _settings(args, profile)
     if args.resume:
         _check_resume(out, settings, args.force)
@@ -326,8 +339,7 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
         try:
             if not args.no_isolate:
                 print("starting the benchmark worker (imports torch/triton/cupy, ~5-20 s)", flush=True)
-            executor = (InProcessExecutor(DEFAULT_REGISTRY, settings) if args.no_isolate
-                        else IsolatedExecutor(DEFAULT_REGISTRY, settings, args.timeout))
+            executor = _executor(args, settings)
             writer.write_run({"run_id": settings.run_id, "event": "ready", **executor.hello})
             run_sweep(executor, cases, writer, deadline=deadline, rows=rows)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (see main): stop now, keep the rows
@@ -352,6 +364,31 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
         print(f"deadline: {args.deadline:g} s reached; {len(cases) - len(rows)} of {len(cases)} cases left "
               f"(not started; `--resume --out {out}` runs them)")
     return 1 if counts.get("error") and args.strict else 0
+
+
+def _executor(args: argparse.Namespace, settings):
+    """The worker(s) that run the cases: in this process, one isolated worker, or one per
+    GPU of --devices."""
+    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor
+
+    if args.no_isolate:
+        return InProcessExecutor(DEFAULT_REGISTRY, settings)
+    if args.devices:
+        from bench.multidevice import MultiDeviceExecutor, cuda_device_count, parse_devices
+
+        devices = parse_devices(args.devices, cuda_device_count)
+        print(f"one worker per GPU: {', '.join(devices)}", flush=True)
+        return MultiDeviceExecutor.start(DEFAULT_REGISTRY, settings, args.timeout, devices)
+    return IsolatedExecutor(DEFAULT_REGISTRY, settings, args.timeout)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from bench.merge import merge
+
+    result = merge(args.out, args.csv, keep_duplicates=args.keep_duplicates)
+    kept = f", {result.duplicates} duplicate case(s) kept" if result.duplicates else ""
+    print(f"merged {result.rows} rows and {result.runs} run records from {result.files} CSVs into {args.out}{kept}")
+    return 0
 
 
 def _print_plan(registry, profile, args: argparse.Namespace) -> int:
@@ -529,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="exit 1 if any case ends in error")
     run.add_argument("--deadline", type=positive_float, metavar="SECONDS",
                      help="start no case after SECONDS (the one running finishes); cases run claims first")
+    run.add_argument("--shard", type=shard_spec, metavar="I/N",
+                     help="run shard I (0-based) of N of the planned cases, e.g. 0/8 (bench/shard.py; "
+                          "N jobs cover every case once; `structbench merge` joins their CSVs)")
+    run.add_argument("--devices", metavar="all|0,2,5",
+                     help="one worker per GPU (all, or indices), cases dealt from one shared queue")
     run.add_argument("--plan", action="store_true",
                      help="print the cases, compiles, input sets and estimated time per phase; run nothing")
     run.set_defaults(func=cmd_run)
@@ -547,6 +589,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--impl-a", help="base implementation, within one run")
     compare.add_argument("--impl-b", help="implementation compared with --impl-a")
     compare.set_defaults(func=cmd_compare)
+
+    merging = command("merge", "join results CSVs (shards, machines) into one, with their sidecars",
+                      "Headers must agree; the same case twice on the same device is refused unless\n"
+                      "--keep-duplicates (the same case on two devices is kept: that is a cross-device run).",
+                      "examples:\n  structbench merge results/full-all.csv results/full-shard-*-of-8.csv\n"
+                      "  structbench report results/full-all.csv")
+    merging.add_argument("out", metavar="OUT.csv", help="the merged CSV to write (must not exist)")
+    merging.add_argument("csv", nargs="+", metavar="IN.csv", help="CSVs to join")
+    merging.add_argument("--keep-duplicates", action="store_true", help="keep a case measured twice on one device")
+    merging.set_defaults(func=cmd_merge)
 
     report = command("report", "claims C1-C5 with figures and verdicts, from one results CSV",
                      "Writes report.md, report.html and a PNG + SVG per figure, from the CSV only.",

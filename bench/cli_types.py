@@ -89,3 +89,13 @@ def available_device(text: str) -> str:
         if reason:
             raise argparse.ArgumentTypeError(f"cuda: no usable GPU here ({reason}); choose cpu")
     return text
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """'I/N': shard I (0-based) of N of a sweep (bench/shard.py)."""
+    from bench.shard import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text!r}: ")) from None

@@ -194,3 +194,26 @@ def test_parse_devices():
     for text, message in (("all", "no CUDA GPU"), ("5", "no GPU 5"), ("0,0", "twice"), ("x", "expected")):
         with pytest.raises(ValueError, match=message):
             parse_devices(text, lambda: 0 if text == "all" else 3)
+
+
+def test_cli_shards_then_merge(tmp_path, capsys):
+    from bench.cli import main
+
+    base = ["run", "--profile", "smoke", "--impl", "numpy", "--op", "dense_mv,toeplitz_mv", "--no-isolate",
+            "--no-calibrate"]
+    for index in range(2):
+        assert main([*base, "--shard", f"{index}/2", "--out", str(tmp_path / f"s{index}.csv")]) == 0
+    assert main(["merge", str(tmp_path / "all.csv"), str(tmp_path / "s0.csv"), str(tmp_path / "s1.csv")]) == 0
+    assert "merged" in capsys.readouterr().out
+    assert main(["merge", str(tmp_path / "twice.csv"), str(tmp_path / "s0.csv"), str(tmp_path / "s0.csv")]) == 2
+    assert "--keep-duplicates" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--shard", "2/2", "--out", str(tmp_path / "x.csv")])
+
+
+def test_cli_devices_without_a_gpu_is_a_usage_error(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["run", "--profile", "smoke", "--devices", "all", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
