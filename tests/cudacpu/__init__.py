@@ -140,8 +140,7 @@ class _Child:
             rc = self.proc.wait()
             log = Path(self.stderr_path).read_text(errors="replace")
             self.stop()
-            raise CudaCpuError(f"{describe()}: the kernel crashed the CPU path (exit {rc}):\n"
-                               f"{_sanitizer_summary(log)}") from None
+            return {"crash": f"the kernel crashed the CPU path (exit {rc}):\n{_sanitizer_summary(log)}"}
         if body is None:
             self.stop()
             raise CudaCpuError(f"{describe()}: did not finish within {timeout_s:.0f} s: an endless loop, or a "
@@ -157,6 +156,8 @@ def _sanitizer_summary(log: str, limit: int = 40) -> str:
                   if "ERROR: AddressSanitizer" in line or "runtime error:" in line or "ERROR: " in line), 0)
     keep = []
     for line in lines[start:]:
+        if line.startswith(("Shadow bytes around", "SUMMARY:")):
+            break  # the shadow map says nothing the first lines did not
         frame = re.match(r"\s+#\d+ ", line)
         if frame and ("/tests/cudacpu/" in line or "code:" not in line and "cudacpu-appendix" not in line):
             continue  # the runtime's and Python's frames say nothing about the kernel
@@ -193,7 +194,8 @@ class CpuLauncher:
 
     def launch(self, source, code: str, options, name: str, grid, block, args, shared_mem: int = 0) -> None:
         lib = _build.build(code, tuple(options))
-        describe = lambda: f"{name} (grid {tuple(grid)}, block {tuple(block)}, {Path(source).name})"  # noqa: E731
+        where = f", {Path(source).name}" if source else ""
+        describe = lambda: f"{name} (grid {_dim3(grid)}, block {_dim3(block)}{where})"  # noqa: E731
         regions, arg_specs, owners = self._marshal(name, args)
         req = {"so": str(lib.path), "statics": lib.statics, "kernel": name, "grid": _dim3(grid),
                "block": _dim3(block), "shared": int(shared_mem), "args": arg_specs,
@@ -201,6 +203,9 @@ class CpuLauncher:
         self.launches += 1
         resp = self._child.request(req, self.timeout_s, describe)
         mapper = _LineMap(source, code)
+        if "crash" in resp:
+            arrays = "; ".join(f"argument(s) {who}: {hi - lo} bytes" for who, (lo, hi) in zip(owners, regions))
+            raise CudaCpuError(mapper(f"{describe()}: {resp['crash']}\n(the launch's arrays: {arrays})"))
         if "error" in resp:
             raise CudaCpuError(mapper(resp["error"]))
         if "mismatch" in resp:
@@ -273,7 +278,7 @@ class _LineMap:
 
     def __call__(self, message: str) -> str:
         if not self.parts:
-            return message
+            return re.sub(r"\S*/(code:\d+)", r"\1", message)
 
         def one(match):
             line = int(match.group(1))
@@ -282,7 +287,7 @@ class _LineMap:
                     return f"{name}:{line - offset}"
             return match.group(0)
 
-        return re.sub(r"\bcode:(\d+)", one, message)
+        return re.sub(r"(?:\S*/)?\bcode:(\d+)", one, message)
 
 
 _INSTALLED: CpuLauncher | None = None
@@ -324,7 +329,7 @@ def launch_code(code: str, name: str, grid, block, args, shared_mem: int = 0, *,
             raw.append(launcher.ptr(describe("launch_code", f"arg{i}", arg)))
         else:
             raw.append(arg)
-    launcher.launch(None, code, options, name, grid, block, tuple(raw), shared_mem)
+    launcher.launch(None, code, tuple(options), name, grid, block, tuple(raw), shared_mem)
 
 
 def backend_on_cpu_path(backend):
