@@ -63,13 +63,23 @@ def require_same_dtype(op: str, infos: Sequence[ArrayInfo], allowed: Sequence[st
 
 def require_device(op: str, infos: Sequence[ArrayInfo], device_type: str) -> None:
     device = infos[0].device
-    if device.split(":")[0] != device_type:
+    if device.split(":")[0] != device_type and not _emulated(device_type, device):
         raise ValueError(f"{op}: {infos[0].name} is on {device}, but this kernel runs on {device_type} arrays")
     for info in infos[1:]:
         if info.device != device:
             raise ValueError(f"{op}: {info.name} is on {info.device} but {infos[0].name} is on {device}")
     if len({info.library for info in infos}) > 1:
         raise TypeError(f"{op}: mix of torch and cupy arguments; pass arrays of one library")
+
+
+def _emulated(device_type: str, device: str) -> bool:
+    """CPU tensors for a CUDA kernel: only while the tests' CPU path of our CUDA C is
+    installed (tests/cudacpu); never in the benchmark."""
+    if device_type != "cuda" or device != "cpu":
+        return False
+    from kernels import _cupy  # lazy: _cupy imports this module
+
+    return _cupy.cuda_on_cpu()
 
 
 def require_unit_inner_stride(op: str, info: ArrayInfo) -> None:

@@ -16,16 +16,28 @@ import numpy as np
 from kernels._checks import ArrayInfo
 
 
+# The one pluggable point of this seam: None launches through CuPy on the GPU. The tests'
+# CPU path of our CUDA C (tests/cudacpu) installs an object with ptr / fill_empty / launch
+# here; the benchmark never does.
+_LAUNCHER = None
+
+
+def code_and_options(source: Path) -> tuple[str, tuple[str, ...]]:
+    """The code string and NVRTC options of a .cu file: what is compiled, on any path."""
+    # The shared header is prepended, not only found through -I: CuPy's kernel cache is
+    # keyed by the code string, so an edited header must change that string. Its include
+    # guard makes the source's own #include "structbench.cuh" a no-op.
+    code = (source.parent / "structbench.cuh").read_text() + source.read_text()
+    return code, ("--std=c++17", f"-I{source.parent}")
+
+
 @functools.cache
 def module(source: Path):
     """The compiled RawModule of a .cu file (compiled once per process, per device, by CuPy)."""
     import cupy
 
-    # The shared header is prepended, not only found through -I: CuPy's kernel cache is
-    # keyed by the code string, so an edited header must change that string. Its include
-    # guard makes the source's own #include "structbench.cuh" a no-op.
-    code = (source.parent / "structbench.cuh").read_text() + source.read_text()
-    return cupy.RawModule(code=code, options=("--std=c++17", f"-I{source.parent}"))
+    code, options = code_and_options(source)
+    return cupy.RawModule(code=code, options=options)
 
 
 def empty(like_info: ArrayInfo, like, shape: tuple[int, ...], dtype: str):
@@ -35,7 +47,10 @@ def empty(like_info: ArrayInfo, like, shape: tuple[int, ...], dtype: str):
 
         torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
                        "int8": torch.int8, "int32": torch.int32}[dtype]
-        return torch.empty(shape, dtype=torch_dtype, device=like.device)
+        out = torch.empty(shape, dtype=torch_dtype, device=like.device)
+        if _LAUNCHER is not None:
+            _LAUNCHER.fill_empty(out)
+        return out
     import cupy
 
     with cupy.cuda.Device(like.device.id):
@@ -58,6 +73,10 @@ def _stream(info: ArrayInfo, like):
 def launch(source: Path, name: str, like_info: ArrayInfo, like, grid: tuple, block: tuple, args: tuple,
            shared_mem: int = 0) -> None:
     """Launch kernel ``name`` of ``source`` on the device and stream of ``like``."""
+    if _LAUNCHER is not None:
+        code, options = code_and_options(source)
+        _LAUNCHER.launch(source, code, options, name, grid, block, args, shared_mem)
+        return
     import cupy
 
     device_id = int(like_info.device.split(":")[1])
@@ -66,4 +85,11 @@ def launch(source: Path, name: str, like_info: ArrayInfo, like, grid: tuple, blo
 
 
 def ptr(info: ArrayInfo) -> np.uint64:
+    if _LAUNCHER is not None:
+        return _LAUNCHER.ptr(info)
     return np.uint64(info.data_ptr)
+
+
+def cuda_on_cpu() -> bool:
+    """Whether the tests' CPU path is installed (then CUDA launchers accept CPU tensors)."""
+    return _LAUNCHER is not None

@@ -11,6 +11,7 @@
 struct fp16_t { unsigned short bits; };
 struct bf16_t { unsigned short bits; };
 
+#ifndef STRUCTBENCH_CPU_EMULATION
 __device__ __forceinline__ float fp16_to_float(unsigned short h) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
@@ -21,14 +22,51 @@ __device__ __forceinline__ unsigned short float_to_fp16(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
 }
+#endif
 __device__ __forceinline__ float bf16_to_float(unsigned short b) {
     return __uint_as_float(((unsigned int)b) << 16);
 }
+#ifndef STRUCTBENCH_CPU_EMULATION
 __device__ __forceinline__ unsigned short float_to_bf16(float f) {
     unsigned short b;
     asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(f));
     return b;
 }
+#else
+// The CPU test path (tests/cudacpu) has no PTX: the same conversions in C++, bit for bit
+// (round to nearest even; NaN becomes the canonical NaN, as cvt does). Checked against
+// numpy.float16 and torch.bfloat16 over every 16-bit pattern in tests/test_cudacpu.py.
+__device__ __forceinline__ float fp16_to_float(unsigned short h) {
+    const unsigned int sign = (unsigned int)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0x1fu) return __uint_as_float(man ? 0x7fffffffu : sign | 0x7f800000u);
+    if (exp != 0) return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
+    if (man == 0) return __uint_as_float(sign);
+    int e = 113;  // subnormal: normalise the significand
+    unsigned int m = man;
+    while (!(m & 0x400u)) { m <<= 1; --e; }
+    return __uint_as_float(sign | ((unsigned int)e << 23) | ((m & 0x3ffu) << 13));
+}
+__device__ __forceinline__ unsigned short float_to_fp16(float f) {
+    const unsigned int x = __float_as_uint(f), sign = (x >> 16) & 0x8000u, abs = x & 0x7fffffffu;
+    if (abs > 0x7f800000u) return 0x7fffu;                       // NaN
+    if (abs >= 0x477ff000u) return (unsigned short)(sign | 0x7c00u);  // rounds to >= 65520: inf
+    if (abs >= 0x38800000u) {                                    // normal in fp16 (>= 2^-14)
+        const unsigned int r = abs - 0x38000000u;                // rebias the exponent (127 -> 15)
+        const unsigned int half = (r >> 13) + (((r >> 12) & 1u) & (((r & 0xfffu) != 0) | ((r >> 13) & 1u)));
+        return (unsigned short)(sign | half);
+    }
+    if (abs < 0x33000000u) return (unsigned short)sign;          // below half the smallest subnormal
+    const unsigned int e = abs >> 23, m = (abs & 0x7fffffu) | 0x800000u;
+    const unsigned int shift = 126u - e;                         // 14..24: value = m * 2^(e - 150)
+    const unsigned int q = m >> shift, rest = m & ((1u << shift) - 1u), halfway = 1u << (shift - 1u);
+    return (unsigned short)(sign | (q + (rest > halfway || (rest == halfway && (q & 1u)))));
+}
+__device__ __forceinline__ unsigned short float_to_bf16(float f) {
+    const unsigned int x = __float_as_uint(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;       // NaN
+    return (unsigned short)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+#endif
 
 template <typename T> struct Traits;
 

@@ -1,4 +1,5 @@
-"""Test setup: without a CUDA GPU, run the Triton kernels on the Triton CPU interpreter.
+"""Test setup: without a CUDA GPU, run the Triton kernels on the Triton CPU interpreter
+and our CUDA C kernels on the CPU path of tests/cudacpu.
 
 TRITON_INTERPRET must be set before any @triton.jit function is defined, i.e. before
 kernels.triton_* is imported, which is why it happens here, at collection start.
@@ -24,8 +25,11 @@ def pytest_configure(config) -> None:
         from tests import interpreter_fixes
 
         interpreter_fixes.apply()
+    from tests import cudacpu
+
+    config._structbench_cuda_line = cudacpu.enable_for_tests()
 
 
 def pytest_report_header(config) -> str:
     mode = "CPU interpreter (TRITON_INTERPRET=1)" if os.environ.get("TRITON_INTERPRET") == "1" else "GPU"
-    return f"structbench: Triton kernels run on the {mode}"
+    return [f"structbench: Triton kernels run on the {mode}", getattr(config, "_structbench_cuda_line", "")]
