@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 
 from bench.backends import get_backend
 from bench.calibrate import Calibration, roofline_columns
-from bench.cases import bind, make_host_case
+from bench.cases import bind, impl_reference, make_host_case
 from bench.dtypes import DType, get_dtype, tolerance
 from bench.env import gpu_clocks
 from bench.inputs import case_seed
 from bench.profiles import Profile
 from bench.registry import Registry
 from bench.timing import TimingPolicy, measure_case, summarize
-from bench.verify import verify
+from bench.verify import array_dtype_name, problem, returned_problem
 
 SHAPE_COLUMNS = ("m", "n", "k")
 # Errors after which the CUDA context cannot be trusted: the worker is restarted.
@@ -200,12 +200,15 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
                                      lambda: make_host_case(op, case.shape, dtype, seed))
         bound = bind(op, impl, host, case.shape, dtype)
         out = bound.new_output()
-        bound(out)
+        returned = bound(out)
         bound.backend.synchronize()
-        ok, err = verify(bound.backend.to_host(out), reference, dtype)
-        if not ok:
-            return {"status": "error", "max_rel_err": err,
-                    "error": f"wrong answer: max_rel_err {err:.3g} > tolerance {tolerance(dtype):.3g}"}
+        wrong = returned_problem(returned, out, bound.out_shape, array_dtype_name(out))
+        if wrong:
+            return {"status": "error", "error": f"wrong answer: {wrong}"}
+        wrong, err = problem(bound.backend.to_host(out), impl_reference(impl, host, case.shape, dtype, reference),
+                             dtype)
+        if wrong:
+            return {"status": "error", "max_rel_err": err, "error": f"wrong answer: {wrong}"}
         taken, timing_mode, cache_mode = measure_case(lambda: bound(out), bound.backend.runs_on(),
                                                       bound.backend.library, policy)
     except Exception as exc:  # a broken kernel is a row, not the end of the sweep

@@ -115,7 +115,7 @@ def _worker_main(conn, registry_factory: str, settings: SweepSettings, parent_pi
     _detach_worker(parent_pid or os.getppid())
     try:
         session = _Session(registry_factory, settings)
-        conn.send((0, "hello", session.hello()))
+        conn.send((0, "hello", {**session.hello(), "worker_pid": os.getpid()}))
         while True:
             seq, kind, payload = conn.recv()
             if kind == "stop":
