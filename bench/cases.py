@@ -29,6 +29,14 @@ def make_host_case(op: Op, params: Params, dtype: DType, seed: int, *,
         return host, op.reference(*(host[name] for name in op.input_names), **op.call_kwargs(params))
 
 
+def impl_reference(impl: Impl, host: Inputs, params: Params, dtype: DType, reference: np.ndarray) -> np.ndarray:
+    """The reference an implementation is verified against: the op's, unless the impl
+    declares that it computes something else on purpose (Impl.reference: a dense baseline
+    on a W = U V rounded to the dtype is checked against that rounded W's product)."""
+    make = impl.load_reference()
+    return reference if make is None else make(host, params, dtype)
+
+
 @dataclass
 class Bound:
     """An implementation with its device arguments in place, ready to call."""

@@ -239,9 +239,14 @@ def _check_out(out: Path, args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.results import OutputLock
+
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out: the CSV whose rows are kept")
+    if args.out:
+        _check_out(Path(args.out), args)  # first: a bad --out costs no time
     from bench.backends import cuda_reason
     from bench.registry import default_registry
-    from bench.results import OutputLock
 
     deadline = time.monotonic() + args.deadline if args.deadline is not None else None
     registry = default_registry()
@@ -255,8 +260,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.no_isolate:
             raise ValueError("--devices runs one isolated worker per GPU; it does not go with --no-isolate")
         parse_devices(args.devices, cuda_device_count)
-    if args.resume and not args.out:
-        raise ValueError("--resume needs --out: the CSV whose rows are kept")
     out = Path(args.out) if args.out else _default_out(profile.name)
     _check_out(out, args)
     with OutputLock(out):
@@ -343,9 +346,9 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
             writer.write_run({"run_id": settings.run_id, "event": "ready", **executor.hello})
             run_sweep(executor, cases, writer, deadline=deadline, rows=rows)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (see main): stop now, keep the rows
-            _ignore_stop_signals()  # a second Ctrl-C must not break the cleanup below
             interrupted = exc
         finally:
+            _ignore_stop_signals()  # from here on a Ctrl-C must not break the record (main restores them)
             clocks = executor.clocks() if executor is not None else {}
             if executor is not None:
                 executor.close()
@@ -507,17 +510,37 @@ Ctrl-C (or SIGTERM) stops at once with exit 130 (143), keeping every finished ro
 --resume then runs the cases the CSV lacks (with the same settings, or --force)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """A parser whose description may end in text made only when --help is shown (the
+    registry's ops and impls): parsing a command line imports nothing heavy."""
+
+    def __init__(self, *args, describe=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._describe = describe
+
+    def format_help(self) -> str:
+        if self._describe is not None:
+            self.description = f"{self.description}\n\n{self._describe()}"
+            self._describe = None
+        return super().format_help()
+
+
+def _profile_name(text: str) -> str:
     from bench.profiles import PROFILES
 
-    parser = argparse.ArgumentParser(prog="structbench", description=__doc__, formatter_class=_Formatter,
-                                     epilog="`structbench COMMAND --help` shows each command's options and "
-                                            "examples.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    if text not in PROFILES:
+        raise argparse.ArgumentTypeError(f"unknown profile {text!r}; known: {', '.join(PROFILES)}")
+    return text
 
-    def command(name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="structbench", description=__doc__, formatter_class=_Formatter,
+                     epilog="`structbench COMMAND --help` shows each command's options and examples.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, summary: str, description: str, epilog: str, describe=None) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=summary, description=f"{summary}.\n\n{description}", epilog=epilog,
-                              formatter_class=_Formatter)
+                              formatter_class=_Formatter, describe=describe)
 
     listing = command("list", "ops, implementations, dtypes, and which backends run here",
                       "One table per op (its shape parameters in brackets): every implementation, ours or a\n"
@@ -538,8 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = command("run", "run a sweep and append rows to a CSV",
                   "Cases of a profile (or ad-hoc --shape cases), each verified against the float64 reference,\n"
-                  "then timed; one CSV row per case, written as it is measured.\n\n" + _choices_text(),
-                  RUN_EXAMPLES)
+                  "then timed; one CSV row per case, written as it is measured.", RUN_EXAMPLES, _choices_text)
     run.add_argument("--op", action="extend", type=comma_list, metavar="OP[,OP]",
                      help="only these ops (comma list, repeatable)")
     run.add_argument("--impl", action="extend", type=comma_list, metavar="IMPL[,IMPL]",
@@ -549,7 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shape", action="append", type=shape_spec, metavar="NAME=V[,NAME=V]",
                      help="ad-hoc case(s) of the --op ops instead of the profile's shapes, e.g. m=4096,n=11008 "
                           "or m=2048,n=2048,r=16 (repeatable)")
-    run.add_argument("--profile", choices=sorted(PROFILES), help="default: quick with a GPU, cpu without")
+    run.add_argument("--profile", type=_profile_name, metavar="{quick,full,cpu,smoke}",
+                     help="the sweep (listed above); default: quick with a GPU, cpu without")
     run.add_argument("--out", metavar="CSV", help="CSV to write (default: results/<profile>-<time>.csv)")
     run.add_argument("--resume", action="store_true", help="only the cases --out has no row for")
     run.add_argument("--append", action="store_true", help="allow an --out that has rows: add another run")
@@ -625,6 +648,10 @@ def _ignore_stop_signals() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI. Called without argv (the command line), it keeps ignoring Ctrl-C once the
+    work is done, so a late one cannot break the interpreter's exit; called with argv (a
+    program, a test), it restores the caller's signal handlers."""
+    as_command = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -647,5 +674,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nstructbench: interrupted before any case ran", file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if as_command:
+            _ignore_stop_signals()
+        else:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

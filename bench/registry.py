@@ -72,6 +72,10 @@ class Impl:
     # positional arguments fn receives (a library's sparse matrix object, a
     # materialised dense matrix for a "what structure saves" baseline).
     prepare: str | None = None
+    # "module:function" (host inputs, params, dtype) -> the float64 reference of what this
+    # impl computes when it changes the computation on purpose (a product on a U V
+    # materialised and rounded to the dtype), so it is verified against that; None: the op's.
+    reference: str | None = None
 
     @property
     def kind(self) -> str:
@@ -82,6 +86,9 @@ class Impl:
 
     def load_prepare(self) -> Callable | None:
         return _resolve(self.prepare) if self.prepare else None
+
+    def load_reference(self) -> Callable | None:
+        return _resolve(self.reference) if self.reference else None
 
     def unsupported_reason(self, params: Params, dtype: DType) -> str | None:
         if dtype.name not in self.dtypes:

@@ -172,24 +172,36 @@ def check_out_path(path: str | Path) -> None:
     a directory, an unwritable place, or an existing CSV with another header. Cheap: run
     before any planning, worker start or calibration."""
     path = Path(path)
-    if path.suffix != ".csv":
-        raise ValueError(f"--out {path}: expected a .csv file name")
     if path.is_dir():
         raise ValueError(f"--out {path} is a directory; give a file name such as {path / 'results.csv'}")
+    if path.suffix != ".csv":
+        raise ValueError(f"--out {path}: expected a .csv file name")
     if path.exists():
-        if not os.access(path, os.W_OK):
-            raise ValueError(f"--out {path} is not writable")
+        try:
+            path.open("a").close()  # opening to append changes nothing: is it writable?
+        except OSError as exc:
+            raise ValueError(f"--out {path} is not writable ({exc.strerror})") from None
         _check_header(path)
     else:
         parent = next((p for p in path.parents if p.exists()), None)
         if parent is None or not parent.is_dir():
             raise ValueError(f"--out {path}: {parent} is not a directory")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise ValueError(f"--out {path}: cannot create files in {parent} (not writable)")
+        _check_can_create(path, parent)
     for kind in ("samples", "runs"):
         side = sidecar(path, kind)
         if side.is_dir() or (side.exists() and not os.access(side, os.W_OK)):
             raise ValueError(f"--out {path}: its sidecar {side} is not a writable file")
+
+
+def _check_can_create(path: Path, parent: Path) -> None:
+    """Try it (permissions, read-only mounts, root's exceptions: only the kernel knows)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {path}: cannot create files in {parent} ({exc.strerror})") from None
 
 
 def _check_header(path: Path) -> None:

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 
 from bench.backends import get_backend, torch_device
 from bench.calibrate import Calibration, roofline_columns
-from bench.cases import bind, make_host_case
+from bench.cases import bind, impl_reference, make_host_case
 from bench.dtypes import DType, get_dtype, tolerance
 from bench.env import gpu_clocks
 from bench.inputs import case_seed
 from bench.profiles import Profile
 from bench.registry import Registry
 from bench.timing import TimingPolicy, summarize, time_case
-from bench.verify import verify
+from bench.verify import array_dtype_name, problem, returned_problem
 
 SHAPE_COLUMNS = ("m", "n", "k")
 # Errors after which the CUDA context cannot be trusted: the worker is restarted.
@@ -258,12 +258,15 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
                                      lambda: make_host_case(op, case.shape, dtype, seed, on_device=on_device))
         bound = bind(op, impl, host, case.shape, dtype, device_copies=inputs.device_copies)
         out = bound.new_output()
-        bound(out)
+        returned = bound(out)
         bound.backend.synchronize()
-        ok, err = verify(bound.backend.to_host(out), reference, dtype)
-        if not ok:
-            return {"status": "error", "max_rel_err": err,
-                    "error": f"wrong answer: max_rel_err {err:.3g} > tolerance {tolerance(dtype):.3g}"}
+        wrong = returned_problem(returned, out, bound.out_shape, array_dtype_name(out))
+        if wrong:
+            return {"status": "error", "error": f"wrong answer: {wrong}"}
+        wrong, err = problem(bound.backend.to_host(out), impl_reference(impl, host, case.shape, dtype, reference),
+                             dtype)
+        if wrong:
+            return {"status": "error", "max_rel_err": err, "error": f"wrong answer: {wrong}"}
         timing = time_case(lambda: bound(out), bound.backend.runs_on(), bound.backend.library, policy)
     except Exception as exc:  # a broken kernel is a row, not the end of the sweep
         status = "skipped" if _is_out_of_memory(exc) else "error"
@@ -277,15 +280,3 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
             "cache_mode": timing.cache_mode, "gbps": min_bytes / seconds / 1e9, "tflops": flops / seconds / 1e12,
             "host_us": "" if timing.host_us is None else timing.host_us,
             "launch_bound": "" if launch_bound is None else launch_bound}
-
-
-def describe(row: dict) -> str:
-    """One line for the progress log."""
-    if row["status"] != "ok":
-        return f"{row['status']}: {row['error']}"
-    pct = f" ({row['pct_of_bw']:.0f}% of bw)" if row.get("pct_of_bw") not in (None, "") else ""
-    noisy = "  NOISY" if row.get("noisy") else ""
-    host = f"  host {row['host_us']:.4g} us" if row.get("host_us") not in (None, "") else ""
-    bound = " LAUNCH-BOUND" if row.get("launch_bound") is True else ""
-    return (f"ok  p50 {row['time_ms_p50']:.4g} ms  [{row['time_ms_p20']:.4g}, {row['time_ms_p80']:.4g}] "
-            f"x{row['reps']}  {row['gbps']:.4g} GB/s{pct}  {row['tflops']:.4g} TFLOP/s{host}{bound}{noisy}")

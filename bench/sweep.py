@@ -127,7 +127,7 @@ def _worker_main(conn, registry_factory: str, settings: SweepSettings, parent_pi
     _detach_worker(parent_pid or os.getppid())
     try:
         session = _Session(registry_factory, settings)
-        conn.send((0, "hello", session.hello()))
+        conn.send((0, "hello", {**session.hello(), "worker_pid": os.getpid()}))
         while True:
             seq, kind, payload = conn.recv()
             if kind == "stop":
@@ -331,6 +331,8 @@ def brief(row: dict) -> str:
         return f"{row['status']}: {row['error']}"
     pct = f" {row['pct_of_bw']:.0f}% bw" if row.get("pct_of_bw") not in (None, "") else ""
     return (f"ok {row['time_ms_p50']:.4g} ms (p20-p80 {row['rel_spread']:.0%}) {row['gbps']:.4g} GB/s{pct}"
+            + (f" host {row['host_us']:.4g} us" if row.get("host_us") not in (None, "") else "")
+            + (" LAUNCH-BOUND" if row.get("launch_bound") is True else "")
             + (" NOISY" if row.get("noisy") else ""))
 
 

@@ -8,6 +8,7 @@ kernels.triton_* is imported, which is why it happens here, at collection start.
 from __future__ import annotations
 
 import os
+import re
 
 
 def _has_cuda() -> bool:
@@ -33,3 +34,37 @@ def pytest_configure(config) -> None:
 def pytest_report_header(config) -> str:
     mode = "CPU interpreter (TRITON_INTERPRET=1)" if os.environ.get("TRITON_INTERPRET") == "1" else "GPU"
     return [f"structbench: Triton kernels run on the {mode}", getattr(config, "_structbench_cuda_line", "")]
+
+
+_BACKEND_SKIP = re.compile(r"^(\S+) backend unavailable: (.*)$")
+
+
+def _skip_groups(reports) -> dict[str, list[str]]:
+    """skip reason group -> the reasons in it: one group per unavailable backend, the
+    rest by where the skip was raised (one test function's declined cases together)."""
+    groups: dict[str, list[str]] = {}
+    for report in reports:
+        if not (isinstance(report.longrepr, tuple) and len(report.longrepr) == 3):
+            continue
+        path, lineno, reason = report.longrepr
+        reason = reason.removeprefix("Skipped: ")
+        match = _BACKEND_SKIP.match(reason)
+        key = f"{match.group(1)} backend unavailable ({match.group(2)})" if match else \
+            f"{os.path.basename(str(path))}:{lineno}"
+        groups.setdefault(key, []).append(reason)
+    return groups
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Skips grouped into one line per backend (or per place they are raised), not one
+    line per reason; `make test PYTEST_ARGS=-rs` still lists every one."""
+    groups = _skip_groups(terminalreporter.stats.get("skipped", []))
+    if not groups:
+        return
+    total = sum(len(reasons) for reasons in groups.values())
+    terminalreporter.section(f"{total} skipped, grouped (PYTEST_ARGS=-rs lists each)", sep="-")
+    for key, reasons in sorted(groups.items(), key=lambda item: -len(item[1])):
+        example = "" if _BACKEND_SKIP.match(reasons[0]) else f": e.g. {reasons[0]}"
+        if len(set(reasons)) == 1 and example:
+            example = f": {reasons[0]}"
+        terminalreporter.write_line(f"{len(reasons):5d}  {key}{example}"[:160])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.backends import get_backend
-from bench.cases import bind, make_host_case
+from bench.cases import bind, impl_reference, make_host_case
 from bench.dtypes import get_dtype
 from bench.inputs import case_seed
 from bench.registry import Impl, default_registry
@@ -37,4 +37,4 @@ def run_impl(impl: Impl, dtype_name: str, shape: dict, *, seed_key: str, poison:
     else:
         out = bound()
     bound.backend.synchronize()
-    return bound.backend.to_host(out), reference
+    return bound.backend.to_host(out), impl_reference(impl, host, shape, dtype, reference)
