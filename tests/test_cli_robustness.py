@@ -135,7 +135,7 @@ def test_resume_with_other_settings_is_refused_with_the_difference_or_forced(tmp
     (["run", "--timeout", "nan"], "argument --timeout: 'nan' is not a finite number"),
     (["run", "--cuda-graph-below-us", "-1"], "must be a number >= 0"),
     (["run", "--shape", "m4096"], "expected name=value pairs"),
-    (["run", "--profile", "huge"], "unknown profile 'huge'; known: quick, full, cpu, smoke"),
+    (["run", "--profile", "huge"], "unknown profile 'huge'; known: quick, gpu-check, full, cpu, smoke"),
     (["compare", "a.csv", "b.csv", "--threshold", "-5"], "argument --threshold: '-5' must be a number >= 0"),
     (["compare", "a.csv", "b.csv", "--alpha", "2"], "argument --alpha: '2' must be between 0 and 1"),
 ], ids=["timeout-0", "timeout-negative", "timeout-nan", "graph-negative", "shape-syntax", "profile",

@@ -245,7 +245,6 @@ def test_an_impl_that_forks_and_dies_is_a_dead_worker_and_its_child_is_killed(tm
     pid_file = tmp_path / "child.pid"
     monkeypatch.setenv("STRUCTBENCH_TEST_CHILD_PID", str(pid_file))
     executor = IsolatedExecutor(FACTORY, SETTINGS, timeout_s=30)
-    started = time.monotonic()
     try:
         with ResultWriter(tmp_path / "r.csv") as writer:
             rows = run_sweep(executor, [Case("dense_mv", "forks", "fp32", (("m", 8), ("n", 8))),
@@ -253,7 +252,8 @@ def test_an_impl_that_forks_and_dies_is_a_dead_worker_and_its_child_is_killed(tm
                              echo=lambda line: None)
     finally:
         executor.close()
-    assert time.monotonic() - started < 25  # not the 30 s timeout: the death is seen at once
     assert [r["status"] for r in rows] == ["error", "ok"]
+    # "worker died", not the 30 s "timeout": the death is seen at once although the forked
+    # child still holds the pipe (no wall-clock assertion: the restart's imports vary with load).
     assert "worker died (exit code 3)" in rows[0]["error"]
     assert _gone([int(pid_file.read_text())]), "the forked child survived"
