@@ -385,6 +385,7 @@ def c4_speedups(frame: pd.DataFrame) -> pd.DataFrame:
                             "speedup_vs_fp32": base["time_ms_p50"] / r["time_ms_p50"],
                             "byte_ratio": base["min_bytes"] / r["min_bytes"],
                             "memory_regime": base["regime"] != "cache" and r["regime"] != "cache",
+                            "flagged": bool(base["noisy"] or base["launch_bound"] or r["noisy"] or r["launch_bound"]),
                             "row_id": r["row_id"], "fp32_row_id": base["row_id"]})
     return pd.DataFrame(records)
 
@@ -458,6 +459,7 @@ CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": 
 
 
 def reason_group(text: str) -> str:
-    """An error/skip reason with its numbers blanked, so that "needs 8.0 GiB" and
-    "needs 16.0 GiB" count as one reason."""
-    return re.sub(r"\d+(\.\d+)?", "N", str(text)).strip()[:120]
+    """An error/skip reason with its numbers blanked (not those inside names such as int8),
+    so that "needs 8.0 GiB" and "needs 16.0 GiB" count as one reason."""
+    blanked = re.sub(r"(?<![A-Za-z_\d])\d+(\.\d+)?", "N", str(text)).strip()
+    return blanked if len(blanked) <= 100 else blanked[:99] + "…"
