@@ -157,7 +157,8 @@ def measure_calibration(device: str) -> Calibration:
 
 def _cache_path(device: str, name: str, directory: Path) -> Path:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
-    return directory / f"{device}-{slug}.json"
+    # v2: the CPU copy uses every core; older single-threaded caches are not reused.
+    return directory / f"{device}-{slug}.v2.json"
 
 
 def _versions_key(versions: dict[str, str]) -> dict[str, str]:
@@ -170,9 +171,7 @@ def load_or_measure(device: str, *, force: bool = False, directory: Path | None 
     path = _cache_path(device, name, directory or CALIBRATION_DIR)
     if path.exists() and not force:
         cached = Calibration(**json.loads(path.read_text()))
-        # A CPU copy ceiling measured before the threaded copy (no copy_threads) undershoots.
-        threaded = device != "cpu" or "copy_threads" in cached.sizes
-        if threaded and _versions_key(cached.versions) == _versions_key(software()):
+        if _versions_key(cached.versions) == _versions_key(software()):
             return cached
     calibration = measure_calibration(device)
     path.parent.mkdir(parents=True, exist_ok=True)
