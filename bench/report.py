@@ -403,7 +403,7 @@ def figure_c4(table: pd.DataFrame, shape: tuple[int, int]):
         from matplotlib.patches import Patch
 
         ax.add_artist(ax.legend(handles=[Patch(facecolor="lightgray", hatch="//", edgecolor="white",
-                                               label="rests on a noisy row")], fontsize="x-small", loc="upper right"))
+                                               label="rests on a noisy row")], fontsize="x-small", loc="upper center"))
     ax.set_xticks(range(len(dtypes)), dtypes)
     ax.set(title=f"dense_mv precision at {shape[0]}x{shape[1]}", ylabel="speedup over the same impl's fp32")
     ax.legend(fontsize="x-small", loc="upper left")
@@ -512,7 +512,8 @@ def section_c3(frame: pd.DataFrame, figures: dict) -> Section:
         s.table(_items(result))
         s.text("Every case (flagged: a deciding row is noisy or launch-bound; judged: predicted under "
                f"{claims.C3_LIGHT:g}x dense's time):")
-        s.table(cases.drop(columns=["device_name", "row_id", "dense_row_id", "ridge_flop_per_byte"]))
+        s.table(cases.sort_values(["op", "dtype", "m", "params"]).drop(
+            columns=["device_name", "row_id", "dense_row_id", "ridge_flop_per_byte", "min_bytes", "dense_bytes"]))
         crossover = claims.csr_crossover(cases)
         csr = figure_csr(cases, crossover)
         if csr is not None:
@@ -671,7 +672,7 @@ def _html_table(frame: pd.DataFrame) -> str:
 STYLE = ("body{font-family:sans-serif;max-width:1150px;margin:auto;padding:0 12px}"
          "table{border-collapse:collapse;font-size:small;margin:6px 0}td,th{border:1px solid #ccc;padding:2px 6px}"
          "th{background:#f3f3f3}.banner{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;"
-         "padding:8px 14px;margin:10px 0}.banner td{border:none;padding:1px 8px;vertical-align:top}"
+         "padding:8px 14px;margin:10px 0}.banner td{border:none;padding:1px 8px;vertical-align:top}.banner td:first-child{white-space:nowrap}"
          ".note{background:#fff8e1;border-left:4px solid #e0b000;padding:4px 10px;font-size:small}"
          ".verdict{font-weight:bold}img{max-width:100%}details{font-size:small;margin:6px 0}")
 
