@@ -13,6 +13,8 @@ ratio of median times NEW/BASE, and a verdict:
 - ``same``: the ratio is within the threshold (default 5%);
 - ``faster`` / ``slower``: beyond the threshold AND statistically significant;
 - ``unsure``: beyond the threshold but not significant (noise);
+- ``unsure (noisy row: base)``: it would be a change, but a row it rests on is flagged
+  ``noisy`` (or ``launch_bound``): such rows decide nothing, as in the report;
 - ``unsure (too few samples: n=3)``: the test cannot reach ``alpha`` with that many
   samples, whatever they are. A two-sided Mann-Whitney U test on n and m samples cannot
   give p below 2 / C(n + m, n): at alpha 0.01 that needs 5 samples per side (2/252), at
@@ -242,8 +244,9 @@ def global_shift(table: pd.DataFrame, threshold: float) -> str | None:
         q1, q3 = np.exp(np.percentile(logs, [25, 75]))
         way = "slower" if median > 0 else "faster"
         return (f"global shift: {direction.mean():.0%} of the {len(timed)} timed cases are {way} by a similar factor "
-                f"(median x{np.exp(median):.3g}, middle half x{q1:.3g}-x{q3:.3g}): the machine changed (load, clocks, "
-                "thermals, another box), not the code; rerun both on a quiet machine before trusting the verdicts.")
+                f"(median x{np.exp(median):.3g}, middle half x{q1:.3g}-x{q3:.3g}): most likely the machine changed "
+                "(load, clocks, thermals, another box), not the code; rerun both on a quiet machine before trusting "
+                "the verdicts.")
     return None
 
 
@@ -263,6 +266,10 @@ def _status_verdict(base_status: str, new_status: str, new_error: str) -> str | 
 
 
 ORDER = {"broken": 0, "slower": 1, "fixed": 2, "faster": 3}
+
+
+def _flagged(row: pd.Series) -> bool:
+    return any(str(row.get(c, "")).strip().lower() in ("true", "1") for c in ("noisy", "launch_bound"))
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, base_samples: dict, new_samples: dict, *,
@@ -286,9 +293,14 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, base_samples: dict, ne
         ratio = n["time_ms_p50"] / b["time_ms_p50"]
         judged = ratio * factor
         significant, test = significance(b, n, base_samples, new_samples, alpha, scale=factor)
+        outcome = verdict(judged, significant, threshold, test)
+        flagged = [side for side, row in (("base", b), ("new", n)) if _flagged(row)]
+        if flagged and outcome in ("faster", "slower"):
+            # A noisy or launch-bound row decides nothing (as in the report): between two
+            # runs on a loaded machine such rows move by 2-200x with "significant" samples.
+            outcome = f"unsure (noisy row: {', '.join(flagged)})"
         records.append({**record, "ratio": ratio, "ratio_vs_ceiling": judged if normaliser.active else np.nan,
-                        "judged_ratio": judged, "verdict": verdict(judged, significant, threshold, test),
-                        "test": test})
+                        "judged_ratio": judged, "verdict": outcome, "test": test})
     columns = [*key, "base_ms", "new_ms", "ratio", "ratio_vs_ceiling", "judged_ratio", "verdict", "test"]
     table = pd.DataFrame(records, columns=columns)
     if len(table):

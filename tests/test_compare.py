@@ -16,7 +16,7 @@ from bench.results import ResultWriter
 
 
 def _write_run(path, *, scale=None, noise=0.01, seed=0, device="GPU X", impls=("triton", "torch"), reps=50,
-               sizes=(1024, 2048, 4096), status=None, ceiling_gbps=None, runs=None):
+               sizes=(1024, 2048, 4096), status=None, ceiling_gbps=None, runs=None, noisy=False):
     """A synthetic run: shapes x impls, samples around 1 ms x shape index x scale[impl];
     ``status`` {impl: status} turns those rows into non-ok ones."""
     rng = np.random.default_rng(seed)
@@ -37,7 +37,8 @@ def _write_run(path, *, scale=None, noise=0.01, seed=0, device="GPU X", impls=("
                 writer.write({"row_id": row_id, "op": "dense_mv", "impl": impl, "dtype": "fp16", "m": m, "n": m,
                               "status": "ok", "time_ms_p50": p50, "time_ms_p20": p20, "time_ms_p80": p80,
                               "reps": reps, "arith_intensity": 1.0, "ceiling_gbps": ceiling_gbps or "",
-                              "ceiling_tflops": 100.0 if ceiling_gbps else "", "device_name": device}, samples)
+                              "ceiling_tflops": 100.0 if ceiling_gbps else "", "noisy": noisy,
+                              "device_name": device}, samples)
     return path
 
 
@@ -241,3 +242,10 @@ def test_compare_into_head_has_no_broken_pipe_traceback(tmp_path):
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
     assert len(done.stdout.splitlines()) == 3
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_a_noisy_row_decides_nothing(tmp_path):
+    base = _write_run(tmp_path / "base.csv", seed=1, noisy=True)
+    new = _write_run(tmp_path / "new.csv", seed=2, scale={"triton": 1.5})
+    assert set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"]) == {"unsure (noisy row: base)"}
+    assert main(["compare", str(base), str(new)]) == 0
