@@ -174,7 +174,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     source = Path(args.csv) if args.csv else newest_csv()
     out = Path(args.out) if args.out else source.with_name(f"report-{source.stem}")
-    path = write_report(source, out)
+    try:
+        path = write_report(source, out)
+    except OSError as exc:  # an unwritable --out: one line, like bad input
+        print(f"structbench: cannot write the report to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"report of {source} -> {path} (and report.html, figures) ")
     print(path.read_text().split("\n## ")[0])  # the verdict table
     return 0

@@ -275,6 +275,10 @@ def _flagged(row: pd.Series) -> bool:
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, base_samples: dict, new_samples: dict, *,
                    key: list[str], group: list[str], threshold: float = 0.05, alpha: float = 0.01,
                    normaliser: Normaliser | None = None, warnings: list[str] | None = None) -> Comparison:
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha must be between 0 and 1, got {alpha:g}")
+    if threshold < 0:
+        raise ValueError(f"--threshold must be >= 0 (a percentage), got {threshold * 100:g}")
     normaliser = normaliser or Normaliser()
     merged = _last_per_case(base, key).merge(_last_per_case(new, key), on=key, suffixes=("_base", "_new"),
                                              how="outer", indicator=True)

@@ -23,7 +23,7 @@ import pandas as pd
 from bench import claims
 from bench.claims import DTYPE_ORDER, NO_DATA, NOT_REPRODUCED, REPRODUCED, Verdict, row_name
 from bench.formatting import to_markdown, with_units
-from bench.readcsv import read_text
+from bench.readcsv import BadInput, read_text
 from bench.results import sidecar
 
 __all__ = ["NO_DATA", "NOT_REPRODUCED", "REPRODUCED", "build_report", "load_rows", "write_report"]
@@ -664,7 +664,7 @@ def render_markdown(report: Report, source: Path) -> str:
         if s.decided_by:
             shown = s.decided_by[:DECIDED_SHOWN]
             more = len(s.decided_by) - len(shown)
-            lines += [f"Decided by {len(s.decided_by)} row(s): " + "; ".join(shown)
+            lines += [f"Rests on {len(s.decided_by)} row(s): " + "; ".join(shown)
                       + (f"; and {more} more" if more > 0 else "") + ".", ""]
     return "\n".join(lines)
 
@@ -709,7 +709,7 @@ def render_html(report: Report, source: Path, out_dir: Path) -> str:
                 encoded = base64.b64encode((out_dir / f"{value}.png").read_bytes()).decode()
                 parts.append(f"<img alt='{value}' src='data:image/png;base64,{encoded}'>")
         if s.decided_by:
-            parts.append(f"<details><summary>Decided by {len(s.decided_by)} row(s)</summary><ul>"
+            parts.append(f"<details><summary>Rests on {len(s.decided_by)} row(s)</summary><ul>"
                          + "".join(f"<li>{html.escape(n)}</li>" for n in s.decided_by) + "</ul></details>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -730,6 +730,8 @@ def write_report(csv_path: str | Path, out_dir: str | Path) -> Path:
     """Build the report of ``csv_path`` into ``out_dir``; returns the path of report.md."""
     source, out_dir = Path(csv_path), Path(out_dir)
     report = build_report(load_rows(source), source)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"{out_dir}: exists and is not a directory (the report's --out)")
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*out_dir.glob("c[1-5]_*.png"), *out_dir.glob("c[1-5]_*.svg")]:
         stale.unlink()  # an older report's figures would otherwise stay beside the new one

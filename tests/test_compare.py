@@ -249,3 +249,10 @@ def test_a_noisy_row_decides_nothing(tmp_path):
     new = _write_run(tmp_path / "new.csv", seed=2, scale={"triton": 1.5})
     assert set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"]) == {"unsure (noisy row: base)"}
     assert main(["compare", str(base), str(new)]) == 0
+
+
+@pytest.mark.parametrize("flag", [["--alpha", "0"], ["--alpha", "1.5"], ["--threshold", "-5"]])
+def test_bad_alpha_or_threshold_is_exit_2(tmp_path, capsys, flag):
+    base = _write_run(tmp_path / "base.csv", seed=1)
+    assert main(["compare", str(base), str(base), *flag]) == 2
+    assert "must be" in capsys.readouterr().err

@@ -184,3 +184,10 @@ def test_report_truncated_last_line(tmp_path, capsys):
     path.write_text(path.read_text()[:-40])
     assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "last line is truncated" in capsys.readouterr().err
+
+
+def test_report_out_that_is_a_file_is_exit_2(tmp_path, capsys):
+    path = _synthetic_csv(tmp_path / "run.csv")
+    (tmp_path / "file").write_text("x")
+    assert main(["report", str(path), "--out", str(tmp_path / "file")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
