@@ -408,8 +408,7 @@ def _print_plan(registry, profile, args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_impls, compare_runs
-    from bench.formatting import to_markdown, to_text
+    from bench.compare import compare_impls, compare_runs, render
 
     threshold = args.threshold / 100
     if args.impl_a or args.impl_b:
@@ -417,26 +416,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise ValueError("--impl-a and --impl-b go together, with one CSV")
         result = compare_impls(args.csv[0], args.impl_a, args.impl_b, threshold=threshold, alpha=args.alpha)
         title = f"{args.impl_b} vs {args.impl_a} (ratio = {args.impl_b} time / {args.impl_a} time)"
+        failed = args.fail_if_slower and len(result.regressions)  # two impls: a report, not a gate
     else:
         if len(args.csv) != 2:
             raise ValueError("compare needs BASE.csv NEW.csv (or one CSV with --impl-a/--impl-b)")
         result = compare_runs(*args.csv, threshold=threshold, alpha=args.alpha)
         title = f"{args.csv[1]} vs {args.csv[0]} (ratio = new time / base time)"
-    if args.format == "csv":
-        print(result.table.to_csv(index=False), end="")
-    else:
-        render = to_markdown if args.format == "md" else to_text
-        print(f"# {title}\n")
-        for warning in result.warnings:
-            print(f"warning: {warning}")
-        print(render(result.table) if len(result.table) else "no matching ok rows")
-        print("\ngeometric mean of ratios:\n" + (render(result.geomean) if len(result.geomean) else "-"))
-        for label, rows in (("only in base", result.only_base), ("only in new", result.only_new)):
-            if len(rows):
-                print(f"\n{len(rows)} case(s) {label}:\n" + render(rows))
-        counts = result.table["verdict"].value_counts().to_dict()
-        print(f"\nverdicts: {counts}; threshold {args.threshold:g}%, alpha {args.alpha:g}")
-    return 1 if len(result.regressions) else 0
+        failed = len(result.regressions)
+    text = render(result, title=title, fmt=args.format, only_changes=args.only_changes, threshold=threshold,
+                  alpha=args.alpha)
+    _write_stdout(text)
+    return 1 if failed else 0
+
+
+def _write_stdout(text: str) -> None:
+    """Print, and stay quiet when the reader went away (`compare ... | head`)."""
+    import os
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def newest_csv(directory: Path = RESULTS_DIR) -> Path:
@@ -451,7 +453,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     source = Path(args.csv) if args.csv else newest_csv()
     out = Path(args.out) if args.out else source.with_name(f"report-{source.stem}")
-    path = write_report(source, out)
+    try:
+        path = write_report(source, out)
+    except OSError as exc:  # an unwritable --out: one line, like bad input
+        print(f"structbench: cannot write the report to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"report of {source} -> {path} (and report.html, figures) ")
     print(path.read_text().split("\n## ")[0])  # the verdict table
     return 0
@@ -600,7 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = command("compare", "compare two runs (or two impls of one run); exit 1 on regression",
                       "Matches rows by case; a change needs a ratio beyond --threshold and significance\n"
-                      "(Mann-Whitney U at --alpha on the raw samples).",
+                      "(Mann-Whitney U at --alpha on the raw samples). Exit 1 on a regression (significantly\n"
+                      "slower, or ok -> error/timeout/skipped), 2 on unusable input.",
                       "examples:\n  structbench compare results/BASE.csv results/NEW.csv --threshold 5\n"
                       "  structbench compare results/X.csv --impl-a torch --impl-b triton --format md")
     compare.add_argument("csv", nargs="+", help="BASE.csv NEW.csv, or one CSV with --impl-a/--impl-b")
@@ -611,6 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=["text", "md", "csv"], default="text", help="output format")
     compare.add_argument("--impl-a", help="base implementation, within one run")
     compare.add_argument("--impl-b", help="implementation compared with --impl-a")
+    compare.add_argument("--only-changes", action="store_true",
+                         help="list regressions and improvements only; summarise the rest in one line")
+    compare.add_argument("--fail-if-slower", action="store_true",
+                         help="with --impl-a/--impl-b: exit 1 when impl-b is significantly slower (default: exit 0)")
     compare.set_defaults(func=cmd_compare)
 
     merging = command("merge", "join results CSVs (shards, machines) into one, with their sidecars",

@@ -66,6 +66,32 @@ def gpu_identity() -> dict[str, str]:
 
 
 @functools.cache
+def gpu_l2_bytes() -> int | str:
+    """The GPU's L2 size from its device properties ('' if torch does not report it): rows
+    whose working set is below it are cache-resident (the report's regime=cache)."""
+    import torch
+
+    return getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0) or ""
+
+
+@functools.cache
+def cpu_llc_bytes() -> int | str:
+    """The CPU's last-level cache (the highest-level unified cache sysfs lists for cpu0), in
+    bytes; '' where sysfs does not say."""
+    best = (0, 0)
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            level, kind = int((index / "level").read_text()), (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:], 1)
+        if kind in ("Unified", "Data") and size.rstrip("KMG").isdigit():
+            best = max(best, (level, int(size.rstrip("KMG")) * scale))
+    return best[1] or ""
+
+
+@functools.cache
 def software() -> dict[str, str]:
     cuda = ""
     try:
@@ -91,6 +117,7 @@ def row_environment(device: str) -> dict[str, str]:
         **software(),
         "device_name": gpu_name() if device == "cuda" else cpu_name(),
         **(gpu_identity() if device == "cuda" else {"device_index": "", "device_uuid": ""}),
+        "llc_bytes": gpu_l2_bytes() if device == "cuda" else cpu_llc_bytes(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -1,11 +1,12 @@
 """`structbench report`: the claims, checked against one results CSV.
 
-Reads only the CSV (a report can be made on a laptop from a CSV measured on a GPU) and
-writes DIR/report.md, DIR/report.html (same content, images embedded) and one PNG + SVG
-per figure. Each claim gets its figure, its fitted number and a verdict —
-``reproduced``, ``not reproduced`` or ``not enough data`` — with the rule that decided it.
-Every table is generated from the rows; a dimension the run did not measure says
-"not measured" instead of drawing an empty plot.
+Reads only the CSV (and, when it is there, its .runs.jsonl sidecar for how the ceilings
+were measured), so a report can be made on a laptop from a CSV measured on a GPU. Writes
+DIR/report.md, DIR/report.html (same content, images embedded) and one PNG + SVG per
+figure. A banner says what was measured; each claim then gets its figure, its numbers and
+a verdict (``reproduced``, ``not reproduced``, ``not enough data``) computed by the pure
+functions of bench/claims.py, with the rule's text and the rows that decided it. A
+dimension the run did not measure says "not measured" instead of drawing an empty plot.
 """
 
 from __future__ import annotations
@@ -19,36 +20,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.formatting import to_markdown
+from bench import claims
+from bench.claims import DTYPE_ORDER, NO_DATA, NOT_REPRODUCED, REPRODUCED, Verdict, row_name
+from bench.formatting import to_markdown, with_units
+from bench.readcsv import BadInput, read_text
+from bench.results import sidecar
 
-REPRODUCED, NOT_REPRODUCED, NO_DATA = "reproduced", "not reproduced", "not enough data"
+__all__ = ["NO_DATA", "NOT_REPRODUCED", "REPRODUCED", "build_report", "load_rows", "write_report"]
+
 NOT_MEASURED = "not measured in this run"
 NUMERIC = ("m", "n", "k", "time_ms_p50", "time_ms_p20", "time_ms_p80", "flops", "min_bytes", "gbps", "tflops",
            "arith_intensity", "ceiling_gbps", "ceiling_tflops", "pct_of_bw", "pct_of_peak",
-           "sm_clock_mhz", "mem_clock_mhz")
-# C1: points at least this many times slower than the fastest of their series are above
-# the launch-latency floor and enter the fit.
-FLOOR_FACTOR = 2.0
-SLOPE_RANGE = (0.9, 1.1)
-# C2: the best matvec per dtype must reach this fraction of the measured copy bandwidth,
-# while staying under this fraction of the matmul peak.
-C2_MIN_PCT_OF_BW, C2_MAX_PCT_OF_PEAK = 50.0, 10.0
-# C4: a precision's speedup over fp32 must reach this fraction of its byte ratio.
-C4_FRACTION_OF_BYTE_RATIO = 0.75
-# C5: per-vector speedup of the largest batch over a single vector.
-C5_MIN_SPEEDUP = 10.0
+           "sm_clock_mhz", "mem_clock_mhz", "llc_bytes")
+NEEDED = ("op", "impl", "dtype", "status", "m", "n", "time_ms_p50", "flops", "min_bytes")
+CPU_BACKENDS = ("numpy", "torch-cpu")
+DTYPE_MARKERS = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
+# Baselines that compute a Toeplitz product by another algorithm (FFT): the op's direct
+# 2mn flops would credit them with work they do not do, so the roofline leaves them off.
+ALGORITHMIC = {"toeplitz_mv": ("fft-", "scipy"), "toeplitz_mm": ("fft-", "scipy")}
+VERDICT_COLOURS = {REPRODUCED: "#1a7f37", NOT_REPRODUCED: "#b42318", NO_DATA: "#8a6d00"}
 
 
 @dataclass
 class Section:
     title: str
     claim: str
-    blocks: list = field(default_factory=list)  # ("text", str) | ("table", DataFrame) | ("figure", name)
+    blocks: list = field(default_factory=list)  # ("text"|"note", str) | ("table", DataFrame) | ("figure", name)
     verdict: str | None = None
     rule: str = ""
+    decided_by: list[str] = field(default_factory=list)
 
     def text(self, value: str) -> None:
         self.blocks.append(("text", value))
+
+    def note(self, value: str) -> None:
+        self.blocks.append(("note", value))
 
     def table(self, frame: pd.DataFrame) -> None:
         self.blocks.append(("table", frame))
@@ -56,24 +62,41 @@ class Section:
     def figure(self, name: str) -> None:
         self.blocks.append(("figure", name))
 
+    def judge(self, result: Verdict) -> None:
+        self.verdict, self.rule = result.verdict, result.rule
+        if len(result.rows) and "row_id" in result.rows and "impl" in result.rows:
+            self.decided_by = [row_name(r) for _, r in result.rows.iterrows()]
+        for note in result.notes:
+            self.note(note)
+
 
 @dataclass
 class Report:
+    banner: list[tuple[str, str]]
     sections: list[Section]
     figures: dict  # name -> matplotlib Figure
 
 
 # --- data ---------------------------------------------------------------------------
 def load_rows(path: str | Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, keep_default_na=False, dtype={"params": str})
+    """The rows of results CSV ``path``, typed and annotated (regime, flags); a file that is
+    not a results CSV raises BadInput naming it."""
+    import io
+
+    text = read_text(path, NEEDED)
+    frame = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype={"params": str, "row_id": str})
     for column in NUMERIC:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    if "is_baseline" in frame:
-        frame["is_baseline"] = frame["is_baseline"].astype(str).str.lower() == "true"
-    frame["params_dict"] = frame.get("params", pd.Series("", index=frame.index)).map(
-        lambda text: json.loads(text) if text else {})
-    return frame
+    frame["is_baseline"] = (frame["is_baseline"].astype(str).str.lower() == "true") if "is_baseline" in frame \
+        else False
+    for column, default in (("params", ""), ("device_name", "-"), ("k", np.nan)):
+        if column not in frame:
+            frame[column] = default
+    if "row_id" not in frame:
+        frame["row_id"] = [f"line{i + 2}" for i in range(len(frame))]
+    frame["params_dict"] = frame["params"].map(lambda text: json.loads(text) if text else {})
+    return claims.annotate(frame)
 
 
 def _ok(frame: pd.DataFrame, op: str | None = None) -> pd.DataFrame:
@@ -81,318 +104,489 @@ def _ok(frame: pd.DataFrame, op: str | None = None) -> pd.DataFrame:
     return rows[rows["op"] == op] if op else rows
 
 
-def fit_loglog(x, y) -> tuple[float, float]:
-    """Slope and R^2 of log(y) = a + slope * log(x)."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    slope, intercept = np.polyfit(lx, ly, 1)
-    residual = ly - (intercept + slope * lx)
-    total = ((ly - ly.mean()) ** 2).sum()
-    return float(slope), float(1 - (residual ** 2).sum() / total) if total > 0 else 1.0
+def _runs(source: Path) -> list[dict]:
+    path = sidecar(source, "runs")
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return []
 
 
-def _new_figure(title: str, xlabel: str, ylabel: str, *, log: bool = True):
+def _values(frame: pd.DataFrame, column: str) -> str:
+    if column not in frame:
+        return "-"
+    found = sorted({str(v) for v in frame[column] if str(v) not in ("", "nan")})
+    return ", ".join(found) if found else "-"
+
+
+def _counted(series: pd.Series) -> str:
+    counts = series.map(claims.reason_group).value_counts()
+    return "; ".join(f"{n}x {reason}" for reason, n in counts.items())
+
+
+def banner(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
+    """What a reader must know before any verdict: where, what, how, and what failed."""
+    ok = _ok(frame)
+    backends = set(ok["backend"]) if "backend" in ok else set()
+    kind = "CPU only (no GPU backend measured)" if backends and backends <= set(CPU_BACKENDS) else \
+        "GPU" if backends else "-"
+    llc = frame.dropna(subset=["llc_bytes"]).groupby("device_name").agg(
+        llc=("llc_bytes", "median"), source=("llc_source", "first"))
+    where = {"csv": "recorded in the CSV", "device table": "from the device-name table: this CSV predates llc_bytes"}
+    cache = "; ".join(f"{d}: {v.llc / 2**20:.0f} MiB ({where.get(v.source, v.source)})" for d, v in llc.iterrows()) \
+        or "unknown (no llc_bytes, device not in the table): no row classed cache-resident"
+    statuses = frame["status"].value_counts()
+    facts = [("device", _values(frame, "device_name")), ("kind", kind),
+             ("profile", _values(frame, "profile")), ("cache mode", _values(frame, "cache_mode")),
+             ("timing mode", _values(frame, "timing_mode")), ("last-level cache", cache),
+             ("regime", f"{int((ok['regime'] == 'cache').sum())} ok rows cache-resident (min_bytes < last-level "
+                        f"cache), {int((ok['regime'] != 'cache').sum())} in the memory regime"),
+             ("rows", ", ".join(f"{statuses.get(s, 0)} {s}" for s in ("ok", "skipped", "error")))]
+    for status in ("skipped", "error"):
+        failed = frame[frame["status"] == status]
+        if len(failed) and "error" in failed:
+            facts.append((f"{status} because", _counted(failed["error"])))
+    flagged = ok[ok["noisy"] | ok["launch_bound"]]
+    if len(flagged):
+        facts.append(("flagged", f"{int(ok['noisy'].sum())} noisy, {int(ok['launch_bound'].sum())} launch-bound "
+                                 "ok rows (they decide no verdict)"))
+    for run in _runs(source):
+        for device, calibration in (run.get("calibrations") or {}).items():
+            if device == "cpu" and calibration and "copy_threads" not in calibration.get("sizes", {}):
+                facts.append(("ceilings", "the CPU copy ceiling of this run was measured single-threaded (before "
+                                          "calibrate used every core): it undershoots what a BLAS gemv reads"))
+                break
+    return facts
+
+
+# --- figures --------------------------------------------------------------------------
+def _figure(rows: int = 1, cols: int = 1, size=(7.5, 4.6)):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if log:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    return fig, ax
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.grid(True, which="both", alpha=0.25)
+    return fig, axes
 
 
-def _series_label(row) -> str:
-    return f"{row['impl']} {row['dtype']}" + (" (baseline)" if row.get("is_baseline") else "")
+def _colours(names) -> dict:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys(names))}
 
 
-# --- C1 -------------------------------------------------------------------------------
+def _dtypes_in(rows: pd.DataFrame) -> list[str]:
+    return sorted(rows["dtype"].unique(), key=lambda d: DTYPE_ORDER.index(d) if d in DTYPE_ORDER else 9)
+
+
+def _panels(count: int) -> tuple[int, int]:
+    return (1, count) if count <= 2 else (2, 2) if count <= 4 else ((count + 2) // 3, 3)
+
+
+def _hide_unused(axes, used: int) -> None:
+    for ax in list(axes.flat)[used:]:
+        ax.set_visible(False)
+
+
+def figure_c1(rows: pd.DataFrame):
+    """Per dtype: time vs m·n per implementation, p20-p80 bars, fitted points filled,
+    excluded hollow, and a slope-1 line through the fitted points."""
+    dtypes = _dtypes_in(rows)
+    fig, axes = _figure(*_panels(len(dtypes)), size=(11, 7.5) if len(dtypes) > 2 else (11, 4.4))
+    colours = _colours(rows["impl"])
+    for ax, dtype in zip(axes.flat, dtypes):
+        fitted_all = []
+        for impl, series in rows[rows["dtype"] == dtype].groupby("impl", sort=False):
+            points = claims.c1_points(series)
+            colour = colours[impl]
+            ax.plot(points["mn"], points["time_ms_p50"], color=colour, linewidth=1, alpha=0.6)
+            ax.errorbar(points["mn"], points["time_ms_p50"],
+                        yerr=[points["time_ms_p50"] - points["time_ms_p20"], points["time_ms_p80"] - points["time_ms_p50"]],
+                        fmt="none", ecolor=colour, elinewidth=1, capsize=2)
+            fit = points[points["fitted"]]
+            ax.scatter(fit["mn"], fit["time_ms_p50"], color=colour, s=30, zorder=3,
+                       label=impl + (" (baseline)" if series["is_baseline"].iloc[0] else ""))
+            out = points[~points["fitted"]]
+            ax.scatter(out["mn"], out["time_ms_p50"], facecolors="white", edgecolors=colour, s=30, zorder=3)
+            fitted_all.append(fit)
+        # slope 1 through the geometric centre of the series with the most fitted points
+        fitted = max(fitted_all, key=len) if fitted_all else pd.DataFrame()
+        if len(fitted):
+            x = np.array([fitted["mn"].min(), fitted["mn"].max()])
+            centre = np.exp(np.log(fitted["time_ms_p50"]).mean()) / np.exp(np.log(fitted["mn"]).mean())
+            ax.plot(x, centre * x, "k--", linewidth=1.2, label="slope 1 (O(mn))")
+        ax.set(xscale="log", yscale="log", title=f"dense_mv {dtype}", xlabel="m·n (elements of A)",
+               ylabel="median time (ms)")
+        ax.legend(fontsize="x-small", loc="upper left")
+    _hide_unused(axes, len(dtypes))
+    fig.suptitle("C1: filled = fitted; hollow = left out (cache-resident, launch floor, noisy); bars p20-p80",
+                 fontsize="small")
+    return fig
+
+
+def _roofline_points(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Each row placed by its own cost model: dense-* baselines by the dense product they
+    run; algorithmic (FFT) baselines left off (returned by name)."""
+    placed, left_off = [], set()
+    for _, r in rows.iterrows():
+        prefixes = ALGORITHMIC.get(r["op"], ())
+        if any(str(r["impl"]).startswith(p) for p in prefixes):
+            left_off.add(f"{r['op']} {r['impl']}")
+            continue
+        flops, min_bytes = r["flops"], r["min_bytes"]
+        if str(r["impl"]).startswith("dense-"):
+            flops, min_bytes = claims.dense_cost(r["op"], r["m"], r["n"], r["k"], r["dtype"])
+        seconds = r["time_ms_p50"] / 1e3
+        placed.append({"op": r["op"], "dtype": r["dtype"], "regime": r["regime"], "intensity": flops / min_bytes,
+                       "tflops": flops / seconds / 1e12})
+    return pd.DataFrame(placed), sorted(left_off)
+
+
+def _spread_labels(values: list[float], min_ratio: float = 1.35) -> list[float]:
+    """Label heights on a log axis, pushed apart to at least min_ratio from each other."""
+    order = np.argsort(values)
+    placed = list(values)
+    last = None
+    for i in order:
+        y = values[i] if last is None else max(values[i], last * min_ratio)
+        placed[i] = last = y
+    return placed
+
+
+def figure_roofline(device_rows: pd.DataFrame, device: str):
+    points, left_off = _roofline_points(device_rows)
+    fig, axes = _figure(size=(10, 6))
+    ax = axes[0, 0]
+    bandwidth = device_rows["ceiling_gbps"].median()
+    peaks = device_rows.groupby("dtype")["ceiling_tflops"].median().dropna()
+    peaks = peaks[[d for d in _dtypes_in(device_rows) if d in peaks.index]]
+    colours = _colours(points["op"]) if len(points) else {}
+    for (op, dtype), group in points.groupby(["op", "dtype"], sort=False) if len(points) else []:
+        marker = DTYPE_MARKERS.get(dtype, "o")
+        memory, cache = group[group["regime"] != "cache"], group[group["regime"] == "cache"]
+        ax.scatter(memory["intensity"], memory["tflops"], color=colours[op], marker=marker, s=22, alpha=0.85)
+        ax.scatter(cache["intensity"], cache["tflops"], facecolors="none", edgecolors=colours[op], marker=marker,
+                   s=22, alpha=0.85)
+    ridges = peaks * 1e3 / bandwidth
+    lo = min(points["intensity"].min() / 2 if len(points) else 0.1, ridges.min() / 2 if len(ridges) else 0.1, 0.1)
+    hi = max(points["intensity"].max() * 3, (peaks.max() * 1e3 / bandwidth) * 10 if len(peaks) else 10) \
+        if len(points) else 100
+    top_ridge = peaks.max() * 1e3 / bandwidth if len(peaks) else hi
+    x = np.array([lo, min(top_ridge, hi)])
+    ax.plot(x, bandwidth * x / 1e3, "k-", linewidth=1.5)
+    at = np.sqrt(x[0] * x[1])  # mid-slope, clear of the axis labels
+    ax.annotate(f"copy {bandwidth:.4g} GB/s", (at, bandwidth * at / 1e3), xytext=(-6, 6),
+                textcoords="offset points", fontsize="x-small", ha="right", va="bottom")
+    label_y = _spread_labels(list(peaks.values))
+    for (dtype, peak), y in zip(peaks.items(), label_y):
+        ridge = peak * 1e3 / bandwidth
+        ax.plot([ridge, hi], [peak, peak], color="gray", linewidth=1.2, linestyle=(0, (4, 2)))
+        ax.plot([ridge], [peak], marker="|", color="gray")
+        ax.annotate(f"{dtype} peak {peak:.3g} (ridge {ridge:.3g})", (hi, y), fontsize="x-small", ha="right",
+                    va="bottom")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, marker="o", linestyle="", label=op) for op, c in colours.items()]
+    handles += [Line2D([], [], color="gray", marker=DTYPE_MARKERS.get(d, "o"), linestyle="", label=d)
+                for d in _dtypes_in(device_rows)]
+    handles.append(Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="",
+                          label="cache-resident"))
+    ax.legend(handles=handles, fontsize="x-small", loc="upper left", ncol=2)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), title=f"roofline: {device}",
+           xlabel="arithmetic intensity (flop / byte, each impl's own cost model)", ylabel="achieved TFLOP/s")
+    return fig, left_off
+
+
+def figure_c3(table: pd.DataFrame):
+    from matplotlib.lines import Line2D
+
+    fig, axes = _figure(size=(9, 5.5))
+    ax = axes[0, 0]
+    lo = min(table["predicted_ratio"].min(), table["time_ratio"].min(), 1e-3) / 2
+    hi = max(table["predicted_ratio"].max(), table["time_ratio"].max(), 2) * 2
+    light = claims.C3_LIGHT
+    ax.axvspan(lo, light, ymin=0, ymax=(np.log(1) - np.log(lo)) / (np.log(hi) - np.log(lo)), color="#1a7f37",
+               alpha=0.10)
+    ax.axvspan(lo, light, ymin=(np.log(1) - np.log(lo)) / (np.log(hi) - np.log(lo)), ymax=1, color="#b42318",
+               alpha=0.10)
+    ax.axvspan(light, hi, color="gray", alpha=0.10)
+    ax.text(lo * 1.3, lo * 1.5, "judged: faster than dense (pass)", fontsize="x-small", color="#1a7f37")
+    ax.text(lo * 1.3, hi / 2, "judged: not faster than dense (fail)", fontsize="x-small", color="#b42318", va="top")
+    ax.text(light * 1.1, hi / 2, "not judged\n(predicted >= "
+            f"{light:g}x dense)", fontsize="x-small", color="dimgray", va="top")
+    colours = _colours(table["op"])
+    markers = {"memory": "o", "compute": "^"}
+    for (op, bound), group in table.groupby(["op", "bound"], sort=False):
+        marker = markers.get(bound.split(" ")[0], "o")
+        flagged = group[group["flagged"]]
+        clean = group[~group["flagged"]]
+        ax.scatter(clean["predicted_ratio"], clean["time_ratio"], color=colours[op], marker=marker, s=26)
+        ax.scatter(flagged["predicted_ratio"], flagged["time_ratio"], facecolors="none", edgecolors=colours[op],
+                   marker=marker, s=26)
+    ax.plot([lo, hi], [lo, hi], "k--", linewidth=1)
+    handles = [Line2D([], [], color=c, marker="o", linestyle="", label=op) for op, c in colours.items()]
+    handles += [Line2D([], [], color="gray", marker=m, linestyle="", label=f"{b}-bound") for b, m in markers.items()]
+    handles += [Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="noisy (not judged)"),
+                Line2D([], [], color="k", linestyle="--", label="time follows the bound")]
+    ax.legend(handles=handles, fontsize="x-small", loc="lower right")
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), title="structure vs dense, same matrix",
+           xlabel="predicted time ratio (roofline: bytes if memory-bound, flops/peak if compute-bound)",
+           ylabel="measured time ratio (structured / dense)")
+    return fig
+
+
+def figure_csr(table: pd.DataFrame, crossover: pd.DataFrame):
+    csr = table[table["op"] == "csr_mv"].copy()
+    params = csr["params"].map(lambda p: json.loads(p) if p else {})
+    csr["density"], csr["dist"] = params.map(lambda p: p.get("density")), params.map(lambda p: p.get("dist", "-"))
+    csr = csr.dropna(subset=["density"])
+    groups = list(csr.groupby(["dtype", "m", "n"], sort=False))
+    if not groups:
+        return None
+    fig, axes = _figure(*_panels(len(groups)), size=(11, 4.6) if len(groups) <= 2 else (11, 8))
+    colours = _colours(["uniform", "powerlaw", "banded", *csr["dist"]])
+    for ax, ((dtype, m, n), group) in zip(axes.flat, groups):
+        for dist, series in group.groupby("dist", sort=False):
+            series = series.sort_values("density")
+            colour = colours[dist]
+            ax.plot(series["density"], series["best_ms"], color=colour, marker="o", label=f"CSR {dist}")
+            ax.plot(series["density"], series["dense_ms"], color=colour, linestyle="--", linewidth=1,
+                    label=f"dense {dist}")
+            cross = crossover[(crossover["dtype"] == dtype) & (crossover["m"] == m) & (crossover["n"] == n)
+                              & (crossover["dist"] == dist)] if len(crossover) else pd.DataFrame()
+            if len(cross) and pd.notna(cross["crossover_density"].iloc[0]):
+                density = cross["crossover_density"].iloc[0]
+                ax.axvline(density, color=colour, linestyle=":", linewidth=1)
+                at = series[series["density"] == density]["best_ms"].iloc[0]
+                ax.scatter([density], [at], marker="X", s=80, color=colour, zorder=4)
+                ax.annotate(f"crossover {density:g}", (density, at), fontsize="x-small", xytext=(4, -10),
+                            textcoords="offset points", color=colour)
+        ax.set(xscale="log", yscale="log", title=f"csr_mv {dtype} {int(m)}x{int(n)}", xlabel="density (nnz / m·n)",
+               ylabel="median time (ms)")
+        ax.legend(fontsize="x-small", ncol=2)
+    _hide_unused(axes, len(groups))
+    fig.suptitle("CSR (solid) vs dense on the same matrix (dashed, same colour); X = crossover density",
+                 fontsize="small")
+    return fig
+
+
+def figure_c4(table: pd.DataFrame, shape: tuple[int, int]):
+    """Grouped bars: speedup over fp32 per dtype and implementation, the byte ratio and
+    the pass line (0.75 x byte ratio) per dtype."""
+    dtypes = ["fp32"] + [d for d in DTYPE_ORDER[1:] if d in set(table["dtype"])]
+    impls = list(dict.fromkeys(table["impl"]))
+    colours = _colours(impls)
+    fig, axes = _figure(size=(9, 5))
+    ax = axes[0, 0]
+    width = 0.8 / max(len(impls), 1)
+    for j, impl in enumerate(impls):
+        mine = table[table["impl"] == impl].set_index("dtype")
+        heights = [1.0 if d == "fp32" else mine["speedup_vs_fp32"].get(d, np.nan) for d in dtypes]
+        xs = np.arange(len(dtypes)) - 0.4 + width * (j + 0.5)
+        flagged = [False if d == "fp32" else bool(mine["flagged"].get(d, False)) for d in dtypes]
+        bars = ax.bar(xs, heights, width * 0.92, color=colours[impl], label=impl,
+                      hatch=["//" if f else "" for f in flagged], edgecolor="white")
+        ax.bar_label(bars, labels=[f"{h:.2f}" if pd.notna(h) else "" for h in heights], fontsize="x-small")
+    ratios = table.groupby("dtype")["byte_ratio"].first()
+    for i, dtype in enumerate(dtypes):
+        if dtype == "fp32":
+            ax.hlines(1.0, i - 0.45, i + 0.45, color="gray", linewidth=1)
+            continue
+        ratio, first = ratios.get(dtype, np.nan), i == 1
+        ax.hlines(ratio, i - 0.45, i + 0.45, color="k", linewidth=1.5, label="byte ratio (target)" if first else None)
+        ax.hlines(claims.C4_FRACTION_OF_BYTE_RATIO * ratio, i - 0.45, i + 0.45, color="#b42318", linestyle="--",
+                  linewidth=1.2, label=f"{claims.C4_FRACTION_OF_BYTE_RATIO:g}x byte ratio (pass line)" if first
+                  else None)
+    if table["flagged"].any():
+        from matplotlib.patches import Patch
+
+        ax.add_artist(ax.legend(handles=[Patch(facecolor="lightgray", hatch="//", edgecolor="white",
+                                               label="rests on a noisy row")], fontsize="x-small", loc="upper center"))
+    ax.set_xticks(range(len(dtypes)), dtypes)
+    ax.set(title=f"dense_mv precision at {shape[0]}x{shape[1]}", ylabel="speedup over the same impl's fp32")
+    ax.legend(fontsize="x-small", loc="upper left")
+    return fig
+
+
+def figure_c5(mm: pd.DataFrame):
+    groups = sorted(mm.groupby(["dtype", "m", "k"], sort=False), key=lambda g: DTYPE_ORDER.index(g[0][0])
+                    if g[0][0] in DTYPE_ORDER else 9)
+    fig, axes = _figure(*_panels(len(groups)), size=(11, 7.5) if len(groups) > 2 else (11, 4.4))
+    colours = _colours(mm["impl"])
+    for ax, ((dtype, m, k), group) in zip(axes.flat, groups):
+        batches = np.array(sorted(group["n"].unique()), float)
+        for impl, series in group.groupby("impl", sort=False):
+            series = series.sort_values("n")
+            per_vector = series["time_ms_p50"] / series["n"]
+            ax.plot(series["n"], per_vector, marker="o", color=colours[impl],
+                    label=impl + (" (baseline)" if series["is_baseline"].iloc[0] else ""))
+        ones = group[group["n"] == 1]
+        if len(ones):
+            best_one = ones["time_ms_p50"].min()
+            ax.plot(batches, np.full_like(batches, best_one), "k--", linewidth=1, label="best batch-1, extended")
+            ax.plot(batches, np.full_like(batches, best_one / claims.C5_MIN_SPEEDUP), color="#1a7f37", linestyle=":",
+                    linewidth=1.2, label=f"{claims.C5_MIN_SPEEDUP:g}x cheaper (target)")
+        ax.set(xscale="log", yscale="log", title=f"dense_mm {dtype} {int(m)}x{int(k)}", xlabel="batch n (vectors)",
+               ylabel="time per vector (ms)")
+        ax.legend(fontsize="x-small")
+    _hide_unused(axes, len(groups))
+    return fig
+
+
+# --- sections -------------------------------------------------------------------------
+def _items(result: Verdict, drop=()) -> pd.DataFrame:
+    return result.table.drop(columns=[c for c in drop if c in result.table])
+
+
 def section_c1(frame: pd.DataFrame, figures: dict) -> Section:
-    s = Section("C1 — a matvec costs O(mn)", "Time grows linearly in m·n once the GPU is full.",
-                rule=f"log-log slope of time vs m·n, fitted on the points at least {FLOOR_FACTOR:g}x slower "
-                     f"than the fastest of their series (above the launch-latency floor), with >= 3 points; "
-                     f"reproduced when every series of our kernels (baselines if there are none) has a slope in "
-                     f"[{SLOPE_RANGE[0]}, {SLOPE_RANGE[1]}].")
+    s = Section("C1 — a matvec costs O(mn)", "Time grows linearly in m·n once the GPU is full.")
+    result = claims.claim_c1(frame)
     rows = _ok(frame, "dense_mv")
-    if rows.empty:
-        s.text(f"dense_mv: {NOT_MEASURED}.")
-        s.verdict = NO_DATA
-        return s
-    fig, ax = _new_figure("dense_mv: time vs m·n", "m·n (elements of A)", "median time (ms)")
-    fits = []
-    for (impl, dtype), series in rows.groupby(["impl", "dtype"], sort=False):
-        series = series.assign(mn=series["m"] * series["n"]).sort_values("mn")
-        ax.plot(series["mn"], series["time_ms_p50"], marker="o", label=_series_label(series.iloc[0]))
-        above = series[series["time_ms_p50"] >= FLOOR_FACTOR * series["time_ms_p50"].min()]
-        slope, r2 = fit_loglog(above["mn"], above["time_ms_p50"]) if len(above) >= 3 else (np.nan, np.nan)
-        fits.append({"impl": impl, "dtype": dtype, "baseline": bool(series["is_baseline"].iloc[0]),
-                     "points_fitted": len(above) if len(above) >= 3 else 0, "slope": slope, "r2": r2})
-    ax.legend(fontsize="small", ncol=2)
-    figures["c1_time_vs_mn"] = fig
-    s.figure("c1_time_vs_mn")
-    table = pd.DataFrame(fits)
-    s.table(table)
-    judged = table[~table["baseline"]] if (~table["baseline"]).any() else table
-    judged = judged[judged["points_fitted"] > 0]
-    if judged.empty:
-        s.verdict = NO_DATA
-    else:
-        inside = judged["slope"].between(*SLOPE_RANGE)
-        s.verdict = REPRODUCED if inside.all() else NOT_REPRODUCED
-        s.text(f"Fitted slopes of the judged series: {', '.join(f'{v:.2f}' for v in judged['slope'])}.")
+    if len(rows):
+        figures["c1_time_vs_mn"] = figure_c1(rows)
+        s.figure("c1_time_vs_mn")
+        s.table(_items(result))
+    s.judge(result)
     return s
 
 
-# --- C2 -------------------------------------------------------------------------------
 def section_c2(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("C2 — a matvec is memory-bound", "Achieved bytes/s near the measured bandwidth ceiling; "
-                "FLOP/s far below the peak.",
-                rule=f"at the largest dense_mv shape, the best implementation of each dtype reaches >= "
-                     f"{C2_MIN_PCT_OF_BW:g}% of the measured copy bandwidth and < {C2_MAX_PCT_OF_PEAK:g}% of the "
-                     "measured matmul peak of its dtype.")
+                "FLOP/s far below the peak.")
     rows = _ok(frame)
-    if rows.empty or rows["ceiling_gbps"].isna().all():
-        s.text("No calibrated rows (run without --no-calibrate): the ceilings are " + NOT_MEASURED + ".")
-        s.verdict = NO_DATA
-        return s
-    for device, device_rows in rows.groupby("device_name", sort=False):
-        name = f"c2_roofline_{len(figures)}"
-        fig, ax = _new_figure(f"roofline: {device}", "arithmetic intensity (flop / byte)", "achieved TFLOP/s")
-        for op, op_rows in device_rows.groupby("op", sort=False):
-            ax.scatter(op_rows["arith_intensity"], op_rows["tflops"], label=op, s=14)
-        intensity = np.logspace(np.log10(max(device_rows["arith_intensity"].min() / 2, 1e-3)),
-                                np.log10(device_rows["arith_intensity"].max() * 4), 100)
-        bandwidth = device_rows["ceiling_gbps"].median()
-        ax.plot(intensity, bandwidth * intensity / 1e3, "k--", label=f"copy bandwidth {bandwidth:.4g} GB/s")
-        for dtype, peak in device_rows.groupby("dtype")["ceiling_tflops"].median().dropna().items():
-            ax.axhline(peak, linestyle=":", linewidth=1, color="gray")
-            ax.annotate(f"{dtype} peak {peak:.3g}", (intensity[0], peak), fontsize="x-small", va="bottom")
-        ax.legend(fontsize="small")
-        figures[name] = fig
+    calibrated = rows[rows["ceiling_gbps"].notna()] if "ceiling_gbps" in rows else rows.iloc[0:0]
+    for device, device_rows in calibrated.groupby("device_name", sort=False):
+        name = f"c2_roofline_{len([f for f in figures if f.startswith('c2_roofline')]) + 1}"
+        figures[name], left_off = figure_roofline(device_rows, device)
         s.figure(name)
-    mv = rows[rows["op"] == "dense_mv"]
-    if mv.empty:
-        s.text(f"dense_mv: {NOT_MEASURED}.")
-        s.verdict = NO_DATA
-        return s
-    largest = mv.loc[(mv["m"] * mv["n"]).groupby(mv["dtype"]).idxmax()][["dtype", "m", "n"]]
-    at_largest = mv.merge(largest, on=["dtype", "m", "n"])
-    best = at_largest.loc[at_largest.groupby("dtype")["pct_of_bw"].idxmax()]
-    table = best[["dtype", "m", "n", "impl", "gbps", "pct_of_bw", "tflops", "pct_of_peak"]].reset_index(drop=True)
-    s.table(table)
-    ok = (table["pct_of_bw"] >= C2_MIN_PCT_OF_BW) & ~(table["pct_of_peak"] >= C2_MAX_PCT_OF_PEAK)
-    s.verdict = REPRODUCED if ok.all() else NOT_REPRODUCED
+        s.text("Hollow points are cache-resident rows (min_bytes below the last-level cache). dense-* baselines "
+               "are placed by the dense product they run (the materialised matrix), not the structured op's cost."
+               + (f" Left off the roofline: {', '.join(left_off)} — FFT-based, so the direct method's 2mn flops "
+                  "would credit them with work they do not do; they are timed in C3 and the vendor table."
+                  if left_off else ""))
+    result = claims.claim_c2(frame)
+    if len(result.table) and "impl" in result.table:
+        s.table(_items(result))
+    s.judge(result)
     return s
 
 
-# --- C3 -------------------------------------------------------------------------------
-STRUCTURED_MV = ("csr_mv", "toeplitz_mv", "lowrank_mv")
-C3_LIGHT = 0.5  # structured rows moving under this fraction of dense's bytes are judged
-
-
-def _dense_mv_bytes(m: int, n: int, dtype: str) -> int:
-    from bench.registry import default_registry
-
-    return default_registry().op("dense_mv").min_bytes({"m": int(m), "n": int(n)}, _dtype(dtype))
-
-
-def _dtype(name: str):
-    from bench.dtypes import get_dtype
-
-    return get_dtype(name)
-
-
-def _structured_vs_dense(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per structured matvec case: the best structured time (our kernels if measured, else the
-    structured baselines) against the best dense product of the same matrix (the op's
-    `dense-*` baselines, run on the materialised matrix), with both byte counts."""
-    key = ["op", "device_name", "dtype", "m", "n", "params"]
-    is_dense = rows["impl"].str.startswith("dense-")
-    dense = rows[is_dense].groupby(key)["time_ms_p50"].min().rename("dense_ms")
-    # Ours first (is_baseline False sorts first), then fastest: the head of each case.
-    best = (rows[~is_dense].sort_values(["is_baseline", "time_ms_p50"])
-            .groupby(key, sort=False).head(1).set_index(key))
-    table = best[["impl", "time_ms_p50", "min_bytes"]].join(dense, how="inner").reset_index()
-    if table.empty:
-        return table
-    table["dense_bytes"] = [_dense_mv_bytes(m, n, d) for m, n, d in zip(table["m"], table["n"], table["dtype"])]
-    table["bytes_ratio"] = table["min_bytes"] / table["dense_bytes"]
-    table["time_ratio"] = table["time_ms_p50"] / table["dense_ms"]
-    return table.rename(columns={"impl": "best_impl", "time_ms_p50": "best_ms"})
-
-
-def _csr_crossover(table: pd.DataFrame, figures: dict, s: Section) -> None:
-    """CSR time vs density against its dense line, and the density where dense wins."""
-    csr = table[(table["op"] == "csr_mv")].copy()
-    csr["density"] = csr["params"].map(lambda p: json.loads(p).get("density") if p else None)
-    csr = csr.dropna(subset=["density"])
-    if csr.empty:
-        return
-    fig, ax = _new_figure("csr_mv: time vs density", "density (nnz / m·n)", "median time (ms)")
-    records = []
-    for (device, dtype, m, n), series in csr.groupby(["device_name", "dtype", "m", "n"], sort=False):
-        series = series.sort_values("density")
-        if series["density"].nunique() < 2:
-            continue
-        label = f"{dtype} {int(m)}x{int(n)}"
-        ax.plot(series["density"], series["best_ms"], marker="o", label=f"CSR {label}")
-        ax.plot(series["density"], series["dense_ms"], linestyle="--", label=f"dense {label}")
-        slower = series[series["best_ms"] >= series["dense_ms"]]
-        records.append({"dtype": dtype, "m": m, "n": n,
-                        "crossover_density": slower["density"].min() if len(slower) else np.nan,
-                        "densest_measured": series["density"].max()})
-    if not records:
-        return
-    ax.legend(fontsize="x-small", ncol=2)
-    figures["c3_csr_density"] = fig
-    s.figure("c3_csr_density")
-    s.text("CSR vs dense on the same matrix: the crossover is the lowest measured density at which the best CSR "
-           "kernel is no faster than the best dense product (- : CSR wins at every density measured).")
-    s.table(pd.DataFrame(records))
-
-
-def _lora_overhead(rows: pd.DataFrame, s: Section) -> None:
-    """Fused LoRA against the plain dense product of the same W (dense_mv rows)."""
+def _lora_overhead(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per LoRA case: the plain dense product W x of the same shape, the fused and unfused
+    kernels (best of each), and the adapter's overhead over dense in %."""
     lora = rows[rows["op"] == "lora_mv"]
     dense = rows[rows["op"] == "dense_mv"].groupby(["device_name", "dtype", "m", "n"])["time_ms_p50"].min()
     if lora.empty or dense.empty:
-        return
-    best = lora.groupby(["device_name", "dtype", "m", "n", "params", "impl"])["time_ms_p50"].min().unstack("impl")
-    table = best.join(dense.rename("dense_mv_ms"), on=["device_name", "dtype", "m", "n"], how="inner")
-    if table.empty:
-        return
-    for impl in [c for c in table.columns if c.endswith("-fused")]:
-        table[f"{impl} overhead %"] = 100 * (table[impl] / table["dense_mv_ms"] - 1)
-    s.text("LoRA: the adapter's cost over the plain dense product W x of the same shape.")
-    s.table(table.reset_index().drop(columns="device_name"))
+        return pd.DataFrame()
+    records = []
+    for (device, dtype, m, n, params), case in lora.groupby(["device_name", "dtype", "m", "n", "params"]):
+        if (device, dtype, m, n) not in dense.index:
+            continue
+        dense_ms = dense[(device, dtype, m, n)]
+        record = {"dtype": dtype, "m": m, "n": n, "params": params, "dense_mv_ms": dense_ms}
+        for kind in ("fused", "unfused"):
+            mine = case[case["impl"].str.endswith(f"-{kind}")]
+            if len(mine):
+                best = mine.loc[mine["time_ms_p50"].idxmin()]
+                record[f"{kind}_impl"], record[f"{kind}_ms"] = best["impl"], best["time_ms_p50"]
+                record[f"{kind}_overhead_pct"] = 100 * (best["time_ms_p50"] / dense_ms - 1)
+        baselines = case[case["is_baseline"]]
+        if len(baselines):
+            best = baselines.loc[baselines["time_ms_p50"].idxmin()]
+            record["baseline_impl"], record["baseline_ms"] = best["impl"], best["time_ms_p50"]
+            record["baseline_overhead_pct"] = 100 * (best["time_ms_p50"] / dense_ms - 1)
+        records.append(record)
+    return pd.DataFrame(records)
 
 
 def section_c3(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("C3 — structure cuts memory traffic", "CSR moves ~nnz, Toeplitz ~m+n, low-rank ~(m+n)r "
-                "instead of m·n, and time follows bytes.",
-                rule=f"per structured matvec case, the best structured implementation (ours when measured) against "
-                     f"the best dense product of the same materialised matrix: reproduced when every case moving under "
-                     f"{C3_LIGHT:g}x the dense bytes is also faster than dense.")
-    rows = _ok(frame)
-    table = _structured_vs_dense(rows[rows["op"].isin(STRUCTURED_MV)]) if len(rows) else pd.DataFrame()
-    if table.empty:
-        s.text(f"Structured matvecs with a dense product of the same matrix: {NOT_MEASURED}.")
-        s.verdict = NO_DATA
-        _lora_overhead(rows, s)
-        return s
-    fig, ax = _new_figure("structure: time ratio vs bytes ratio (structured / dense)", "bytes ratio",
-                          "time ratio")
-    for op, op_rows in table.groupby("op", sort=False):
-        ax.scatter(op_rows["bytes_ratio"], op_rows["time_ratio"], label=op, s=16)
-    lo = min(table["bytes_ratio"].min(), table["time_ratio"].min()) / 2
-    hi = max(table["bytes_ratio"].max(), table["time_ratio"].max()) * 2
-    ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="time follows bytes")
-    ax.legend(fontsize="small")
-    figures["c3_time_vs_bytes"] = fig
-    s.figure("c3_time_vs_bytes")
-    s.table(table.drop(columns=["device_name"]))
-    light = table[table["bytes_ratio"] < C3_LIGHT]
-    s.verdict = NO_DATA if light.empty else (REPRODUCED if (light["time_ratio"] < 1).all() else NOT_REPRODUCED)
-    if len(table) > 2:
-        corr = np.corrcoef(np.log(table["bytes_ratio"]), np.log(table["time_ratio"]))[0, 1]
-        s.text(f"Correlation of log time ratio with log bytes ratio: {corr:.2f}.")
-    _csr_crossover(table, figures, s)
-    _lora_overhead(rows, s)
+                "instead of m·n, and time follows the bound that applies.")
+    result = claims.claim_c3(frame)
+    cases = result.rows
+    if len(cases):
+        figures["c3_time_vs_bound"] = figure_c3(cases)
+        s.figure("c3_time_vs_bound")
+        s.table(_items(result))
+        s.text("Every case (flagged: a deciding row is noisy or launch-bound; judged: predicted under "
+               f"{claims.C3_LIGHT:g}x dense's time):")
+        s.table(cases.sort_values(["op", "dtype", "m", "params"]).drop(
+            columns=["device_name", "row_id", "dense_row_id", "ridge_flop_per_byte", "min_bytes", "dense_bytes"]))
+        crossover = claims.csr_crossover(cases)
+        csr = figure_csr(cases, crossover)
+        if csr is not None:
+            figures["c3_csr_density"] = csr
+            s.figure("c3_csr_density")
+        if len(crossover):
+            s.text("CSR vs dense on the same matrix, per row-length distribution: the crossover is the lowest "
+                   "measured density at which the best CSR implementation is no faster than the best dense "
+                   "product (- : CSR wins at every density measured).")
+            s.table(crossover)
+    s.judge(result)
+    s.decided_by = [f"{row_name(r)} vs {r['dense_impl']}" for _, r in
+                    (_case_rows(frame, cases[cases["judged"] & ~cases["flagged"]]) if len(cases) else
+                     pd.DataFrame()).iterrows()]
+    lora = _lora_overhead(_ok(frame))
+    if len(lora):
+        s.text("LoRA: the adapter's cost over the plain dense product W x of the same shape (overhead in %).")
+        s.table(lora)
     return s
 
 
-# --- C4 -------------------------------------------------------------------------------
+def _case_rows(frame: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+    structured = frame.set_index("row_id").loc[cases["row_id"]].reset_index()
+    return structured.assign(dense_impl=cases["dense_impl"].to_numpy())
+
+
 def section_c4(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("C4 — fewer bits move fewer bytes", "FP16/BF16 ~2x and INT8 ~4x faster than FP32 for "
-                "memory-bound shapes.",
-                rule=f"at the largest dense_mv shape measured in fp32 and another dtype by the same implementation, "
-                     f"the speedup over fp32 reaches {C4_FRACTION_OF_BYTE_RATIO:g} of the byte ratio min_bytes(fp32) "
-                     "/ min_bytes(dtype), for the best of our kernels (baselines if none).")
-    mv = _ok(frame, "dense_mv")
-    fp32 = mv[mv["dtype"] == "fp32"]
-    if fp32.empty or mv["dtype"].nunique() < 2:
-        s.text(f"dense_mv in fp32 and another precision: {NOT_MEASURED}.")
-        s.verdict = NO_DATA
-        return s
-    records = []
-    for (impl, m, n), group in mv.groupby(["impl", "m", "n"]):
-        base = group[group["dtype"] == "fp32"]
-        if base.empty:
-            continue
-        for _, r in group[group["dtype"] != "fp32"].iterrows():
-            records.append({"impl": impl, "baseline": bool(r["is_baseline"]), "m": m, "n": n, "dtype": r["dtype"],
-                            "time_ms": r["time_ms_p50"], "gbps": r["gbps"],
-                            "speedup_vs_fp32": base["time_ms_p50"].iloc[0] / r["time_ms_p50"],
-                            "byte_ratio": base["min_bytes"].iloc[0] / r["min_bytes"]})
-    table = pd.DataFrame(records)
-    if table.empty:
-        s.verdict = NO_DATA
-        return s
-    table["mn"] = table["m"] * table["n"]
-    table = table[table["mn"] == table["mn"].max()].drop(columns="mn").reset_index(drop=True)
-    s.table(table)
-    fig, ax = _new_figure(f"precision at {int(table['m'].iloc[0])}x{int(table['n'].iloc[0])}", "dtype",
-                          "speedup over fp32", log=False)
-    for impl, group in table.groupby("impl", sort=False):
-        ax.plot(group["dtype"], group["speedup_vs_fp32"], marker="o", label=impl)
-    predicted = table.groupby("dtype", sort=False)["byte_ratio"].first()
-    ax.plot(predicted.index, predicted.values, "k--", marker="x", label="byte ratio (predicted)")
-    ax.legend(fontsize="small")
-    figures["c4_precision"] = fig
-    s.figure("c4_precision")
-    judged = table[~table["baseline"]] if (~table["baseline"]).any() else table
-    best = judged.groupby("dtype")[["speedup_vs_fp32", "byte_ratio"]].max()
-    s.verdict = (REPRODUCED if (best["speedup_vs_fp32"] >= C4_FRACTION_OF_BYTE_RATIO * best["byte_ratio"]).all()
-                 else NOT_REPRODUCED)
+                "memory-bound shapes.")
+    result = claims.claim_c4(frame)
+    speedups = claims.c4_speedups(frame)
+    if len(speedups):
+        memory = speedups[speedups["memory_regime"]]
+        shown = memory if len(memory) else speedups
+        mn = shown["m"] * shown["n"]
+        at_largest = shown[mn == mn.max()]
+        shape = (int(at_largest["m"].iloc[0]), int(at_largest["n"].iloc[0]))
+        figures["c4_precision"] = figure_c4(at_largest, shape)
+        s.figure("c4_precision")
+        s.table(at_largest.drop(columns=["row_id", "fp32_row_id"]))
+    if len(result.table) and "impl" in result.table:
+        s.text("Judged (per dtype, the implementation fastest in it, against its own fp32):")
+        s.table(_items(result))
+    s.judge(result)
     return s
 
 
-# --- C5 -------------------------------------------------------------------------------
 def section_c5(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("C5 — batching vectors makes each one far cheaper", "matvec → matmul: time per vector falls "
-                "by tens of times.",
-                rule=f"dense_mm with fixed m, k and batch n: time per vector = time / n; reproduced when the best "
-                     f"implementation's per-vector time at the largest batch is >= {C5_MIN_SPEEDUP:g}x cheaper than "
-                     "at batch 1.")
+                "by tens of times.")
+    result = claims.claim_c5(frame)
     mm = _ok(frame, "dense_mm")
-    if mm.empty or mm["n"].nunique() < 2:
-        s.text(f"dense_mm over several batch sizes: {NOT_MEASURED}.")
-        s.verdict = NO_DATA
-        return s
-    fig, ax = _new_figure("time per vector vs batch", "batch (vectors, n)", "time per vector (ms)")
-    records = []
-    for (impl, dtype, m, k), series in mm.groupby(["impl", "dtype", "m", "k"], sort=False):
-        series = series.sort_values("n")
-        per_vector = series["time_ms_p50"] / series["n"]
-        ax.plot(series["n"], per_vector, marker="o", label=f"{impl} {dtype} {int(m)}x{int(k)}")
-        if series["n"].iloc[0] == 1 and len(series) > 1:
-            records.append({"impl": impl, "dtype": dtype, "m": m, "k": k, "largest_batch": series["n"].iloc[-1],
-                            "per_vector_speedup": per_vector.iloc[0] / per_vector.iloc[-1]})
-    ax.legend(fontsize="x-small", ncol=2)
-    figures["c5_batching"] = fig
-    s.figure("c5_batching")
-    table = pd.DataFrame(records)
-    if table.empty:
-        s.text("No series starts at batch 1.")
-        s.verdict = NO_DATA
-        return s
-    s.table(table)
-    s.verdict = REPRODUCED if table["per_vector_speedup"].max() >= C5_MIN_SPEEDUP else NOT_REPRODUCED
+    if len(mm) and mm["n"].nunique() > 1:
+        figures["c5_batching"] = figure_c5(mm)
+        s.figure("c5_batching")
+    if len(result.table):
+        s.table(_items(result))
+    s.judge(result)
     return s
 
 
-# --- ours vs vendor -----------------------------------------------------------------
 def section_vendor(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("Our kernels vs the vendor libraries", "For each op, dtype and shape: our best time / the best "
-                "baseline time on the same device (below 1: we are faster).")
+                "baseline time on the same device (below 1: we are faster); dense-* baselines on the materialised "
+                "matrix are C3's, not counted here.")
     rows = _ok(frame)
     key = ["op", "device_name", "dtype", "m", "n", "k", "params"]
     rows = rows.assign(k=rows["k"].fillna(-1))
     ours = rows[~rows["is_baseline"]].groupby(key)["time_ms_p50"].min().rename("ours_ms")
-    theirs = rows[rows["is_baseline"]].groupby(key)["time_ms_p50"].min().rename("baseline_ms")
+    # dense-* baselines run the dense product on the materialised matrix: C3's crossover,
+    # not a vendor implementation of the structured op.
+    vendor = rows[rows["is_baseline"] & ~rows["impl"].str.startswith("dense-")]
+    theirs = vendor.groupby(key)["time_ms_p50"].min().rename("baseline_ms")
     table = pd.concat([ours, theirs], axis=1, join="inner").reset_index()
     if table.empty:
         s.text(f"Our kernels and a baseline on the same case: {NOT_MEASURED}.")
@@ -405,19 +599,11 @@ def section_vendor(frame: pd.DataFrame, figures: dict) -> Section:
     return s
 
 
-# --- environment --------------------------------------------------------------------
 def section_environment(frame: pd.DataFrame, source: Path) -> Section:
     s = Section("Environment", f"Where {source.name} was measured.")
-
-    def values(column: str) -> str:
-        if column not in frame:
-            return "-"
-        found = sorted({str(v) for v in frame[column] if str(v) not in ("", "nan")})
-        return ", ".join(found) if found else "-"
-
-    facts = [(c, values(c)) for c in ("device_name", "driver_version", "torch_version", "triton_version",
-                                       "cupy_version", "numpy_version", "cuda_version", "python_version",
-                                       "profile", "cache_mode", "timing_mode", "git_sha")]
+    facts = [(c, _values(frame, c)) for c in ("device_name", "driver_version", "torch_version", "triton_version",
+                                               "cupy_version", "numpy_version", "cuda_version", "python_version",
+                                               "profile", "cache_mode", "timing_mode", "git_sha")]
     for column in ("sm_clock_mhz", "mem_clock_mhz"):
         clocks = frame[column].dropna() if column in frame else pd.Series(dtype=float)
         facts.append((column, f"median {clocks.median():.0f} (min {clocks.min():.0f}, max {clocks.max():.0f})"
@@ -436,25 +622,32 @@ def section_environment(frame: pd.DataFrame, source: Path) -> Section:
     errors = frame[frame["status"] == "error"]
     if len(errors):
         s.text(f"{len(errors)} case(s) ended in error:")
-        s.table(errors[["op", "impl", "dtype", "m", "n", "k", "error"]].head(20))
+        s.table(errors[[c for c in ("op", "impl", "dtype", "m", "n", "k", "error") if c in errors]].head(20))
     return s
 
 
 # --- rendering ------------------------------------------------------------------------
 def build_report(frame: pd.DataFrame, source: Path) -> Report:
+    if "regime" not in frame:
+        frame = claims.annotate(frame)
     figures: dict = {}
     sections = [section_c1(frame, figures), section_c2(frame, figures), section_c3(frame, figures),
                 section_c4(frame, figures), section_c5(frame, figures), section_vendor(frame, figures),
                 section_environment(frame, source)]
-    return Report(sections, figures)
+    return Report(banner(frame, source), sections, figures)
 
 
 def _summary(report: Report) -> pd.DataFrame:
     return pd.DataFrame([{"claim": s.title, "verdict": s.verdict} for s in report.sections if s.verdict])
 
 
+DECIDED_SHOWN = 12
+
+
 def render_markdown(report: Report, source: Path) -> str:
-    lines = [f"# structbench report: {source.name}", "", to_markdown(_summary(report)), ""]
+    lines = [f"# structbench report: {source.name}", ""]
+    lines += [f"> **{what}:** {value}  " for what, value in report.banner] + [""]
+    lines += [to_markdown(_summary(report)), ""]
     for s in report.sections:
         lines += [f"## {s.title}", "", f"*Claim:* {s.claim}", ""]
         if s.verdict:
@@ -462,50 +655,86 @@ def render_markdown(report: Report, source: Path) -> str:
         for kind, value in s.blocks:
             if kind == "text":
                 lines += [value, ""]
+            elif kind == "note":
+                lines += [f"> Note: {value}", ""]
             elif kind == "table":
                 lines += [to_markdown(_display(value)), ""]
             else:
                 lines += [f"![{value}]({value}.png)", ""]
+        if s.decided_by:
+            shown = s.decided_by[:DECIDED_SHOWN]
+            more = len(s.decided_by) - len(shown)
+            lines += [f"Rests on {len(s.decided_by)} row(s): " + "; ".join(shown)
+                      + (f"; and {more} more" if more > 0 else "") + ".", ""]
     return "\n".join(lines)
 
 
+def _html_table(frame: pd.DataFrame) -> str:
+    return _display(frame).to_html(index=False, na_rep="-", float_format=lambda v: f"{v:.3g}", border=0)
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1150px;margin:auto;padding:0 12px}"
+         "table{border-collapse:collapse;font-size:small;margin:6px 0}td,th{border:1px solid #ccc;padding:2px 6px}"
+         "th{background:#f3f3f3}.banner{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;"
+         "padding:8px 14px;margin:10px 0}.banner td{border:none;padding:1px 8px;vertical-align:top}.banner td:first-child{white-space:nowrap}"
+         ".note{background:#fff8e1;border-left:4px solid #e0b000;padding:4px 10px;font-size:small}"
+         ".verdict{font-weight:bold}img{max-width:100%}details{font-size:small;margin:6px 0}")
+
+
 def render_html(report: Report, source: Path, out_dir: Path) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>structbench report: "
-             f"{html.escape(source.name)}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}"
-             "table{border-collapse:collapse;font-size:small}td,th{border:1px solid #ccc;padding:2px 6px}"
-             "</style></head><body>",
-             f"<h1>structbench report: {html.escape(source.name)}</h1>",
-             _summary(report).to_html(index=False)]
+    name = html.escape(source.name)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>structbench report: {name}</title>"
+             f"<style>{STYLE}</style></head><body>", f"<h1>structbench report: {name}</h1>",
+             "<div class='banner'><table>"
+             + "".join(f"<tr><td><b>{html.escape(w)}</b></td><td>{html.escape(v)}</td></tr>" for w, v in report.banner)
+             + "</table></div>"]
+    summary = _summary(report)
+    parts.append("<table><tr><th>claim</th><th>verdict</th></tr>" + "".join(
+        f"<tr><td>{html.escape(r.claim)}</td><td class='verdict' style='color:{VERDICT_COLOURS.get(r.verdict, '#000')}'>"
+        f"{html.escape(r.verdict)}</td></tr>" for r in summary.itertuples()) + "</table>")
     for s in report.sections:
         parts += [f"<h2>{html.escape(s.title)}</h2>", f"<p><em>Claim:</em> {html.escape(s.claim)}</p>"]
         if s.verdict:
-            parts.append(f"<p><strong>Verdict: {html.escape(s.verdict)}.</strong> Rule: {html.escape(s.rule)}</p>")
+            colour = VERDICT_COLOURS.get(s.verdict, "#000")
+            parts.append(f"<p><span class='verdict' style='color:{colour}'>Verdict: {html.escape(s.verdict)}.</span> "
+                         f"Rule: {html.escape(s.rule)}</p>")
         for kind, value in s.blocks:
             if kind == "text":
                 parts.append(f"<p>{html.escape(value)}</p>")
+            elif kind == "note":
+                parts.append(f"<p class='note'>Note: {html.escape(value)}</p>")
             elif kind == "table":
-                parts.append(_display(value).to_html(index=False, na_rep="-", float_format=lambda v: f"{v:.3g}"))
+                parts.append(_html_table(value))
             else:
                 encoded = base64.b64encode((out_dir / f"{value}.png").read_bytes()).decode()
                 parts.append(f"<img alt='{value}' src='data:image/png;base64,{encoded}'>")
+        if s.decided_by:
+            parts.append(f"<details><summary>Rests on {len(s.decided_by)} row(s)</summary><ul>"
+                         + "".join(f"<li>{html.escape(n)}</li>" for n in s.decided_by) + "</ul></details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def _display(frame: pd.DataFrame) -> pd.DataFrame:
-    """Integers shown as integers (shape columns come back from pandas as floats)."""
+    """Integers shown as integers (shape columns come back from pandas as floats), and the
+    units in the headers."""
     frame = frame.copy()
-    for column in ("m", "n", "k", "largest_batch", "points_fitted"):
-        if column in frame:
+    for column in ("m", "n", "k", "largest_batch", "points_fitted", "points", "cases", "judged",
+                   "faster_than_dense"):
+        if column in frame and frame[column].dtype != bool:
             frame[column] = frame[column].map(lambda v: "-" if pd.isna(v) else str(int(v)))
-    return frame
+    return with_units(frame)
 
 
 def write_report(csv_path: str | Path, out_dir: str | Path) -> Path:
     """Build the report of ``csv_path`` into ``out_dir``; returns the path of report.md."""
     source, out_dir = Path(csv_path), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(load_rows(source), source)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"{out_dir}: exists and is not a directory (the report's --out)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*out_dir.glob("c[1-5]_*.png"), *out_dir.glob("c[1-5]_*.svg")]:
+        stale.unlink()  # an older report's figures would otherwise stay beside the new one
     for name, fig in report.figures.items():
         fig.savefig(out_dir / f"{name}.png", dpi=110)
         fig.savefig(out_dir / f"{name}.svg")

@@ -27,7 +27,8 @@ COLUMNS = (
     "flops", "min_bytes", "arith_intensity", "gbps", "tflops",
     "ceiling_gbps", "ceiling_tflops", "pct_of_bw", "pct_of_peak",
     "max_rel_err", "tolerance", "seed", "timing_mode", "cache_mode", "profile",
-    "device_name", "device_index", "device_uuid", "sm_clock_mhz", "mem_clock_mhz", "throttle_reasons", "driver_version",
+    "device_name", "device_index", "device_uuid", "llc_bytes", "sm_clock_mhz", "mem_clock_mhz",
+    "throttle_reasons", "driver_version",
     "torch_version", "triton_version", "cupy_version", "numpy_version",
     "cuda_version", "python_version", "git_sha", "timestamp",
 )

@@ -7,22 +7,37 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.compare import compare_impls, compare_runs, verdict
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.compare import compare_impls, compare_runs, min_samples, smallest_p, verdict
 from bench.results import ResultWriter
 
 
-def _write_run(path, *, scale=None, noise=0.01, seed=0, device="GPU X", impls=("triton", "torch"), reps=50):
-    """A synthetic run: 3 shapes x impls, samples around 1 ms x shape index x scale[impl]."""
+def _write_run(path, *, scale=None, noise=0.01, seed=0, device="GPU X", impls=("triton", "torch"), reps=50,
+               sizes=(1024, 2048, 4096), status=None, ceiling_gbps=None, runs=None, noisy=False):
+    """A synthetic run: shapes x impls, samples around 1 ms x shape index x scale[impl];
+    ``status`` {impl: status} turns those rows into non-ok ones."""
     rng = np.random.default_rng(seed)
     scale = scale or {}
     with ResultWriter(path) as writer:
-        for i, m in enumerate((1024, 2048, 4096), 1):
+        if runs:
+            writer.write_run(runs)
+        for i, m in enumerate(sizes, 1):
             for impl in impls:
+                if (status or {}).get(impl):
+                    writer.write({"row_id": f"{impl}-{m}-{seed}", "op": "dense_mv", "impl": impl, "dtype": "fp16",
+                                  "m": m, "n": m, "status": status[impl], "error": "RuntimeError: boom",
+                                  "device_name": device})
+                    continue
                 samples = list(i * scale.get(impl, 1.0) * (1 + noise * rng.standard_normal(reps)))
                 p20, p50, p80 = np.percentile(samples, [20, 50, 80])
                 row_id = f"{impl}-{m}-{seed}"
                 writer.write({"row_id": row_id, "op": "dense_mv", "impl": impl, "dtype": "fp16", "m": m, "n": m,
                               "status": "ok", "time_ms_p50": p50, "time_ms_p20": p20, "time_ms_p80": p80,
+                              "reps": reps, "arith_intensity": 1.0, "ceiling_gbps": ceiling_gbps or "",
+                              "ceiling_tflops": 100.0 if ceiling_gbps else "", "noisy": noisy,
                               "device_name": device}, samples)
     return path
 
@@ -77,7 +92,8 @@ def test_rows_in_one_run_only_and_device_change_are_reported(tmp_path, capsys):
     assert any("device_name differs" in w for w in result.warnings)
     main(["compare", str(base), str(new), "--format", "md"])
     out = capsys.readouterr().out
-    assert "3 case(s) only in base" in out and "| op |" in out
+    assert "3 case(s) vanished (in base, not in new)" in out and "| op |" in out
+    assert out.index("warning: device_name differs") < out.index("## 0 regressions")
 
 
 def test_impl_against_impl_within_one_run(tmp_path):
@@ -93,3 +109,150 @@ def test_verdict_rule():
     assert verdict(1.20, False, 0.05) == "unsure"
     assert verdict(1.20, True, 0.05) == "slower"
     assert verdict(0.80, True, 0.05) == "faster"
+
+
+# --- the gate's "done means" (a)-(f) ---------------------------------------------------
+def test_a_same_code_with_resampled_noise_is_never_faster_or_slower(tmp_path):
+    base = _write_run(tmp_path / "base.csv", seed=11, noise=0.05, reps=30, sizes=tuple(range(256, 256 * 21, 256)))
+    for seed in (12, 13, 14):
+        rerun = _write_run(tmp_path / f"rerun{seed}.csv", seed=seed, noise=0.05, reps=30,
+                           sizes=tuple(range(256, 256 * 21, 256)))
+        verdicts = set(compare_runs(base, rerun).table["verdict"])
+        assert not verdicts & {"faster", "slower"}, verdicts
+        assert main(["compare", str(base), str(rerun)]) == 0
+
+
+def test_b_planted_20_percent_with_10_samples_is_caught(tmp_path, capsys):
+    base = _write_run(tmp_path / "base.csv", seed=1, reps=10, noise=0.03)
+    new = _write_run(tmp_path / "new.csv", seed=2, reps=10, noise=0.03, scale={"triton": 1.2})
+    assert set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"]) == {"slower"}
+    assert main(["compare", str(base), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert out.index("## 3 regressions") < out.index("## 0 improvements") < out.index("## 3 unchanged")
+
+
+def test_c_three_samples_per_side_are_too_few_to_decide(tmp_path):
+    base = _write_run(tmp_path / "base.csv", seed=1, reps=3)
+    new = _write_run(tmp_path / "new.csv", seed=2, reps=3, scale={"triton": 1.2})
+    verdicts = set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"])
+    assert verdicts == {"unsure (too few samples: n=3)"}
+    assert main(["compare", str(base), str(new)]) == 0
+    # The documented minimum: 2 / C(2n, n) must be below alpha.
+    assert smallest_p(3, 3) == pytest.approx(0.1) and min_samples(0.01) == 5 and min_samples(0.05) == 4
+    (tmp_path / "new.samples.jsonl").unlink()  # the interval rule needs the same count (reps)
+    assert set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"]) == {
+        "unsure (too few samples: n=3)"}
+
+
+@pytest.mark.parametrize("status", ["error", "skipped"])
+def test_d_ok_to_error_is_a_regression_listed_first(tmp_path, capsys, status):
+    base = _write_run(tmp_path / "base.csv", seed=1)
+    new = _write_run(tmp_path / "new.csv", seed=2, status={"triton": status}, scale={"torch": 1.3})
+    table = compare_runs(base, new).table
+    assert table["verdict"].iloc[:3].tolist() == ["broken"] * 3  # before the slower torch rows
+    assert set(table["verdict"].iloc[3:]) == {"slower"}
+    assert main(["compare", str(base), str(new)]) == 1
+    assert f"ok -> {status}: RuntimeError: boom" in capsys.readouterr().out
+    fixed = compare_runs(new, base).table  # and back: fixed, an improvement
+    assert "fixed" in set(fixed["verdict"])
+
+
+def test_e_ceilings_three_times_apart_warn_and_normalise(tmp_path, capsys):
+    base = _write_run(tmp_path / "base.csv", seed=1, ceiling_gbps=1000.0)
+    # A 3x faster machine: every time a third. Raw, everything is "faster"; against the
+    # ceiling ratio nothing changed.
+    new = _write_run(tmp_path / "new.csv", seed=2, ceiling_gbps=3000.0, scale={"triton": 1 / 3, "torch": 1 / 3})
+    result = compare_runs(base, new)
+    assert any("ceilings differ" in w and "x3.00" in w for w in result.warnings)
+    assert result.table["ratio"].tolist() == pytest.approx([1 / 3] * 6, rel=0.02)
+    assert result.table["ratio_vs_ceiling"].tolist() == pytest.approx([1.0] * 6, rel=0.02)
+    assert set(result.table["verdict"]) == {"same"}
+    main(["compare", str(base), str(new)])
+    assert capsys.readouterr().out.split("\n")[2].startswith("warning: the measured ceilings differ")
+
+
+def test_ceilings_from_the_run_records_when_rows_lack_them(tmp_path):
+    record = {"policy": {"warmup_ms": 10}, "calibrations": {"cuda": {"copy_gbps": 1000.0, "peak_tflops": {}}}}
+    base = _write_run(tmp_path / "base.csv", seed=1, runs=record)
+    new = _write_run(tmp_path / "new.csv", seed=2, runs={**record, "policy": {"warmup_ms": 50},
+                                                        "calibrations": {"cuda": {"copy_gbps": 3000.0}}})
+    warnings = compare_runs(base, new).warnings
+    assert any("timing policy differs" in w for w in warnings)
+    assert any("copy 1000 -> 3000 GB/s" in w for w in warnings)
+
+
+def test_a_global_shift_is_the_machine_not_the_code(tmp_path):
+    sizes = tuple(range(256, 256 * 11, 256))
+    base = _write_run(tmp_path / "base.csv", seed=1, sizes=sizes)
+    new = _write_run(tmp_path / "new.csv", seed=2, sizes=sizes, scale={"triton": 1.15, "torch": 1.15})
+    warnings = compare_runs(base, new).warnings
+    assert any(w.startswith("global shift: 100% of the 20 timed cases are slower") for w in warnings)
+    planted = _write_run(tmp_path / "one.csv", seed=2, sizes=sizes, scale={"triton": 1.15})
+    assert not any("global shift" in w for w in compare_runs(base, planted).warnings)
+
+
+def test_only_changes_and_impl_comparison_exit_codes(tmp_path, capsys):
+    run = _write_run(tmp_path / "run.csv", seed=1, scale={"triton": 2.0})
+    assert main(["compare", str(run), "--impl-a", "torch", "--impl-b", "triton"]) == 0  # a report, not a gate
+    assert main(["compare", str(run), "--impl-a", "torch", "--impl-b", "triton", "--fail-if-slower"]) == 1
+    assert main(["compare", str(run), "--impl-a", "torch", "--impl-b", "nope"]) == 2
+    base = _write_run(tmp_path / "base.csv", seed=1)
+    new = _write_run(tmp_path / "new.csv", seed=2, scale={"triton": 1.3})
+    capsys.readouterr()
+    main(["compare", str(base), str(new), "--only-changes"])
+    out = capsys.readouterr().out
+    assert "## 3 unchanged or undecided: 3 same" in out
+    assert "torch" not in out.split("geometric mean")[0]  # the unchanged torch rows are only counted
+
+
+def _bad_inputs(tmp_path):
+    good = _write_run(tmp_path / "good.csv", seed=1)
+    truncated = tmp_path / "truncated.csv"
+    truncated.write_text(good.read_text()[:-30])
+    (tmp_path / "dir.csv").mkdir()
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "garbage.csv").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "latin.csv").write_bytes(b"op,impl\n\xe9\xff,1\n")
+    (tmp_path / "columns.csv").write_text("name,value\na,1\n")
+    return good, {"missing.csv": "no such file", "dir.csv": "is a directory", "empty.csv": "is empty",
+                  "garbage.csv": "binary data", "latin.csv": "not UTF-8 text", "columns.csv": "lacks column(s)",
+                  "truncated.csv": "last line is truncated"}
+
+
+def test_f_bad_input_is_one_line_naming_the_file_and_exit_2(tmp_path, capsys):
+    good, cases = _bad_inputs(tmp_path)
+    for name, message in cases.items():
+        bad = tmp_path / name
+        for argv in (["compare", str(good), str(bad)], ["compare", str(bad), str(good)],
+                     ["compare", str(bad), "--impl-a", "a", "--impl-b", "b"]):
+            assert main(argv) == 2, (name, argv)
+            captured = capsys.readouterr()
+            err = captured.err.strip()
+            assert len(err.splitlines()) == 1 and str(bad) in err and message in err, (name, err)
+            assert "Traceback" not in captured.err
+
+
+def test_compare_into_head_has_no_broken_pipe_traceback(tmp_path):
+    sizes = tuple(range(256, 256 * 200, 256))  # a long table
+    base = _write_run(tmp_path / "base.csv", seed=1, sizes=sizes, reps=5)
+    new = _write_run(tmp_path / "new.csv", seed=2, sizes=sizes, reps=5)
+    root = Path(__file__).resolve().parent.parent
+    pipeline = f"{sys.executable} -m bench compare {base} {new} | head -3"
+    done = subprocess.run(["bash", "-c", pipeline], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert len(done.stdout.splitlines()) == 3
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_a_noisy_row_decides_nothing(tmp_path):
+    base = _write_run(tmp_path / "base.csv", seed=1, noisy=True)
+    new = _write_run(tmp_path / "new.csv", seed=2, scale={"triton": 1.5})
+    assert set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"]) == {"unsure (noisy row: base)"}
+    assert main(["compare", str(base), str(new)]) == 0
+
+
+@pytest.mark.parametrize("flag", [["--alpha", "0"], ["--alpha", "1.5"], ["--threshold", "-5"]])
+def test_bad_alpha_or_threshold_is_exit_2(tmp_path, capsys, flag):
+    base = _write_run(tmp_path / "base.csv", seed=1)
+    assert main(["compare", str(base), str(base), *flag]) == 2
+    assert "must be" in capsys.readouterr().err

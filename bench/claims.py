@@ -1,0 +1,465 @@
+"""The claims C1-C5 as pure functions: results rows -> a Verdict (the verdict, the rows
+that decided it, the rule's text).
+
+Every claim is judged item by item (a series, a dtype, an op) and the items combine the
+same way: one failing item makes the claim ``not reproduced``; otherwise it is
+``reproduced`` when at least one item passed; with no item that could be judged it is
+``not enough data``. Items without enough evidence are named in the notes, never counted.
+
+Evidence rules shared by all claims:
+- a row flagged ``noisy`` (p20-p80 spread above 10%) or ``launch_bound`` (its time is the
+  launch/host overhead, not the work; a column newer CSVs have, absent = False) decides
+  nothing: an item that rests on one says ``not enough data`` and names the row;
+- a row whose working set (``min_bytes``) fits in the device's last-level cache (L2 on a
+  GPU, LLC on a CPU; ``llc_bytes``) is ``regime=cache``: it measures the cache, not
+  memory, so it is left out of the C1 fit and the C2/C4 verdicts.
+
+The functions take the frame of ``annotate(load_rows(csv))`` and never read files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+REPRODUCED, NOT_REPRODUCED, NO_DATA = "reproduced", "not reproduced", "not enough data"
+DTYPE_ORDER = ("fp32", "fp16", "bf16", "int8")
+
+# C1: points at least this many times slower than the fastest of their series are above
+# the launch-latency floor and enter the fit; a fit needs this many points.
+FLOOR_FACTOR = 2.0
+C1_MIN_POINTS = 3
+SLOPE_RANGE = (0.9, 1.1)
+# C2: the best matvec per dtype must reach this fraction of the measured copy bandwidth,
+# while staying under this fraction of the matmul peak.
+C2_MIN_PCT_OF_BW, C2_MAX_PCT_OF_PEAK = 50.0, 10.0
+# A measured ceiling is an upper bound: a row above this % of it means the ceiling is
+# wrong for that access (or the row is cache-resident), and the report says so.
+CEILING_SLACK_PCT = 105.0
+# C3: structured cases whose roofline-predicted time is under this fraction of dense's
+# are judged: they must be faster than dense.
+C3_LIGHT = 0.5
+STRUCTURED_MV = ("csr_mv", "toeplitz_mv", "lowrank_mv")
+# C4: a precision's speedup over fp32 must reach this fraction of its byte ratio.
+C4_FRACTION_OF_BYTE_RATIO = 0.75
+# C5: per-vector speedup of the largest batch over a single vector, best vs best.
+C5_MIN_SPEEDUP = 10.0
+
+MIB = 2**20
+# Last-level cache by device name, for CSVs older than the llc_bytes column (first match
+# wins, so longer names come first). GPUs: L2 as CUDA reports it. "AMD EPYC" is the
+# 2-vCPU dev box of results/cpu-epyc-2core-*: one Zen 3/4 CCD's L3, an assumption.
+LLC_BY_DEVICE = (("H200", 50 * MIB), ("H100", 50 * MIB), ("GH200", 50 * MIB), ("A100", 40 * MIB),
+                 ("L40S", 96 * MIB), ("L40", 96 * MIB), ("L4", 48 * MIB), ("RTX 4090", 72 * MIB),
+                 ("A10", 6 * MIB), ("V100", 6 * MIB), ("T4", 4 * MIB), ("AMD EPYC", 32 * MIB))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    rule: str
+    table: pd.DataFrame  # one row per judged item (or case) with the claim's numbers
+    rows: pd.DataFrame  # the CSV rows that decided it
+    notes: list[str] = field(default_factory=list)  # what lacked evidence, ceilings overshot, ...
+
+
+# --- annotation -----------------------------------------------------------------------
+def _bool_column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame[name].astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
+
+
+def llc_from_device_name(name: str) -> int | None:
+    for needle, size in LLC_BY_DEVICE:
+        if needle.lower() in str(name).lower():
+            return size
+    return None
+
+
+def annotate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Adds the columns the claims read: ``noisy``/``launch_bound`` as booleans,
+    ``llc_bytes`` (from the row, else the device-name table), ``llc_source`` and
+    ``regime`` (``cache`` when min_bytes < llc_bytes, else ``memory``)."""
+    frame = frame.copy()
+    frame["noisy"] = _bool_column(frame, "noisy")
+    frame["launch_bound"] = _bool_column(frame, "launch_bound")
+    recorded = pd.to_numeric(frame["llc_bytes"], errors="coerce") if "llc_bytes" in frame else \
+        pd.Series(np.nan, index=frame.index)
+    names = frame["device_name"] if "device_name" in frame else pd.Series("", index=frame.index)
+    table = names.map(llc_from_device_name).astype(float)
+    frame["llc_source"] = np.where(recorded.notna(), "csv", np.where(table.notna(), "device table", "unknown"))
+    frame["llc_bytes"] = recorded.fillna(table)
+    min_bytes = pd.to_numeric(frame["min_bytes"], errors="coerce") if "min_bytes" in frame else np.nan
+    frame["regime"] = np.where(min_bytes < frame["llc_bytes"], "cache", "memory")
+    return frame
+
+
+def _ok(frame: pd.DataFrame, op: str | None = None) -> pd.DataFrame:
+    rows = frame[frame["status"] == "ok"]
+    return rows[rows["op"] == op] if op else rows
+
+
+def _flagged(rows: pd.DataFrame) -> pd.Series:
+    return rows["noisy"] | rows["launch_bound"]
+
+
+def row_name(row) -> str:
+    """A row as a reader finds it in the CSV: op impl dtype shape params [flags]."""
+    shape = "x".join(str(int(row[c])) for c in ("m", "n", "k") if c in row and pd.notna(row[c]) and row[c] != "")
+    params = row.get("params", "") or ""
+    flags = [f for f in ("noisy", "launch_bound") if bool(row.get(f, False))]
+    return " ".join(p for p in (row["op"], row["impl"], row["dtype"], shape, params,
+                                f"[{', '.join(flags)}]" if flags else "") if p)
+
+
+def _names(rows: pd.DataFrame) -> str:
+    return "; ".join(row_name(r) for _, r in rows.iterrows())
+
+
+def _judged(rows: pd.DataFrame) -> pd.DataFrame:
+    """Our kernels when the run measured any, else the baselines."""
+    ours = rows[~rows["is_baseline"]]
+    return ours if len(ours) else rows
+
+
+def combine(item_verdicts) -> str:
+    verdicts = list(item_verdicts)
+    if NOT_REPRODUCED in verdicts:
+        return NOT_REPRODUCED
+    return REPRODUCED if REPRODUCED in verdicts else NO_DATA
+
+
+def _dtype_key(dtype: str) -> int:
+    return DTYPE_ORDER.index(dtype) if dtype in DTYPE_ORDER else len(DTYPE_ORDER)
+
+
+def _verdict(items: list[dict], rule: str, rows: list, notes: list[str], columns=None) -> Verdict:
+    table = pd.DataFrame(items, columns=columns)
+    decided = pd.DataFrame(rows).drop_duplicates("row_id") if rows else pd.DataFrame()
+    return Verdict(combine(table["verdict"]) if len(table) else NO_DATA, rule, table, decided, notes)
+
+
+# --- C1 -------------------------------------------------------------------------------
+C1_RULE = (f"log-log slope of dense_mv time vs m·n per series (impl, dtype), fitted on the points in the memory "
+           f"regime (min_bytes >= the last-level cache) at least {FLOOR_FACTOR:g}x slower than the fastest of "
+           f"their series (above the launch floor), not noisy or launch-bound, >= {C1_MIN_POINTS} points; "
+           f"reproduced when every judged series (our kernels; baselines if none) has a slope in "
+           f"[{SLOPE_RANGE[0]}, {SLOPE_RANGE[1]}].")
+
+
+def c1_points(series: pd.DataFrame) -> pd.DataFrame:
+    """The series with ``fitted`` (enters the fit) and ``excluded`` (why not) columns."""
+    series = series.assign(mn=series["m"] * series["n"]).sort_values("mn")
+    floor = FLOOR_FACTOR * series["time_ms_p50"].min()
+    why = np.select([series["regime"] == "cache", series["time_ms_p50"] < floor, series["launch_bound"],
+                     series["noisy"]], ["cache regime", "launch floor", "launch-bound", "noisy"], "")
+    return series.assign(excluded=why, fitted=why == "")
+
+
+def claim_c1(frame: pd.DataFrame) -> Verdict:
+    rows = _ok(frame, "dense_mv")
+    items, decided, notes = [], [], []
+    if rows.empty:
+        return _verdict([], C1_RULE, [], ["dense_mv: not measured in this run."])
+    for (impl, dtype), series in _judged(rows).groupby(["impl", "dtype"], sort=False):
+        points = c1_points(series)
+        fit = points[points["fitted"]]
+        item = {"impl": impl, "dtype": dtype, "baseline": bool(series["is_baseline"].iloc[0]),
+                "points": len(points), "points_fitted": len(fit), "slope": np.nan, "r2": np.nan}
+        if len(fit) < C1_MIN_POINTS:
+            counts = points.loc[~points["fitted"], "excluded"].value_counts()
+            flagged = points[points["excluded"].isin(("noisy", "launch-bound"))]
+            notes.append(f"C1 {impl} {dtype}: {len(fit)} point(s) to fit (needs {C1_MIN_POINTS}); left out: "
+                         + ", ".join(f"{n} {why}" for why, n in counts.items())
+                         + (f" ({_names(flagged)})" if len(flagged) else ""))
+            item["verdict"] = NO_DATA
+        else:
+            item["slope"], item["r2"] = fit_loglog(fit["mn"], fit["time_ms_p50"])
+            item["verdict"] = REPRODUCED if SLOPE_RANGE[0] <= item["slope"] <= SLOPE_RANGE[1] else NOT_REPRODUCED
+            decided += [r for _, r in fit.iterrows()]
+        items.append(item)
+    return _verdict(items, C1_RULE, decided, notes)
+
+
+def fit_loglog(x, y) -> tuple[float, float]:
+    """Slope and R^2 of log(y) = a + slope * log(x)."""
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    slope, intercept = np.polyfit(lx, ly, 1)
+    residual = ly - (intercept + slope * lx)
+    total = ((ly - ly.mean()) ** 2).sum()
+    return float(slope), float(1 - (residual ** 2).sum() / total) if total > 0 else 1.0
+
+
+# --- C2 -------------------------------------------------------------------------------
+C2_RULE = (f"per dtype, at the largest dense_mv shape in the memory regime, the best implementation reaches >= "
+           f"{C2_MIN_PCT_OF_BW:g}% of the measured copy bandwidth and < {C2_MAX_PCT_OF_PEAK:g}% of the measured "
+           f"matmul peak of its dtype; cache-resident rows (min_bytes < last-level cache) are not judged.")
+
+
+def overshoot_note(row, column: str, ceiling: str) -> str | None:
+    value = row.get(column)
+    if pd.notna(value) and value > CEILING_SLACK_PCT:
+        return (f"{row_name(row)}: {value:.0f}% of the measured {ceiling}. A ceiling is an upper bound, so the "
+                f"ceiling undershoots for this access (e.g. measured with fewer cores, or a CPU copy paying "
+                f"write-allocate traffic it does not count) or the row is partly cache-resident.")
+    return None
+
+
+def claim_c2(frame: pd.DataFrame) -> Verdict:
+    rows = _ok(frame, "dense_mv")
+    if rows.empty:
+        return _verdict([], C2_RULE, [], ["dense_mv: not measured in this run."])
+    rows = rows[rows["ceiling_gbps"].notna()]
+    if rows.empty:
+        return _verdict([], C2_RULE, [], ["No calibrated rows (run without --no-calibrate): no ceilings."])
+    items, decided, notes = [], [], []
+    for dtype in sorted(rows["dtype"].unique(), key=_dtype_key):
+        memory = rows[(rows["dtype"] == dtype) & (rows["regime"] != "cache")]
+        if memory.empty:
+            notes.append(f"C2 {dtype}: every dense_mv row is cache-resident (min_bytes < last-level cache).")
+            items.append({"dtype": dtype, "verdict": NO_DATA})
+            continue
+        mn = memory["m"] * memory["n"]
+        at_largest = memory[mn == mn.max()]
+        best = at_largest.loc[at_largest["pct_of_bw"].idxmax()]
+        item = {"dtype": dtype, "m": best["m"], "n": best["n"], "impl": best["impl"], "gbps": best["gbps"],
+                "pct_of_bw": best["pct_of_bw"], "tflops": best["tflops"], "pct_of_peak": best["pct_of_peak"]}
+        decided.append(best)
+        if best["noisy"] or best["launch_bound"]:
+            notes.append(f"C2 {dtype}: the deciding row is flagged: {row_name(best)}.")
+            item["verdict"] = NO_DATA
+        else:
+            passes = best["pct_of_bw"] >= C2_MIN_PCT_OF_BW and not best["pct_of_peak"] >= C2_MAX_PCT_OF_PEAK
+            item["verdict"] = REPRODUCED if passes else NOT_REPRODUCED
+        notes += [n for n in (overshoot_note(best, "pct_of_bw", "copy bandwidth"),
+                              overshoot_note(best, "pct_of_peak", "matmul peak")) if n]
+        items.append(item)
+    return _verdict(items, C2_RULE, decided, notes)
+
+
+# --- C3 -------------------------------------------------------------------------------
+C3_RULE = (f"per structured matvec case, the best structured implementation (ours when measured) against the best "
+           f"dense product of the same materialised matrix (its dense-* baselines). Each case is bound by the "
+           f"resource its cost model hits first on this device (intensity flops/min_bytes against the ridge point "
+           f"peak/bandwidth): memory-bound, the predicted time ratio is the bytes ratio; compute-bound, its "
+           f"flops/peak against dense's roofline time. Cases predicted under {C3_LIGHT:g}x dense's time are judged: "
+           f"reproduced per op when every judged case is faster than dense (time ratio < 1).")
+
+
+def dense_cost(op: str, m, n, k, dtype: str) -> tuple[float, float]:
+    """(flops, min_bytes) of the dense product a structured case's dense-* baselines run:
+    dense_mv at m x n for the matvecs, dense_mm with the same A and B for the matmuls."""
+    from bench.dtypes import get_dtype
+    from bench.registry import default_registry
+
+    registry = default_registry()
+    if op.endswith("_mv"):
+        shape, dense = {"m": int(m), "n": int(n)}, registry.op("dense_mv")
+    elif op == "toeplitz_mm":  # T m x n times B n x k
+        shape, dense = {"m": int(m), "n": int(k), "k": int(n)}, registry.op("dense_mm")
+    else:  # csr_mm / lowrank_mm / lora_mm: A m x k times B k x n
+        shape, dense = {"m": int(m), "n": int(n), "k": int(k)}, registry.op("dense_mm")
+    return float(dense.flops(shape)), float(dense.min_bytes(shape, get_dtype(dtype)))
+
+
+def roofline_ms(flops, min_bytes, gbps, tflops) -> float:
+    """The roofline's lower bound on time: max(bytes / bandwidth, flops / peak), in ms."""
+    memory = min_bytes / (gbps * 1e9) if pd.notna(gbps) and gbps > 0 else 0.0
+    compute = flops / (tflops * 1e12) if pd.notna(tflops) and tflops > 0 else 0.0
+    return 1e3 * max(memory, compute)
+
+
+def structured_vs_dense(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per structured matvec case: the best structured row (ours if measured, else the
+    structured baselines) against the best dense-* row of the same case, with both byte
+    counts, the bound and the roofline-predicted time ratio."""
+    rows = rows[rows["op"].isin(STRUCTURED_MV)]
+    key = ["op", "device_name", "dtype", "m", "n", "params"]
+    is_dense = rows["impl"].str.startswith("dense-")
+    dense = rows[is_dense].sort_values("time_ms_p50").groupby(key, sort=False).head(1).set_index(key)
+    best = rows[~is_dense].sort_values(["is_baseline", "time_ms_p50"]).groupby(key, sort=False).head(1)
+    best = best.set_index(key)
+    dense = dense[["impl", "time_ms_p50", "row_id", "noisy", "launch_bound"]].add_prefix("dense_")
+    table = best.join(dense, how="inner").reset_index()
+    if table.empty:
+        return table
+    records = []
+    for _, r in table.iterrows():
+        dense_flops, dense_bytes = dense_cost(r["op"], r["m"], r["n"], r.get("k"), r["dtype"])
+        gbps, tflops = r.get("ceiling_gbps"), r.get("ceiling_tflops")
+        if pd.notna(gbps) and pd.notna(tflops) and gbps > 0 and tflops > 0:
+            ridge = tflops * 1e12 / (gbps * 1e9)
+            bound = "compute" if r["flops"] / r["min_bytes"] >= ridge else "memory"
+            predicted = roofline_ms(r["flops"], r["min_bytes"], gbps, tflops) / \
+                roofline_ms(dense_flops, dense_bytes, gbps, tflops)
+        else:  # no ceilings: the bytes ratio is all we can predict
+            ridge, bound, predicted = np.nan, "memory (no ceilings)", r["min_bytes"] / dense_bytes
+        records.append({"op": r["op"], "device_name": r["device_name"], "dtype": r["dtype"], "m": r["m"],
+                        "n": r["n"], "params": r["params"], "best_impl": r["impl"], "best_ms": r["time_ms_p50"],
+                        "dense_impl": r["dense_impl"], "dense_ms": r["dense_time_ms_p50"],
+                        "min_bytes": r["min_bytes"], "dense_bytes": dense_bytes,
+                        "bytes_ratio": r["min_bytes"] / dense_bytes, "ridge_flop_per_byte": ridge,
+                        "bound": bound, "predicted_ratio": predicted,
+                        "time_ratio": r["time_ms_p50"] / r["dense_time_ms_p50"],
+                        "flagged": bool(r["noisy"] or r["launch_bound"] or r["dense_noisy"]
+                                        or r["dense_launch_bound"]),
+                        "row_id": r["row_id"], "dense_row_id": r["dense_row_id"]})
+    return pd.DataFrame(records)
+
+
+def claim_c3(frame: pd.DataFrame) -> Verdict:
+    rows = _ok(frame)
+    table = structured_vs_dense(rows) if len(rows) else pd.DataFrame()
+    if table.empty:
+        return _verdict([], C3_RULE, [], ["Structured matvecs with a dense product of the same matrix: not "
+                                          "measured in this run."])
+    by_id = rows.set_index("row_id")
+    items, notes = [], []
+    table = table.copy()
+    table["judged"] = table["predicted_ratio"] < C3_LIGHT
+    for op, cases in table.groupby("op", sort=False):
+        judged = cases[cases["judged"]]
+        usable = judged[~judged["flagged"]]
+        flagged = judged[judged["flagged"]]
+        if len(flagged):
+            ids = list(flagged["row_id"]) + list(flagged["dense_row_id"])
+            culprits = by_id.loc[[i for i in ids if i in by_id.index]].reset_index()
+            notes.append(f"C3 {op}: {len(flagged)} case(s) left out, a deciding row is noisy or launch-bound: "
+                         + _names(culprits[_flagged(culprits)]))
+        bounds = ", ".join(f"{n} {b}-bound" for b, n in cases["bound"].value_counts().items())
+        item = {"op": op, "bound": bounds, "cases": len(cases), "judged": len(usable),
+                "faster_than_dense": int((usable["time_ratio"] < 1).sum())}
+        if usable.empty:
+            item["verdict"] = NO_DATA
+            if flagged.empty:
+                notes.append(f"C3 {op}: no case is predicted under {C3_LIGHT:g}x dense's time.")
+        else:
+            item["verdict"] = REPRODUCED if (usable["time_ratio"] < 1).all() else NOT_REPRODUCED
+        items.append(item)
+    # rows: every case (structured and dense row ids), `judged` marking those that decided.
+    return Verdict(combine(i["verdict"] for i in items), C3_RULE, pd.DataFrame(items), table, notes)
+
+
+def csr_crossover(table: pd.DataFrame) -> pd.DataFrame:
+    """Per CSR matrix family (dtype, shape, row-length distribution): the lowest measured
+    density at which the best CSR time is no faster than dense (NaN: CSR always wins)."""
+    csr = table[table["op"] == "csr_mv"].copy()
+    if csr.empty:
+        return pd.DataFrame()
+    params = csr["params"].map(lambda p: json.loads(p) if p else {})
+    csr["density"], csr["dist"] = params.map(lambda p: p.get("density")), params.map(lambda p: p.get("dist", "-"))
+    records = []
+    for (dtype, m, n, dist), series in csr.dropna(subset=["density"]).groupby(["dtype", "m", "n", "dist"]):
+        if series["density"].nunique() < 2:
+            continue
+        slower = series[series["best_ms"] >= series["dense_ms"]]
+        records.append({"dtype": dtype, "m": m, "n": n, "dist": dist,
+                        "crossover_density": slower["density"].min() if len(slower) else np.nan,
+                        "densest_measured": series["density"].max()})
+    return pd.DataFrame(records)
+
+
+# --- C4 -------------------------------------------------------------------------------
+C4_RULE = (f"per dtype, at the largest dense_mv shape in the memory regime measured in fp32 and that dtype by the "
+           f"same implementation, the implementation fastest in that dtype (ours; baselines if none) is faster than "
+           f"its own fp32 by >= {C4_FRACTION_OF_BYTE_RATIO:g} of the byte ratio min_bytes(fp32) / min_bytes(dtype).")
+
+
+def c4_speedups(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every (impl, shape, dtype) with its own fp32 row: speedup and byte ratio."""
+    mv = _ok(frame, "dense_mv")
+    records = []
+    for (impl, m, n), group in mv.groupby(["impl", "m", "n"], sort=False):
+        base = group[group["dtype"] == "fp32"]
+        if base.empty:
+            continue
+        base = base.iloc[0]
+        for _, r in group[group["dtype"] != "fp32"].iterrows():
+            records.append({"dtype": r["dtype"], "impl": impl, "baseline": bool(r["is_baseline"]), "m": m, "n": n,
+                            "fp32_ms": base["time_ms_p50"], "time_ms": r["time_ms_p50"],
+                            "speedup_vs_fp32": base["time_ms_p50"] / r["time_ms_p50"],
+                            "byte_ratio": base["min_bytes"] / r["min_bytes"],
+                            "memory_regime": base["regime"] != "cache" and r["regime"] != "cache",
+                            "flagged": bool(base["noisy"] or base["launch_bound"] or r["noisy"] or r["launch_bound"]),
+                            "row_id": r["row_id"], "fp32_row_id": base["row_id"]})
+    return pd.DataFrame(records)
+
+
+def claim_c4(frame: pd.DataFrame) -> Verdict:
+    speedups = c4_speedups(frame)
+    if speedups.empty:
+        return _verdict([], C4_RULE, [], ["dense_mv in fp32 and another precision by one implementation: not "
+                                          "measured in this run."])
+    by_id = _ok(frame).set_index("row_id")
+    items, decided, notes = [], [], []
+    judged_set = speedups[~speedups["baseline"]] if (~speedups["baseline"]).any() else speedups
+    for dtype in sorted(judged_set["dtype"].unique(), key=_dtype_key):
+        candidates = judged_set[(judged_set["dtype"] == dtype) & judged_set["memory_regime"]]
+        if candidates.empty:
+            notes.append(f"C4 {dtype}: no pair of fp32/{dtype} rows in the memory regime.")
+            items.append({"dtype": dtype, "verdict": NO_DATA})
+            continue
+        mn = candidates["m"] * candidates["n"]
+        at_largest = candidates[mn == mn.max()]
+        best = at_largest.loc[at_largest["time_ms"].idxmin()]
+        pair = by_id.loc[[best["row_id"], best["fp32_row_id"]]].reset_index()
+        decided += [r for _, r in pair.iterrows()]
+        item = {k: best[k] for k in ("dtype", "impl", "m", "n", "fp32_ms", "time_ms", "speedup_vs_fp32",
+                                     "byte_ratio")}
+        item["target"] = C4_FRACTION_OF_BYTE_RATIO * best["byte_ratio"]
+        if _flagged(pair).any():
+            notes.append(f"C4 {dtype}: a deciding row is flagged: {_names(pair[_flagged(pair)])}.")
+            item["verdict"] = NO_DATA
+        else:
+            item["verdict"] = REPRODUCED if best["speedup_vs_fp32"] >= item["target"] else NOT_REPRODUCED
+        items.append(item)
+    return _verdict(items, C4_RULE, decided, notes)
+
+
+# --- C5 -------------------------------------------------------------------------------
+C5_RULE = (f"dense_mm with fixed m, k per dtype: time per vector = time / n. The best implementation at batch 1 "
+           f"(fastest of ours; baselines if none) against the best at the largest batch: reproduced when the "
+           f"per-vector time falls >= {C5_MIN_SPEEDUP:g}x.")
+
+
+def claim_c5(frame: pd.DataFrame) -> Verdict:
+    mm = _ok(frame, "dense_mm")
+    if mm.empty or mm["n"].nunique() < 2:
+        return _verdict([], C5_RULE, [], ["dense_mm over several batch sizes: not measured in this run."])
+    items, decided, notes = [], [], []
+    for (dtype, m, k), group in sorted(mm.groupby(["dtype", "m", "k"]), key=lambda g: _dtype_key(g[0][0])):
+        group = _judged(group)
+        largest = group["n"].max()
+        ones, many = group[group["n"] == 1], group[group["n"] == largest]
+        if ones.empty or largest == 1:
+            notes.append(f"C5 {dtype} {int(m)}x{int(k)}: no batch-1 row and larger batch to compare.")
+            continue
+        one, big = ones.loc[ones["time_ms_p50"].idxmin()], many.loc[many["time_ms_p50"].idxmin()]
+        decided += [one, big]
+        speedup = one["time_ms_p50"] / (big["time_ms_p50"] / largest)
+        item = {"dtype": dtype, "m": m, "k": k, "batch1_impl": one["impl"], "batch1_ms": one["time_ms_p50"],
+                "largest_batch": largest, "largest_impl": big["impl"],
+                "per_vector_ms": big["time_ms_p50"] / largest, "per_vector_speedup": speedup}
+        pair = pd.DataFrame([one, big])
+        if _flagged(pair).any():
+            notes.append(f"C5 {dtype} {int(m)}x{int(k)}: a deciding row is flagged: {_names(pair[_flagged(pair)])}.")
+            item["verdict"] = NO_DATA
+        else:
+            item["verdict"] = REPRODUCED if speedup >= C5_MIN_SPEEDUP else NOT_REPRODUCED
+        items.append(item)
+    return _verdict(items, C5_RULE, decided, notes)
+
+
+CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5}
+
+
+def reason_group(text: str) -> str:
+    """An error/skip reason with its numbers blanked (not those inside names such as int8),
+    so that "needs 8.0 GiB" and "needs 16.0 GiB" count as one reason."""
+    blanked = re.sub(r"(?<![A-Za-z_\d])\d+(\.\d+)?", "N", str(text)).strip()
+    return blanked if len(blanked) <= 100 else blanked[:99] + "…"

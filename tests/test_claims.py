@@ -1,0 +1,196 @@
+"""Each claim on planted rows just inside and just outside its threshold: the verdict, the
+rows that decided it, and `not enough data` (naming the rows) when the evidence is thin."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench.claims import (NO_DATA, NOT_REPRODUCED, REPRODUCED, annotate, claim_c1, claim_c2, claim_c3, claim_c4,
+                          claim_c5, combine, csr_crossover, llc_from_device_name)
+from tests.planted import row
+
+MIB = 2**20
+
+
+def frame(rows) -> pd.DataFrame:
+    return annotate(pd.DataFrame(rows))
+
+
+def _c1_rows(slope, *, sizes=(1024, 2048, 4096, 8192), llc=None, noisy_at=()):
+    """dense_mv fp16 whose time is exactly (m n)^slope, 1 ms at 1024^2."""
+    return [row("dense_mv", "triton", "fp16", ms=((s * s) / 1024**2) ** slope, llc=llc, noisy=s in noisy_at, m=s, n=s)
+            for s in sizes]
+
+
+@pytest.mark.parametrize("slope, expected", [(1.08, REPRODUCED), (1.12, NOT_REPRODUCED), (0.92, REPRODUCED),
+                                             (0.88, NOT_REPRODUCED)])
+def test_c1_slope_range(slope, expected):
+    result = claim_c1(frame(_c1_rows(slope)))
+    assert result.verdict == expected
+    assert result.table["slope"].iloc[0] == pytest.approx(slope)
+    assert len(result.rows) == 3  # the fastest point is the launch floor itself
+
+
+def test_c1_leaves_cache_resident_rows_out_of_the_fit():
+    # 256^2 and 512^2 fp16 (128 KiB, 512 KiB) sit under a 1 MiB cache and scale with slope 0.3.
+    cache = [row("dense_mv", "triton", "fp16", ms=0.01 * ((s * s) / 256**2) ** 0.3, llc=MIB, m=s, n=s)
+             for s in (256, 512)]
+    memory = [row("dense_mv", "triton", "fp16", ms=((s * s) / 1024**2), llc=MIB, m=s, n=s)
+              for s in (1024, 2048, 4096)]
+    result = claim_c1(frame(cache + memory))
+    assert result.verdict == REPRODUCED and result.table["points_fitted"].iloc[0] == 3
+    assert set(result.rows["m"]) == {1024, 2048, 4096}
+
+
+def test_c1_too_few_points_after_a_noisy_one_is_not_enough_data_and_names_it():
+    result = claim_c1(frame(_c1_rows(1.0, sizes=(1024, 2048, 4096), noisy_at=(4096,))))
+    assert result.verdict == NO_DATA
+    assert any("dense_mv triton fp16 4096x4096 [noisy]" in n for n in result.notes)
+
+
+def _c2_rows(pct_of_bw, pct_of_peak=1.0, *, llc=None, size=8192):
+    """fp32 dense_mv at pct_of_bw of 1000 GB/s; the peak set so the row hits pct_of_peak."""
+    r = row("dense_mv", "triton", "fp32", speed=pct_of_bw / 100, llc=llc, m=size, n=size)
+    peak = r["tflops"] / (pct_of_peak / 100)
+    return [{**r, "ceiling_tflops": peak, "pct_of_peak": pct_of_peak}]
+
+
+@pytest.mark.parametrize("pct_of_bw, pct_of_peak, expected", [
+    (51, 1, REPRODUCED), (49, 1, NOT_REPRODUCED), (80, 9.9, REPRODUCED), (80, 10.1, NOT_REPRODUCED)])
+def test_c2_thresholds(pct_of_bw, pct_of_peak, expected):
+    result = claim_c2(frame(_c2_rows(pct_of_bw, pct_of_peak)))
+    assert result.verdict == expected
+    assert result.rows["row_id"].tolist() == [_c2_rows(pct_of_bw)[0]["row_id"]]
+
+
+def test_c2_cache_resident_rows_are_not_judged():
+    result = claim_c2(frame(_c2_rows(300, llc=512 * MIB)))  # 256 MiB working set, 512 MiB cache
+    assert result.verdict == NO_DATA and "cache-resident" in result.notes[0]
+
+
+def test_c2_above_the_ceiling_says_why():
+    result = claim_c2(frame(_c2_rows(112)))
+    assert result.verdict == REPRODUCED
+    assert any("112% of the measured copy bandwidth" in n and "upper bound" in n for n in result.notes)
+    assert not claim_c2(frame(_c2_rows(104))).notes
+
+
+def test_c2_noisy_deciding_row_is_not_enough_data():
+    noisy = [{**_c2_rows(80)[0], "noisy": True}]
+    result = claim_c2(frame(noisy))
+    assert result.verdict == NO_DATA and "[noisy]" in " ".join(result.notes)
+
+
+def _c3_rows(op, time_ratio, *, structured_ms=None, **shape):
+    """A structured case and its dense-torch baseline, dense at 1 ms, the structured row at
+    time_ratio ms; bandwidth 1000 GB/s, peak 100 TFLOP/s."""
+    ours = row(op, "triton", "fp16", ms=time_ratio if structured_ms is None else structured_ms, **shape)
+    dense = row(op, "dense-torch", "fp16", ms=1.0, baseline=True, **shape)
+    return [ours, dense]
+
+
+@pytest.mark.parametrize("time_ratio, expected", [(0.99, REPRODUCED), (1.01, NOT_REPRODUCED)])
+def test_c3_memory_bound_csr_must_beat_dense(time_ratio, expected):
+    result = claim_c3(frame(_c3_rows("csr_mv", time_ratio, m=4096, n=4096, density=0.1, dist="uniform")))
+    case = result.rows.iloc[0]
+    assert case["bound"] == "memory" and case["predicted_ratio"] == pytest.approx(case["bytes_ratio"])
+    assert case["bytes_ratio"] == pytest.approx(0.1 * 6 / 2, rel=0.01)  # fp16 value + int32 index vs fp16
+    assert result.verdict == expected
+
+
+def test_c3_case_predicted_near_dense_is_not_judged():
+    # density 0.2: 0.2 x 6 bytes / 2 bytes = 0.6 of dense's bytes, above the 0.5 cut: not judged.
+    result = claim_c3(frame(_c3_rows("csr_mv", 3.0, m=4096, n=4096, density=0.2, dist="uniform")))
+    assert result.verdict == NO_DATA and not result.rows["judged"].any()
+
+
+def test_c3_toeplitz_is_judged_by_its_compute_bound():
+    # 4096^2 fp16: 2mn = 33.6 MFLOP on 24.6 KB (intensity ~1365 > ridge 100): compute-bound;
+    # predicted 0.336 us vs dense 33.6 MB / 1000 GB/s = 33.6 us: ratio 0.01.
+    result = claim_c3(frame(_c3_rows("toeplitz_mv", 0.5, m=4096, n=4096)))
+    case = result.rows.iloc[0]
+    assert case["bound"] == "compute"
+    assert case["predicted_ratio"] == pytest.approx(0.01, rel=0.01)
+    assert result.verdict == REPRODUCED
+    assert claim_c3(frame(_c3_rows("toeplitz_mv", 1.2, m=4096, n=4096))).verdict == NOT_REPRODUCED
+
+
+def test_csr_crossover_per_distribution():
+    rows = []
+    for dist, slope in (("uniform", 4.0), ("powerlaw", 10.0)):
+        for density in (0.01, 0.1, 0.3):
+            rows += _c3_rows("csr_mv", 0, structured_ms=slope * density, m=4096, n=4096, density=density, dist=dist)
+    cross = csr_crossover(claim_c3(frame(rows)).rows).set_index("dist")["crossover_density"]
+    assert cross.to_dict() == {"powerlaw": 0.1, "uniform": 0.3}
+
+
+def _c4_rows(fp16_speedup, *, llc=None, size=8192, noisy=False):
+    fp32 = row("dense_mv", "triton", "fp32", ms=2.0, llc=llc, m=size, n=size)
+    fp16 = row("dense_mv", "triton", "fp16", ms=2.0 / fp16_speedup, llc=llc, noisy=noisy, m=size, n=size)
+    return [fp32, fp16]
+
+
+@pytest.mark.parametrize("speedup, expected", [(1.51, REPRODUCED), (1.49, NOT_REPRODUCED)])
+def test_c4_reaches_three_quarters_of_the_byte_ratio(speedup, expected):
+    result = claim_c4(frame(_c4_rows(speedup)))
+    item = result.table.iloc[0]
+    assert item["byte_ratio"] == pytest.approx(2.0, rel=1e-3) and item["target"] == pytest.approx(1.5, rel=1e-3)
+    assert result.verdict == expected and len(result.rows) == 2
+
+
+def test_c4_cache_resident_pair_and_noisy_pair_are_not_enough_data():
+    assert claim_c4(frame(_c4_rows(1.9, llc=2**30))).verdict == NO_DATA
+    result = claim_c4(frame(_c4_rows(1.9, noisy=True)))
+    assert result.verdict == NO_DATA and "dense_mv triton fp16 8192x8192 [noisy]" in result.notes[0]
+
+
+def _c5_rows(per_vector_speedup, *, extra=()):
+    """triton fp16 at batch 1 (1 ms) and 256; plus any other series."""
+    one = row("dense_mm", "triton", "fp16", ms=1.0, m=1024, n=1, k=1024)
+    big = row("dense_mm", "triton", "fp16", ms=256 / per_vector_speedup, m=1024, n=256, k=1024)
+    return [one, big, *extra]
+
+
+@pytest.mark.parametrize("speedup, expected", [(10.1, REPRODUCED), (9.9, NOT_REPRODUCED)])
+def test_c5_best_vs_best_per_vector(speedup, expected):
+    result = claim_c5(frame(_c5_rows(speedup)))
+    assert result.table["per_vector_speedup"].iloc[0] == pytest.approx(speedup)
+    assert result.verdict == expected
+
+
+def test_c5_is_best_vs_best_not_the_best_ratio_of_any_series():
+    # A slow cupy series (24 ms at batch 1) has a 100x per-vector ratio; the best at batch 1
+    # (triton, 1 ms) against the best at 256 (triton again) is 5x: not reproduced.
+    slow = [row("dense_mm", "cupy", "fp16", ms=24.0, m=1024, n=1, k=1024),
+            row("dense_mm", "cupy", "fp16", ms=24.0 * 256 / 100, m=1024, n=256, k=1024)]
+    result = claim_c5(frame(_c5_rows(5.0, extra=slow)))
+    item = result.table.iloc[0]
+    assert item["batch1_impl"] == "triton" and item["per_vector_speedup"] == pytest.approx(5.0)
+    assert result.verdict == NOT_REPRODUCED
+
+
+def test_c5_noisy_deciding_row_is_not_enough_data():
+    rows = _c5_rows(20.0)
+    rows[1]["noisy"] = True
+    result = claim_c5(frame(rows))
+    assert result.verdict == NO_DATA and "dense_mm triton fp16 1024x256x1024 [noisy]" in result.notes[0]
+
+
+def test_launch_bound_column_counts_as_flagged_and_absent_is_false():
+    rows = _c5_rows(20.0)
+    assert claim_c5(frame(rows)).verdict == REPRODUCED  # no launch_bound column at all
+    rows[0]["launch_bound"] = "True"
+    assert claim_c5(frame(rows)).verdict == NO_DATA
+
+
+def test_combining_items_and_the_cache_table():
+    assert combine([REPRODUCED, NO_DATA]) == REPRODUCED
+    assert combine([REPRODUCED, NOT_REPRODUCED, NO_DATA]) == NOT_REPRODUCED
+    assert combine([NO_DATA]) == combine([]) == NO_DATA
+    assert llc_from_device_name("NVIDIA A100-SXM4-80GB") == 40 * MIB
+    assert llc_from_device_name("NVIDIA H100 80GB HBM3") == 50 * MIB
+    assert llc_from_device_name("some new chip") is None
+    recorded = annotate(pd.DataFrame([row("dense_mv", "triton", "fp16", ms=1, llc=2**30, m=64, n=64,
+                                          device="NVIDIA H100 80GB HBM3")]))
+    assert recorded["llc_source"].iloc[0] == "csv" and recorded["regime"].iloc[0] == "cache"
