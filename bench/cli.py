@@ -451,14 +451,15 @@ def newest_csv(directory: Path = RESULTS_DIR) -> Path:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import write_report
 
-    source = Path(args.csv) if args.csv else newest_csv()
+    sources = [Path(p) for p in args.csv] if args.csv else [newest_csv()]
+    source = sources[0]
     out = Path(args.out) if args.out else source.with_name(f"report-{source.stem}")
     try:
-        path = write_report(source, out)
+        path = write_report(sources, out)
     except OSError as exc:  # an unwritable --out: one line, like bad input
         print(f"structbench: cannot write the report to {out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    print(f"report of {source} -> {path} (and report.html, figures) ")
+    print(f"report of {', '.join(map(str, sources))} -> {path} (and report.html, figures) ")
     print(path.read_text().split("\n## ")[0])  # the verdict table
     return 0
 
@@ -636,8 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command("report", "claims C1-C5 with figures and verdicts, from one results CSV",
                      "Writes report.md, report.html and a PNG + SVG per figure, from the CSV only.",
-                     "examples:\n  structbench report\n  structbench report results/X.csv --out /tmp/report")
-    report.add_argument("csv", nargs="?", help="results CSV (default: the newest in results/)")
+                     "examples:\n  structbench report\n  structbench report results/X.csv --out /tmp/report\n"
+                     "  structbench report results/h100.csv results/h200.csv --out /tmp/h100-vs-h200")
+    report.add_argument("csv", nargs="*", help="results CSV(s) (default: the newest in results/); several CSVs "
+                                               "(e.g. one per GPU model) add each device's claims and the "
+                                               "devices side by side")
     report.add_argument("--out", help="output directory (default: results/report-<csv name>/)")
     report.set_defaults(func=cmd_report)
     return parser

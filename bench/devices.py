@@ -21,6 +21,9 @@ import numpy as np
 import pandas as pd
 
 CASE = ["op", "impl", "dtype", "m", "n", "k", "params"]
+# Baselines that compute the op another way (a densified matrix, an FFT): the op's cost
+# model says nothing of their bound, so they are left out of the side by side.
+OTHER_ALGORITHM = ("dense-", "fft-", "conv1d-", "scipy")
 # Geometric-mean efficiency within [1 - band, 1 + band] "follows its bound".
 SCALES_BAND = 0.15
 FOLLOWS, FALLS_SHORT, EXCEEDS = "follows its bound", "falls short of its bound", "beats its bound (check the ceilings)"
@@ -37,7 +40,7 @@ def device_label(frame: pd.DataFrame) -> pd.Series:
 
 
 def _ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    rows = frame[frame["status"] == "ok"].copy()
+    rows = frame[(frame["status"] == "ok") & ~frame["impl"].astype(str).str.startswith(OTHER_ALGORITHM)].copy()
     for column in ("time_ms_p50", "flops", "min_bytes", "ceiling_gbps", "ceiling_tflops"):
         rows[column] = pd.to_numeric(rows[column], errors="coerce")
     for column in CASE:
@@ -93,3 +96,30 @@ def kernel_verdicts(table: pd.DataFrame) -> pd.DataFrame:
     out["verdict"] = np.select([out["efficiency"] < 1 - SCALES_BAND, out["efficiency"] > 1 + SCALES_BAND],
                                [FALLS_SHORT, EXCEEDS], FOLLOWS)
     return out
+
+
+def figure_scaling(table: pd.DataFrame):
+    """Measured speedup vs the speedup the bound predicts, one point per case (linear
+    axes); on the diagonal a kernel scales exactly as its bound, below it it falls short."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4.6), layout="constrained")
+    ax = fig.subplots()
+    ax.grid(True, which="both", alpha=0.25)
+    markers = {"memory": "o", "compute": "s"}
+    for (other, bound), rows in table.groupby(["other", "bound"]):
+        ax.scatter(rows["predicted"], rows["speedup"], marker=markers.get(bound, "o"), alpha=0.7,
+                   label=f"{other} vs {rows['base'].iloc[0]}, {bound}-bound")
+    finite = table[np.isfinite(table["speedup"]) & np.isfinite(table["predicted"])]
+    if len(finite):
+        low = 0.0  # linear axes from 0: ratios near 1 read directly
+        high = max(finite["predicted"].max(), finite["speedup"].max()) * 1.25
+        line = np.array([low, high])
+        ax.plot(line, line, color="black", lw=1, label="as the bound predicts")
+        ax.fill_between(line, line * (1 - SCALES_BAND), line * (1 + SCALES_BAND), color="grey", alpha=0.15,
+                        label=f"within {SCALES_BAND:.0%}")
+    ax.set_xlabel("predicted speedup (bandwidth or peak ratio)")
+    ax.set_ylabel("measured speedup (base time / other time)")
+    ax.set_title("Devices side by side")
+    ax.legend(fontsize="small")
+    return fig

@@ -626,14 +626,74 @@ def section_environment(frame: pd.DataFrame, source: Path) -> Section:
     return s
 
 
+def section_devices(frame: pd.DataFrame, figures: dict) -> Section:
+    """Several devices: does each kernel scale between them as its bound predicts?"""
+    from bench import devices
+
+    s = Section("Devices side by side",
+                "Memory-bound cases should speed up by the ratio of the devices' measured copy bandwidths, "
+                "compute-bound ones by the ratio of their matmul peaks; a kernel that falls short of its "
+                "bound's ratio leaves the faster device's resources on the table.")
+    table = devices.scaling_table(frame)
+    if table.empty:
+        s.text("No case was measured ok on two devices.")
+        return s
+    verdicts = devices.kernel_verdicts(table)
+    short = verdicts[verdicts["verdict"] == devices.FALLS_SHORT]
+    s.text(f"{len(table)} case(s) on two devices; {len(verdicts)} kernel(s) (op, impl, dtype): "
+           f"{int((verdicts['verdict'] == devices.FOLLOWS).sum())} follow their bound, {len(short)} fall short "
+           f"(geometric-mean efficiency = speedup / predicted, within {devices.SCALES_BAND:.0%} of 1 follows).")
+    s.text(f"Left out: baselines that compute the op another way ({', '.join(devices.OTHER_ALGORITHM)}...): "
+           "the op's cost model does not say what bounds them.")
+    figures["devices_scaling"] = devices.figure_scaling(table)
+    s.figure("devices_scaling")
+    pairs = verdicts[["base", "other"]].drop_duplicates()
+    if len(pairs) == 1:  # one pair of devices: say it once, not on every line
+        s.text(f"Speedup of {pairs.iloc[0]['other']} over {pairs.iloc[0]['base']}:")
+        verdicts = verdicts.drop(columns=["base", "other"])
+    s.table(verdicts.sort_values(["efficiency", "op", "impl"]))
+    return s
+
+
+CLAIM_SECTIONS = (section_c1, section_c2, section_c3, section_c4, section_c5, section_vendor)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_").lower()[:40]
+
+
+def _per_device_sections(frame: pd.DataFrame, figures: dict) -> list[Section]:
+    """Each device's claims, its figures named after it (a cross-device report)."""
+    from bench.devices import device_label
+
+    labels = device_label(frame)
+    sections = []
+    for device in sorted(labels[frame["status"] == "ok"].unique()):
+        own: dict = {}
+        for make in CLAIM_SECTIONS:
+            section = make(frame[labels == device], own)
+            section.title = f"{section.title} [{device}]"
+            section.blocks = [(kind, f"{_slug(device)}_{value}" if kind == "figure" else value)
+                              for kind, value in section.blocks]
+            sections.append(section)
+        figures.update({f"{_slug(device)}_{name}": fig for name, fig in own.items()})
+    return sections
+
+
 # --- rendering ------------------------------------------------------------------------
 def build_report(frame: pd.DataFrame, source: Path) -> Report:
+    """The report of one device's rows, or, when the rows come from several devices, each
+    device's claims and then the devices side by side."""
+    from bench.devices import device_label
+
     if "regime" not in frame:
         frame = claims.annotate(frame)
     figures: dict = {}
-    sections = [section_c1(frame, figures), section_c2(frame, figures), section_c3(frame, figures),
-                section_c4(frame, figures), section_c5(frame, figures), section_vendor(frame, figures),
-                section_environment(frame, source)]
+    if device_label(frame)[frame["status"] == "ok"].nunique() > 1:
+        sections = _per_device_sections(frame, figures) + [section_devices(frame, figures)]
+    else:
+        sections = [make(frame, figures) for make in CLAIM_SECTIONS]
+    sections.append(section_environment(frame, source))
     return Report(banner(frame, source), sections, figures)
 
 
@@ -726,14 +786,20 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
     return with_units(frame)
 
 
-def write_report(csv_path: str | Path, out_dir: str | Path) -> Path:
-    """Build the report of ``csv_path`` into ``out_dir``; returns the path of report.md."""
-    source, out_dir = Path(csv_path), Path(out_dir)
-    report = build_report(load_rows(source), source)
+def write_report(csv_path: str | Path | list, out_dir: str | Path) -> Path:
+    """Build the report of ``csv_path`` (or of several CSVs together, e.g. one per device)
+    into ``out_dir``; returns the path of report.md."""
+    paths = [Path(p) for p in (csv_path if isinstance(csv_path, (list, tuple)) else [csv_path])]
+    source, out_dir = paths[0], Path(out_dir)
+    frame = pd.concat([load_rows(p) for p in paths], ignore_index=True) if len(paths) > 1 else load_rows(source)
+    report = build_report(frame, source)
+    if len(paths) > 1:
+        report.banner.insert(0, ("sources", ", ".join(str(p) for p in paths)))
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"{out_dir}: exists and is not a directory (the report's --out)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*out_dir.glob("c[1-5]_*.png"), *out_dir.glob("c[1-5]_*.svg")]:
+    for stale in [*out_dir.glob("*c[1-5]_*.png"), *out_dir.glob("*c[1-5]_*.svg"),
+                  *out_dir.glob("devices_*.png"), *out_dir.glob("devices_*.svg")]:
         stale.unlink()  # an older report's figures would otherwise stay beside the new one
     for name, fig in report.figures.items():
         fig.savefig(out_dir / f"{name}.png", dpi=110)

@@ -217,3 +217,40 @@ def test_cli_devices_without_a_gpu_is_a_usage_error(tmp_path, capsys):
     assert main(["run", "--profile", "smoke", "--devices", "all", "--out", str(tmp_path / "x.csv")]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def _h200_from(h100_rows: list[dict]) -> list[dict]:
+    """The planted H100 run moved to a planted H200: copy bandwidth x1.4, same peaks;
+    memory-bound cases 1.4x faster except our cupy dense_mv, which stays as slow."""
+    rows = []
+    for r in h100_rows:
+        r = {**r, "device_name": "NVIDIA H200 (planted)", "row_id": "h200|" + r["row_id"]}
+        if r["status"] == "ok":
+            memory_bound = r["arith_intensity"] < r["ceiling_tflops"] * 1e12 / (r["ceiling_gbps"] * 1e9)
+            r["ceiling_gbps"] *= 1.4
+            if memory_bound and not (r["op"] == "dense_mv" and r["impl"] == "cupy"):
+                for column in ("time_ms_p50", "time_ms_p20", "time_ms_p80"):
+                    r[column] /= 1.4
+        rows.append(r)
+    return rows
+
+
+def test_report_of_two_devices_has_each_devices_claims_and_the_side_by_side(tmp_path, capsys):
+    from bench.cli import main
+    from tests.planted import gpu_like_rows, write_rows
+
+    h100 = gpu_like_rows()
+    write_rows(tmp_path / "h100.csv", h100)
+    write_rows(tmp_path / "h200.csv", _h200_from(h100))
+    assert main(["report", str(tmp_path / "h100.csv"), str(tmp_path / "h200.csv"), "--out",
+                 str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Devices side by side" in text
+    assert "C1" in text and "[NVIDIA H100 80GB HBM3 (planted)]" in text and "[NVIDIA H200 (planted)]" in text
+    assert (tmp_path / "rep" / "devices_scaling.png").exists()
+    table = scaling_table(pd.concat([pd.DataFrame(h100), pd.DataFrame(_h200_from(h100))]),
+                          base="NVIDIA H100 80GB HBM3 (planted)")
+    verdicts = kernel_verdicts(table).set_index(["op", "impl", "dtype"])["verdict"]
+    assert verdicts[("dense_mv", "cupy", "fp16")] == FALLS_SHORT
+    assert verdicts[("dense_mv", "triton", "fp16")] == FOLLOWS
+    assert verdicts[("dense_mm", "triton", "fp16")] == FOLLOWS  # compute-bound: peak ratio 1.0
