@@ -120,7 +120,26 @@ extern "C" __global__ void half_warps(const float* in, float* out) {  // two dis
     for (int offset = 8; offset > 0; offset >>= 1) v += __shfl_down_sync(mask, v, offset, 16);
     out[threadIdx.x] = v;
 }
+extern "C" __global__ void reductions(const int* in, int* out) {
+    const int v = in[threadIdx.x];
+    out[5 * threadIdx.x + 0] = __reduce_add_sync(0xffffffffu, v);
+    out[5 * threadIdx.x + 1] = __reduce_min_sync(0xffffffffu, v);
+    out[5 * threadIdx.x + 2] = __reduce_max_sync(0xffffffffu, v);
+    out[5 * threadIdx.x + 3] = (int)__reduce_xor_sync(0xffffffffu, (unsigned)v);
+    out[5 * threadIdx.x + 4] = (int)__match_any_sync(0xffffffffu, v & 3);
+}
 """
+
+
+def test_warp_reductions_and_match_any(launcher):
+    values = np.random.default_rng(3).integers(-50, 50, 32).astype(np.int32)
+    out = torch.zeros(32 * 5, dtype=torch.int32)
+    run(WARP, "reductions", (1,), (32,), (torch.from_numpy(values), out), launcher=launcher)
+    got = out.numpy().reshape(32, 5)
+    xor = np.bitwise_xor.reduce(values.view(np.uint32)).view(np.int32)
+    assert (got[:, :4] == [values.sum(), values.min(), values.max(), xor]).all()
+    match = [np.int32(np.uint32(sum(1 << k for k in range(32) if values[k] & 3 == v & 3))) for v in values]
+    assert (got[:, 4] == match).all()
 
 
 def _model(values, width, arg):

@@ -362,4 +362,8 @@ def enable_for_tests() -> str:
         return f"structbench: CUDA C kernels skipped: {gpu_reason}; and {reason}"
     install()
     backends.BACKENDS["cupy"] = backend_on_cpu_path(backends.BACKENDS["cupy"])
+    from kernels import _cupy
+
+    kernels_dir = Path(_cupy.__file__).parent
+    _build.prebuild([_cupy.code_and_options(cu) for cu in sorted(kernels_dir.glob("cupy_*.cu"))])
     return "structbench: CUDA C kernels run on the CPU path (tests/cudacpu: g++ -fsanitize=address,undefined, fibers)"
