@@ -229,6 +229,8 @@ def test_out_of_bounds_write_fails(launcher):
     out = torch.zeros(100)
     with pytest.raises(cudacpu.CudaCpuError, match="heap-buffer-overflow"):
         run(PLANTED, "write_one_past", (4,), (32,), (out, np.int32(100)), launcher=launcher)
+    run(PLANTED, "write_one_past", (4,), (32,), (out, np.int32(99)), launcher=launcher)  # a fresh helper
+    assert (out == 1.0).all()
 
 
 def test_missing_syncthreads_race_fails(launcher):

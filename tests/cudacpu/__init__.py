@@ -173,16 +173,18 @@ class CpuLauncher:
 
     def __init__(self, timeout_s: float | None = None):
         self.timeout_s = timeout_s or float(os.environ.get("STRUCTBENCH_CUDACPU_TIMEOUT", "120"))
-        self._extents: dict[int, tuple[int, int]] = {}
+        self._extents: dict[int, tuple[int, int]] = {}  # address -> extent, as last told
+        self._recent: dict[int, tuple[int, int]] = {}  # told since the last launch
         self._child = _Child()
         self.launches = 0
 
     # --- the seam -------------------------------------------------------------------
     def ptr(self, info) -> np.uint64:
         """The array's address, remembered with its extent so the launch can copy it."""
-        if len(self._extents) > 100_000:
-            self._extents.clear()
-        self._extents[info.data_ptr] = _extent(info)
+        lo, hi = _extent(info)
+        # Two arrays at one address since the last launch (a view and its base): the wider.
+        old = self._recent.get(info.data_ptr)
+        self._recent[info.data_ptr] = (lo, max(hi, old[1])) if old else (lo, hi)
         return np.uint64(info.data_ptr)
 
     @staticmethod
@@ -223,6 +225,10 @@ class CpuLauncher:
 
     # --- arguments ------------------------------------------------------------------
     def _marshal(self, name: str, args):
+        if len(self._extents) > 100_000:
+            self._extents.clear()
+        self._extents.update(self._recent)
+        self._recent.clear()
         pointers = []
         for i, arg in enumerate(args):
             if isinstance(arg, np.uint64) and int(arg) != 0:
