@@ -329,3 +329,27 @@ def test_the_cpu_path_is_never_timeable():
     backend = get_backend("cupy")
     if backend.unavailable_reason() is None and backend.runs_on() == "cpu":
         assert "not timeable" in backend.untimeable_reason()
+
+
+def test_the_launchers_hand_the_cpu_path_cupys_code_string(monkeypatch):
+    """The seam passes the very code string and options CuPy's RawModule would compile."""
+    from kernels import _cupy, cupy_dense
+
+    seen = []
+
+    class Recorder(cudacpu.CpuLauncher):
+        def launch(self, source, code, options, name, grid, block, args, shared_mem=0):
+            seen.append((source, code, options, name, grid, block, shared_mem))
+            super().launch(source, code, options, name, grid, block, args, shared_mem)
+
+    recorder = Recorder()
+    monkeypatch.setattr(_cupy, "_LAUNCHER", recorder)
+    try:
+        a, x = torch.randn(37, 20), torch.randn(20)
+        assert torch.allclose(cupy_dense.dense_mv(a, x), a @ x, atol=1e-5)
+    finally:
+        recorder.close()
+    (source, code, options, name, grid, block, shared_mem), = seen
+    assert (code, options) == _cupy.code_and_options(cupy_dense.SOURCE)
+    assert code == HEADER + (KERNELS / "cupy_dense.cu").read_text()
+    assert (name, grid, block, shared_mem) == ("dense_mv_fp32", (5,), (256,), 0)
