@@ -361,11 +361,17 @@ def enable_for_tests() -> str:
 
     wanted = os.environ.get("STRUCTBENCH_CUDA_CPU", "auto")
     gpu_reason = backends.BACKENDS["cupy"].unavailable_reason()
-    if wanted == "0" or (wanted != "1" and gpu_reason is None):
-        return "structbench: CUDA C kernels run through CuPy" + ("" if gpu_reason is None else f" (unavailable: {gpu_reason})")
+    if wanted != "1" and gpu_reason is None:
+        return "structbench: CUDA C kernels run through CuPy on the GPU"
+    if wanted == "0":
+        return f"structbench: CUDA C kernels skipped (STRUCTBENCH_CUDA_CPU=0; CuPy: {gpu_reason})"
     reason = unavailable_reason()
     if reason:
-        return f"structbench: CUDA C kernels skipped: {gpu_reason}; and {reason}"
+        from dataclasses import replace
+
+        both = f"{gpu_reason}; and {reason}"
+        backends.BACKENDS["cupy"] = replace(backends.BACKENDS["cupy"], probe=lambda: both)
+        return f"structbench: CUDA C kernels skipped: {both}"
     install()
     backends.BACKENDS["cupy"] = backend_on_cpu_path(backends.BACKENDS["cupy"])
     from kernels import _cupy

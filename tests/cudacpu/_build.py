@@ -58,14 +58,20 @@ def compiler_version() -> str:
     return out.stdout.splitlines()[0]
 
 
-@functools.cache
-def asan_runtime() -> str:
-    """The path of the compiler's libasan.so, for LD_PRELOAD in the helper process."""
-    out = subprocess.run([cxx(), "-print-file-name=libasan.so"], capture_output=True, text=True, check=True)
+def _runtime_library(name: str, what: str) -> str:
+    out = subprocess.run([cxx(), f"-print-file-name={name}"], capture_output=True, text=True, check=True)
     path = out.stdout.strip()
     if not os.path.isabs(path) or not os.path.exists(path):
-        raise BuildError(f"{cxx()} has no libasan.so (AddressSanitizer runtime): got {path!r}")
+        raise BuildError(f"{cxx()} has no {name} ({what} runtime; e.g. apt-get install libasan8 libubsan1)")
     return os.path.realpath(path)
+
+
+@functools.cache
+def asan_runtime() -> str:
+    """The path of the compiler's libasan.so, for LD_PRELOAD in the helper process
+    (after checking that UBSan's runtime is there too)."""
+    _runtime_library("libubsan.so", "UndefinedBehaviorSanitizer")
+    return _runtime_library("libasan.so", "AddressSanitizer")
 
 
 def cache_dir() -> Path:
