@@ -353,3 +353,16 @@ def test_the_launchers_hand_the_cpu_path_cupys_code_string(monkeypatch):
     assert (code, options) == _cupy.code_and_options(cupy_dense.SOURCE)
     assert code == HEADER + (KERNELS / "cupy_dense.cu").read_text()
     assert (name, grid, block, shared_mem) == ("dense_mv_fp32", (5,), (256,), 0)
+
+
+def test_the_portable_ucontext_fallback_runs_the_same_semantics(launcher):
+    """Off x86-64 the fibers switch with ucontext: the same shuffles, the same deadlock."""
+    values = np.random.default_rng(1).integers(0, 10, 64).astype(np.int32)
+    out = torch.full((64 * 6,), -7, dtype=torch.int32)
+    options = ("--std=c++17", f"-I{KERNELS}", "-DCUDACPU_UCONTEXT")
+    cudacpu.launch_code(WARP, "shuffles", (1,), (64,), (torch.from_numpy(values), out, np.int32(8), np.int32(3)),
+                        launcher=launcher, options=options)
+    assert (out.numpy().reshape(64, 6) == _model(values, 8, 3)).all()
+    with pytest.raises(cudacpu.CudaCpuError, match="deadlock"):
+        cudacpu.launch_code(PLANTED, "divergent_barrier", (1,), (64,), (torch.zeros(64),), launcher=launcher,
+                            options=options)

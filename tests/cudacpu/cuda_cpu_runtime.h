@@ -38,7 +38,7 @@ template <typename... A> Entry entry(const char* name, void (*f)(A...), int max_
 }
 
 // ---- context switch ----------------------------------------------------------------------
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(CUDACPU_UCONTEXT)  // -DCUDACPU_UCONTEXT: the portable fallback
 // Saves the callee-saved registers, MXCSR and the x87 control word on the current stack,
 // stores the stack pointer in *save, and resumes the context whose stack pointer is load.
 extern "C" void cudacpu_switch_context(void** save, void* load);
