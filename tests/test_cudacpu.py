@@ -120,7 +120,26 @@ extern "C" __global__ void half_warps(const float* in, float* out) {  // two dis
     for (int offset = 8; offset > 0; offset >>= 1) v += __shfl_down_sync(mask, v, offset, 16);
     out[threadIdx.x] = v;
 }
+extern "C" __global__ void reductions(const int* in, int* out) {
+    const int v = in[threadIdx.x];
+    out[5 * threadIdx.x + 0] = __reduce_add_sync(0xffffffffu, v);
+    out[5 * threadIdx.x + 1] = __reduce_min_sync(0xffffffffu, v);
+    out[5 * threadIdx.x + 2] = __reduce_max_sync(0xffffffffu, v);
+    out[5 * threadIdx.x + 3] = (int)__reduce_xor_sync(0xffffffffu, (unsigned)v);
+    out[5 * threadIdx.x + 4] = (int)__match_any_sync(0xffffffffu, v & 3);
+}
 """
+
+
+def test_warp_reductions_and_match_any(launcher):
+    values = np.random.default_rng(3).integers(-50, 50, 32).astype(np.int32)
+    out = torch.zeros(32 * 5, dtype=torch.int32)
+    run(WARP, "reductions", (1,), (32,), (torch.from_numpy(values), out), launcher=launcher)
+    got = out.numpy().reshape(32, 5)
+    xor = np.bitwise_xor.reduce(values.view(np.uint32)).view(np.int32)
+    assert (got[:, :4] == [values.sum(), values.min(), values.max(), xor]).all()
+    match = [np.int32(np.uint32(sum(1 << k for k in range(32) if values[k] & 3 == v & 3))) for v in values]
+    assert (got[:, 4] == match).all()
 
 
 def _model(values, width, arg):
@@ -210,6 +229,8 @@ def test_out_of_bounds_write_fails(launcher):
     out = torch.zeros(100)
     with pytest.raises(cudacpu.CudaCpuError, match="heap-buffer-overflow"):
         run(PLANTED, "write_one_past", (4,), (32,), (out, np.int32(100)), launcher=launcher)
+    run(PLANTED, "write_one_past", (4,), (32,), (out, np.int32(99)), launcher=launcher)  # a fresh helper
+    assert (out == 1.0).all()
 
 
 def test_missing_syncthreads_race_fails(launcher):
@@ -308,3 +329,40 @@ def test_the_cpu_path_is_never_timeable():
     backend = get_backend("cupy")
     if backend.unavailable_reason() is None and backend.runs_on() == "cpu":
         assert "not timeable" in backend.untimeable_reason()
+
+
+def test_the_launchers_hand_the_cpu_path_cupys_code_string(monkeypatch):
+    """The seam passes the very code string and options CuPy's RawModule would compile."""
+    from kernels import _cupy, cupy_dense
+
+    seen = []
+
+    class Recorder(cudacpu.CpuLauncher):
+        def launch(self, source, code, options, name, grid, block, args, shared_mem=0):
+            seen.append((source, code, options, name, grid, block, shared_mem))
+            super().launch(source, code, options, name, grid, block, args, shared_mem)
+
+    recorder = Recorder()
+    monkeypatch.setattr(_cupy, "_LAUNCHER", recorder)
+    try:
+        a, x = torch.randn(37, 20), torch.randn(20)
+        assert torch.allclose(cupy_dense.dense_mv(a, x), a @ x, atol=1e-5)
+    finally:
+        recorder.close()
+    (source, code, options, name, grid, block, shared_mem), = seen
+    assert (code, options) == _cupy.code_and_options(cupy_dense.SOURCE)
+    assert code == HEADER + (KERNELS / "cupy_dense.cu").read_text()
+    assert (name, grid, block, shared_mem) == ("dense_mv_fp32", (5,), (256,), 0)
+
+
+def test_the_portable_ucontext_fallback_runs_the_same_semantics(launcher):
+    """Off x86-64 the fibers switch with ucontext: the same shuffles, the same deadlock."""
+    values = np.random.default_rng(1).integers(0, 10, 64).astype(np.int32)
+    out = torch.full((64 * 6,), -7, dtype=torch.int32)
+    options = ("--std=c++17", f"-I{KERNELS}", "-DCUDACPU_UCONTEXT")
+    cudacpu.launch_code(WARP, "shuffles", (1,), (64,), (torch.from_numpy(values), out, np.int32(8), np.int32(3)),
+                        launcher=launcher, options=options)
+    assert (out.numpy().reshape(64, 6) == _model(values, 8, 3)).all()
+    with pytest.raises(cudacpu.CudaCpuError, match="deadlock"):
+        cudacpu.launch_code(PLANTED, "divergent_barrier", (1,), (64,), (torch.zeros(64),), launcher=launcher,
+                            options=options)

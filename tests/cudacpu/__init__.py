@@ -173,16 +173,18 @@ class CpuLauncher:
 
     def __init__(self, timeout_s: float | None = None):
         self.timeout_s = timeout_s or float(os.environ.get("STRUCTBENCH_CUDACPU_TIMEOUT", "120"))
-        self._extents: dict[int, tuple[int, int]] = {}
+        self._extents: dict[int, tuple[int, int]] = {}  # address -> extent, as last told
+        self._recent: dict[int, tuple[int, int]] = {}  # told since the last launch
         self._child = _Child()
         self.launches = 0
 
     # --- the seam -------------------------------------------------------------------
     def ptr(self, info) -> np.uint64:
         """The array's address, remembered with its extent so the launch can copy it."""
-        if len(self._extents) > 100_000:
-            self._extents.clear()
-        self._extents[info.data_ptr] = _extent(info)
+        lo, hi = _extent(info)
+        # Two arrays at one address since the last launch (a view and its base): the wider.
+        old = self._recent.get(info.data_ptr)
+        self._recent[info.data_ptr] = (lo, max(hi, old[1])) if old else (lo, hi)
         return np.uint64(info.data_ptr)
 
     @staticmethod
@@ -223,6 +225,10 @@ class CpuLauncher:
 
     # --- arguments ------------------------------------------------------------------
     def _marshal(self, name: str, args):
+        if len(self._extents) > 100_000:
+            self._extents.clear()
+        self._extents.update(self._recent)
+        self._recent.clear()
         pointers = []
         for i, arg in enumerate(args):
             if isinstance(arg, np.uint64) and int(arg) != 0:
@@ -355,11 +361,21 @@ def enable_for_tests() -> str:
 
     wanted = os.environ.get("STRUCTBENCH_CUDA_CPU", "auto")
     gpu_reason = backends.BACKENDS["cupy"].unavailable_reason()
-    if wanted == "0" or (wanted != "1" and gpu_reason is None):
-        return "structbench: CUDA C kernels run through CuPy" + ("" if gpu_reason is None else f" (unavailable: {gpu_reason})")
+    if wanted != "1" and gpu_reason is None:
+        return "structbench: CUDA C kernels run through CuPy on the GPU"
+    if wanted == "0":
+        return f"structbench: CUDA C kernels skipped (STRUCTBENCH_CUDA_CPU=0; CuPy: {gpu_reason})"
     reason = unavailable_reason()
     if reason:
-        return f"structbench: CUDA C kernels skipped: {gpu_reason}; and {reason}"
+        from dataclasses import replace
+
+        both = f"{gpu_reason}; and {reason}"
+        backends.BACKENDS["cupy"] = replace(backends.BACKENDS["cupy"], probe=lambda: both)
+        return f"structbench: CUDA C kernels skipped: {both}"
     install()
     backends.BACKENDS["cupy"] = backend_on_cpu_path(backends.BACKENDS["cupy"])
+    from kernels import _cupy
+
+    kernels_dir = Path(_cupy.__file__).parent
+    _build.prebuild([_cupy.code_and_options(cu) for cu in sorted(kernels_dir.glob("cupy_*.cu"))])
     return "structbench: CUDA C kernels run on the CPU path (tests/cudacpu: g++ -fsanitize=address,undefined, fibers)"

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +58,20 @@ def compiler_version() -> str:
     return out.stdout.splitlines()[0]
 
 
-@functools.cache
-def asan_runtime() -> str:
-    """The path of the compiler's libasan.so, for LD_PRELOAD in the helper process."""
-    out = subprocess.run([cxx(), "-print-file-name=libasan.so"], capture_output=True, text=True, check=True)
+def _runtime_library(name: str, what: str) -> str:
+    out = subprocess.run([cxx(), f"-print-file-name={name}"], capture_output=True, text=True, check=True)
     path = out.stdout.strip()
     if not os.path.isabs(path) or not os.path.exists(path):
-        raise BuildError(f"{cxx()} has no libasan.so (AddressSanitizer runtime): got {path!r}")
+        raise BuildError(f"{cxx()} has no {name} ({what} runtime; e.g. apt-get install libasan8 libubsan1)")
     return os.path.realpath(path)
+
+
+@functools.cache
+def asan_runtime() -> str:
+    """The path of the compiler's libasan.so, for LD_PRELOAD in the helper process
+    (after checking that UBSan's runtime is there too)."""
+    _runtime_library("libubsan.so", "UndefinedBehaviorSanitizer")
+    return _runtime_library("libasan.so", "AddressSanitizer")
 
 
 def cache_dir() -> Path:
@@ -160,11 +167,38 @@ def _statics(so: Path) -> list[tuple[int, int]]:
     return [(value - anchor, size) for value, size in found]
 
 
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
 def build(code: str, options: tuple[str, ...]) -> Library:
     """The cached library of ``code`` (compiled if this code and these options are new)."""
     flags = translate_options(tuple(options))
     key = hashlib.sha256("\0".join([*(h.read_text() for h in HEADERS), code, *FLAGS, *flags,
                                     compiler_version()]).encode()).hexdigest()[:24]
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:  # one build per key in this process (the background prebuild and a test)
+        return _build_locked(key, code, flags)
+
+
+def prebuild(jobs: list[tuple[str, tuple[str, ...]]]) -> None:
+    """Build these (code, options) in the background, two at a time, ahead of the first
+    test that needs them (a cold cache costs ~20 s of g++ on two cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run_all():
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(build, code, options) for code, options in jobs]:
+                try:
+                    future.result()
+                except Exception:  # noqa: BLE001 - the test that needs it reports the error
+                    pass
+
+    threading.Thread(target=run_all, name="cudacpu-prebuild", daemon=True).start()
+
+
+def _build_locked(key: str, code: str, flags: list[str]) -> Library:
     out_dir = cache_dir() / key
     meta_path = out_dir / "meta.json"
     if meta_path.exists():
@@ -187,7 +221,13 @@ def build(code: str, options: tuple[str, ...]) -> Library:
     src = tmp / "kernel.cpp"
     src.write_text(_prefix() + body + _appendix(kernels, names[0] if names else None))
     so = tmp / "kernel.so"
-    _run([cxx(), *FLAGS, *flags, str(src), "-o", str(so)], f"g++ (see {src})")
+    try:
+        _run([cxx(), *FLAGS, *flags, str(src), "-o", str(so)], f"g++ (see {src})")
+    except BuildError as exc:
+        if "asm" in str(exc):
+            raise BuildError(f"{exc}\nInline PTX has no CPU meaning: give it a C++ equivalent under "
+                             "#ifdef STRUCTBENCH_CPU_EMULATION (as structbench.cuh does for its conversions)") from None
+        raise
     statics = _statics(so)
     # Publish atomically: another process may be building the same key.
     os.replace(src, out_dir / "kernel.cpp")

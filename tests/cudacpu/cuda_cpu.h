@@ -88,7 +88,8 @@ static constexpr int warpSize = 32;
 
 // ---- the runtime's entry points (defined below) --------------------------------------------
 namespace cudacpu {
-enum Collective : int { SHFL, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ANY, ALL, SYNCWARP };
+enum Collective : int { SHFL, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ANY, ALL, SYNCWARP, REDUCE_ADD, REDUCE_MIN,
+                        REDUCE_MAX, REDUCE_AND, REDUCE_OR, REDUCE_XOR, MATCH_ANY };
 // Barrier: every thread of the block; returns how many passed a nonzero predicate.
 int barrier(int predicate, const char* what, const char* file, int line);
 // Warp collective on a 64-bit payload; returns this lane's result.
@@ -154,6 +155,28 @@ inline int __any_sync(unsigned mask, int predicate, CUDACPU_SITE) {
 inline int __all_sync(unsigned mask, int predicate, CUDACPU_SITE) {
     return (int)cudacpu::collective(cudacpu::ALL, mask, predicate != 0, 0, 32, "__all_sync()", file_, line_);
 }
+// sm_80 warp reductions (unsigned and int) and __match_any_sync (32-bit values).
+#define CUDACPU_REDUCE(name, kind, T) \
+    inline T name(unsigned mask, T value, CUDACPU_SITE) { \
+        return (T)cudacpu::collective(cudacpu::kind, mask, (unsigned long long)(long long)value, \
+                                      std::is_signed<T>::value, 32, #name "()", file_, line_); \
+    }
+CUDACPU_REDUCE(__reduce_add_sync, REDUCE_ADD, unsigned)
+CUDACPU_REDUCE(__reduce_add_sync, REDUCE_ADD, int)
+CUDACPU_REDUCE(__reduce_min_sync, REDUCE_MIN, unsigned)
+CUDACPU_REDUCE(__reduce_min_sync, REDUCE_MIN, int)
+CUDACPU_REDUCE(__reduce_max_sync, REDUCE_MAX, unsigned)
+CUDACPU_REDUCE(__reduce_max_sync, REDUCE_MAX, int)
+CUDACPU_REDUCE(__reduce_and_sync, REDUCE_AND, unsigned)
+CUDACPU_REDUCE(__reduce_or_sync, REDUCE_OR, unsigned)
+CUDACPU_REDUCE(__reduce_xor_sync, REDUCE_XOR, unsigned)
+#undef CUDACPU_REDUCE
+inline unsigned __match_any_sync(unsigned mask, unsigned value, CUDACPU_SITE) {
+    return (unsigned)cudacpu::collective(cudacpu::MATCH_ANY, mask, value, 0, 32, "__match_any_sync()", file_, line_);
+}
+inline unsigned __match_any_sync(unsigned mask, int value, CUDACPU_SITE) {
+    return __match_any_sync(mask, (unsigned)value, file_, line_);
+}
 namespace cudacpu { unsigned active_mask(); }
 // Approximation: the lanes of this warp that have not exited (fibers know no reconvergence).
 inline unsigned __activemask() { return cudacpu::active_mask(); }
@@ -206,6 +229,20 @@ inline unsigned int __brev(unsigned int x) {
     unsigned int r = 0;
     for (int i = 0; i < 32; ++i) r |= ((x >> i) & 1u) << (31 - i);
     return r;
+}
+inline unsigned int __byte_perm(unsigned int x, unsigned int y, unsigned int s) {
+    const unsigned long long bytes = ((unsigned long long)y << 32) | x;
+    unsigned int r = 0;
+    for (int i = 0; i < 4; ++i) r |= (unsigned int)((bytes >> (8 * ((s >> (4 * i)) & 7u))) & 0xffu) << (8 * i);
+    return r;
+}
+inline unsigned int __funnelshift_l(unsigned int lo, unsigned int hi, unsigned int shift) {
+    const unsigned long long v = ((unsigned long long)hi << 32) | lo;
+    return (unsigned int)((v << (shift & 31u)) >> 32);
+}
+inline unsigned int __funnelshift_r(unsigned int lo, unsigned int hi, unsigned int shift) {
+    const unsigned long long v = ((unsigned long long)hi << 32) | lo;
+    return (unsigned int)(v >> (shift & 31u));
 }
 inline int __mul24(int a, int b) { return (int)((long long)((a << 8) >> 8) * ((b << 8) >> 8)); }
 inline int __mulhi(int a, int b) { return (int)(((long long)a * b) >> 32); }

@@ -38,7 +38,7 @@ template <typename... A> Entry entry(const char* name, void (*f)(A...), int max_
 }
 
 // ---- context switch ----------------------------------------------------------------------
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(CUDACPU_UCONTEXT)  // -DCUDACPU_UCONTEXT: the portable fallback
 // Saves the callee-saved registers, MXCSR and the x87 control word on the current stack,
 // stores the stack pointer in *save, and resumes the context whose stack pointer is load.
 extern "C" void cudacpu_switch_context(void** save, void* load);
@@ -310,9 +310,21 @@ static bool try_complete(int w, unsigned mask) {
     }
     unsigned long long ballot = 0;
     bool all = true;
+    long long sum = 0, lo = 0, hi = 0, bit_and = ~0ll, bit_or = 0, bit_xor = 0;
+    bool first_value = true;
     for (int l = 0; l < present; ++l) {
         if (!((waiting >> l) & 1u)) continue;
-        if (lanes[l].value) ballot |= 1ull << l; else all = false;
+        const unsigned long long v = lanes[l].value;
+        if (v) ballot |= 1ull << l; else all = false;
+        // REDUCE_*: 32-bit operands, signed when arg says so.
+        const long long x = lanes[l].arg ? (long long)(int)(unsigned)v : (long long)(unsigned)v;
+        sum += x;
+        bit_and &= x;
+        bit_or |= x;
+        bit_xor ^= x;
+        if (first_value || x < lo) lo = x;
+        if (first_value || x > hi) hi = x;
+        first_value = false;
     }
     for (int l = 0; l < present; ++l) {
         if (!((waiting >> l) & 1u)) continue;
@@ -322,6 +334,20 @@ static bool try_complete(int w, unsigned mask) {
             case ANY: g->result = ballot != 0; break;
             case ALL: g->result = all; break;
             case SYNCWARP: g->result = 0; break;
+            case REDUCE_ADD: g->result = (unsigned long long)(unsigned)sum; break;
+            case REDUCE_MIN: g->result = (unsigned long long)(unsigned)lo; break;
+            case REDUCE_MAX: g->result = (unsigned long long)(unsigned)hi; break;
+            case REDUCE_AND: g->result = (unsigned long long)(unsigned)bit_and; break;
+            case REDUCE_OR: g->result = (unsigned long long)(unsigned)bit_or; break;
+            case REDUCE_XOR: g->result = (unsigned long long)(unsigned)bit_xor; break;
+            case MATCH_ANY: {
+                unsigned same = 0;
+                for (int k = 0; k < present; ++k) {
+                    if (((waiting >> k) & 1u) && (unsigned)lanes[k].value == (unsigned)g->value) same |= 1u << k;
+                }
+                g->result = same;
+                break;
+            }
             default: {
                 const int src = shuffle_source(g, l);
                 if (src != l && (src >= present || !((waiting >> src) & 1u))) {
