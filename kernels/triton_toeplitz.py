@@ -124,7 +124,7 @@ def toeplitz_mv(c: torch.Tensor, r: torch.Tensor, x: torch.Tensor, *, out: torch
     if out is None:
         out = _triton.empty(ops.out_shape, out_dtype_name(ops.dtype), c.device)
     block_m, block_n = _mv_blocks(ops.m, ops.n, _triton.num_sms(str(c.device)))
-    _toeplitz_mv_kernel[(triton.cdiv(ops.m, block_m),)](
+    _triton.launch(_toeplitz_mv_kernel, (triton.cdiv(ops.m, block_m),),
         c, r, x, out, ops.m, ops.n, c.stride(0), r.stride(0), x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=4,
     )
@@ -143,7 +143,7 @@ def toeplitz_mm(c: torch.Tensor, r: torch.Tensor, b: torch.Tensor, *, out: torch
         return out
     config = _mm_config(ops.m, ops.n, ops.k, ops.dtype)
     grid = (triton.cdiv(ops.m, config["BLOCK_M"]) * triton.cdiv(ops.k, config["BLOCK_K"]),)
-    _toeplitz_mm_kernel[grid](
+    _triton.launch(_toeplitz_mm_kernel, grid,
         c, r, b, out, ops.m, ops.n, ops.k, c.stride(0), r.stride(0), b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype), **config,
     )
