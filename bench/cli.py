@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import inspect as bench_inspect
 from bench.backends import cuda_reason, get_backend
 from bench.profiles import PROFILES, default_profile_name, get_profile
 from bench.registry import default_registry
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("csv", nargs="?", help="results CSV (default: the newest in results/)")
     report.add_argument("--out", help="output directory (default: results/report-<csv name>/)")
     report.set_defaults(func=cmd_report)
+    bench_inspect.add_parser(sub)
     return parser
 
 

@@ -1,11 +1,14 @@
-"""What every Triton launcher shares: the device its tensors must be on, dtype maps,
-the SM count block-size heuristics read, the accumulator type and tl.dot input precision
-per dtype, and the grouped tile order of tiled GEMM-like kernels."""
+"""What every Triton launcher shares: the one launch seam (``launch``), the device its
+tensors must be on, dtype maps, the SM count block-size heuristics read, the accumulator
+type and tl.dot input precision per dtype, and the grouped tile order of tiled GEMM-like
+kernels."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Callable
 
 import torch
 import triton
@@ -15,13 +18,56 @@ TORCH_DTYPE = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloa
                "int8": torch.int8, "int32": torch.int32}
 
 
+# --- the launch seam --------------------------------------------------------------------
+# Set by capture(): a function (kernel, grid, args, meta) called instead of launching, and
+# the SM count the launchers' heuristics then see (the GPU being compiled for).
+_capture_hook: Callable | None = None
+_capture_sms: int = 0
+
+
+def launch(kernel, grid: tuple[int, ...], *args, **meta) -> None:
+    """The one place our launchers launch a Triton kernel: ``kernel[grid](*args, **meta)``.
+
+    Convention (bench.inspect relies on it): runtime arguments positional, in the kernel's
+    order; every tl.constexpr and the launch options (num_warps, num_stages) by keyword.
+    Under ``capture`` the launch is handed to the capture hook instead, so compile tests
+    and ``structbench inspect`` see exactly what a launcher launches without Triton's JIT
+    internals."""
+    if _capture_hook is not None:
+        _capture_hook(kernel, grid, args, meta)
+        return
+    kernel[grid](*args, **meta)
+
+
+@contextlib.contextmanager
+def capture(hook: Callable, *, sms: int = 132):
+    """Within the block, launches go to ``hook(kernel, grid, args, meta)`` and do not run;
+    the launchers take CPU tensors (device_type() is "cpu") and size their grids for a GPU
+    with ``sms`` SMs (132: an H100/H200 SXM). Not thread-safe: one capture at a time."""
+    global _capture_hook, _capture_sms
+    saved = _capture_hook, _capture_sms
+    _capture_hook, _capture_sms = hook, sms
+    try:
+        yield
+    finally:
+        _capture_hook, _capture_sms = saved
+
+
 def device_type() -> str:
-    """Under TRITON_INTERPRET=1 the kernels run on the CPU, on CPU tensors; else on CUDA."""
-    return "cpu" if os.environ.get("TRITON_INTERPRET", "0") == "1" else "cuda"
+    """Under TRITON_INTERPRET=1 (or a capture) the kernels take CPU tensors; else CUDA ones."""
+    if _capture_hook is not None or os.environ.get("TRITON_INTERPRET", "0") == "1":
+        return "cpu"
+    return "cuda"
+
+
+def num_sms(device: str) -> int:
+    if _capture_hook is not None:
+        return _capture_sms
+    return _device_sms(device)
 
 
 @functools.cache
-def num_sms(device: str) -> int:
+def _device_sms(device: str) -> int:
     if not device.startswith("cuda"):
         return 1  # interpreter: fewer, larger programs are simply faster
     return torch.cuda.get_device_properties(torch.device(device)).multi_processor_count

@@ -99,7 +99,7 @@ def dense_mv(a: torch.Tensor, x: torch.Tensor, *, out: torch.Tensor | None = Non
     if 0 in ops.out_shape:  # nothing to compute; a zero-sized grid is an error
         return out
     block_m, block_n = _mv_blocks(m, n, a.element_size(), _triton.num_sms(str(a.device)))
-    _dense_mv_kernel[(triton.cdiv(m, block_m),)](
+    _triton.launch(_dense_mv_kernel, (triton.cdiv(m, block_m),),
         a, x, out, m, n, a.stride(0), x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=4,
     )
@@ -118,7 +118,7 @@ def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = Non
         return out
     config = _triton.gemm_config(m, n, k, ops.dtype)
     grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
-    _dense_mm_kernel[grid](
+    _triton.launch(_dense_mm_kernel, grid,
         a, b, out, m, n, k, a.stride(0), b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype), **config,
     )

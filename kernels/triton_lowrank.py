@@ -258,7 +258,7 @@ def _row_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1,
     m = out.shape[0]
     like = w if w is not None else b
     blocks = _gemv_blocks(m, n, r, like.element_size(), _triton.num_sms(str(like.device)))
-    _lora_mv_kernel[(triton.cdiv(m, blocks["BLOCK_M"]),)](
+    _triton.launch(_lora_mv_kernel, (triton.cdiv(m, blocks["BLOCK_M"]),),
         w, x, b, t, out, scale, m, n, r,
         w.stride(0) if w is not None else 0, x.stride(0) if x is not None else 0,
         b.stride(0) if b is not None else 0, t.stride(0) if t is not None else 0, out.stride(0),
@@ -272,7 +272,7 @@ def _tile_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1
     m, n = out.shape
     config = _triton.gemm_config(m, n, max(k, 1), ops.dtype)
     grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
-    _lora_mm_kernel[grid](
+    _triton.launch(_lora_mm_kernel, grid,
         w, x, b, t, out, scale, m, n, k, r,
         w.stride(0) if w is not None else 0, x.stride(0) if x is not None else 0,
         b.stride(0) if b is not None else 0, t.stride(0) if t is not None else 0, out.stride(0),
@@ -287,7 +287,7 @@ def _combine(z, u, out, scale) -> None:
     n = out.shape[1] if out.dim() == 2 else 1
     z2, u2 = z.view(m, n), u.view(m, n)
     block_m, block_n = 16, min(256, triton.next_power_of_2(n))
-    _combine_kernel[(triton.cdiv(m, block_m), triton.cdiv(n, block_n))](
+    _triton.launch(_combine_kernel, (triton.cdiv(m, block_m), triton.cdiv(n, block_n)),
         z2, u2, out, scale, m, n, z2.stride(0), u2.stride(0), out.stride(0),
         out.stride(1) if out.dim() == 2 else 0, BLOCK_M=block_m, BLOCK_N=block_n,
     )
@@ -312,7 +312,7 @@ def lowrank_mv_fused(u, v, x, *, out=None):
         return out
     (m, r), n = u.shape, v.shape[1]
     blocks = _lowrank_mv_fused_blocks(m, n, r, _triton.num_sms(str(u.device)))
-    _lowrank_mv_fused_kernel[(triton.cdiv(m, blocks["BLOCK_M"]),)](
+    _triton.launch(_lowrank_mv_fused_kernel, (triton.cdiv(m, blocks["BLOCK_M"]),),
         u, v, x, out, m, n, r, u.stride(0), v.stride(0), x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), num_warps=4, **blocks,
     )
@@ -342,7 +342,7 @@ def lowrank_mm_fused(u, v, b, *, out=None):
     (m, r), k, n = u.shape, ops.length, b.shape[1]
     config = _lowrank_mm_fused_config(m, n, k, r, ops.dtype)
     grid = (triton.cdiv(m, config["BLOCK_M"]), triton.cdiv(n, config["BLOCK_N"]))
-    _lowrank_mm_fused_kernel[grid](
+    _triton.launch(_lowrank_mm_fused_kernel, grid,
         u, v, b, out, m, n, k, r, u.stride(0), v.stride(0), b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype),
         IS_INT=ops.dtype == "int8", **config,

@@ -282,7 +282,7 @@ def _merge_workspace(num_tiles: int, width: int, dtype: str, device) -> tuple[to
 
 
 def _partition(indptr, tile_rows, m: int, nnz: int, num_tiles: int, items: int) -> None:
-    _merge_partition_kernel[(triton.cdiv(num_tiles + 1, _PARTITION_BLOCK),)](
+    _triton.launch(_merge_partition_kernel, (triton.cdiv(num_tiles + 1, _PARTITION_BLOCK),),
         indptr, tile_rows, m, nnz, num_tiles, items, m.bit_length() + 1, BLOCK=_PARTITION_BLOCK)
 
 
@@ -302,7 +302,7 @@ def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True):
     if ops.m == 0:  # nothing to compute; a zero-sized grid is an error
         return out
     block_m, block_nnz = _vector_mv_blocks(ops.m, ops.nnz / ops.m, _triton.num_sms(str(data.device)))
-    _csr_mv_vector_kernel[(triton.cdiv(ops.m, block_m),)](
+    _triton.launch(_csr_mv_vector_kernel, (triton.cdiv(ops.m, block_m),),
         indptr, indices, data, x, out, ops.m, x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_NNZ=block_nnz, num_warps=4)
     return out
@@ -320,12 +320,12 @@ def csr_mv_merge(indptr, indices, data, x, *, out=None, validate: bool = True, i
     num_tiles = triton.cdiv(total, items)
     tile_rows, head_rows, head_vals, carry_rows, carry_vals = _merge_workspace(num_tiles, 0, ops.dtype, data.device)
     _partition(indptr, tile_rows, ops.m, ops.nnz, num_tiles, items)
-    _csr_mv_merge_kernel[(num_tiles,)](
+    _triton.launch(_csr_mv_merge_kernel, (num_tiles,),
         indptr, indices, data, x, out, tile_rows, head_rows, head_vals, carry_rows, carry_vals,
         ops.m, total, items, x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_NNZ=block_nnz, num_warps=4)
-    _csr_mv_fixup_kernel[(num_tiles,)](head_rows, head_vals, carry_rows, carry_vals, out, out.stride(0),
-                                       BLOCK=_FIXUP_BLOCK, num_warps=1)
+    _triton.launch(_csr_mv_fixup_kernel, (num_tiles,), head_rows, head_vals, carry_rows, carry_vals, out,
+                   out.stride(0), BLOCK=_FIXUP_BLOCK, num_warps=1)
     return out
 
 
@@ -345,7 +345,7 @@ def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True):
     if 0 in ops.out_shape:
         return out
     block_k, block_n = _mm_blocks(n, ops.nnz / ops.m)
-    _csr_mm_vector_kernel[(ops.m, triton.cdiv(n, block_n))](
+    _triton.launch(_csr_mm_vector_kernel, (ops.m, triton.cdiv(n, block_n)),
         indptr, indices, data, b, out, n, b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_K=block_k, BLOCK_N=block_n, num_warps=4)
     return out
@@ -365,12 +365,12 @@ def csr_mm_merge(indptr, indices, data, b, *, out=None, validate: bool = True, i
     tile_rows, head_rows, head_vals, carry_rows, carry_vals = _merge_workspace(num_tiles, n, ops.dtype, data.device)
     _partition(indptr, tile_rows, ops.m, ops.nnz, num_tiles, items)
     grid = (num_tiles, triton.cdiv(n, block_n))
-    _csr_mm_merge_kernel[grid](
+    _triton.launch(_csr_mm_merge_kernel, grid,
         indptr, indices, data, b, out, tile_rows, head_rows, head_vals, carry_rows, carry_vals,
         ops.m, n, total, items, b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_K=block_k, BLOCK_N=block_n, num_warps=4)
-    _csr_mm_fixup_kernel[grid](head_rows, head_vals, carry_rows, carry_vals, out, n, out.stride(0),
-                               BLOCK_P=16, BLOCK_N=block_n, num_warps=4)
+    _triton.launch(_csr_mm_fixup_kernel, grid, head_rows, head_vals, carry_rows, carry_vals, out, n,
+                   out.stride(0), BLOCK_P=16, BLOCK_N=block_n, num_warps=4)
     return out
 
 

@@ -215,7 +215,7 @@ def _launch_mv(c, r, x, out, m: int, n: int, dtype: str) -> torch.Tensor:
     if cfg["splits"]:
         parts = out if direct else _triton.empty((cfg["splits"], m), "int32" if dtype == "int8" else "fp32",
                                                  c.device)
-        _toeplitz_mv_kernel[(cfg["row_programs"], cfg["splits"])](
+        _triton.launch(_toeplitz_mv_kernel, (cfg["row_programs"], cfg["splits"]),
             c, r, x, parts, m, n, cfg["col_blocks"], cfg["k_per_split"],
             c.stride(0), r.stride(0), x.stride(0), out.stride(0) if direct else 1, 0 if direct else m,
             ACC_DTYPE=acc_dtype, INPUT_PRECISION=_triton.input_precision(dtype),
@@ -224,7 +224,7 @@ def _launch_mv(c, r, x, out, m: int, n: int, dtype: str) -> torch.Tensor:
     if not direct:
         block_t = triton.next_power_of_2(max(1, n - cfg["tail_first"]))
         rows = _FINISH_ROWS_WITH_TAIL if has_tail else _FINISH_ROWS
-        _toeplitz_mv_finish_kernel[(triton.cdiv(m, rows),)](
+        _triton.launch(_toeplitz_mv_finish_kernel, (triton.cdiv(m, rows),),
             c, r, x, parts if cfg["splits"] else out, out, m, n, cfg["splits"], cfg["tail_first"],
             c.stride(0), r.stride(0), x.stride(0), out.stride(0),
             ACC_DTYPE=acc_dtype, BLOCK_M=rows, BLOCK_T=block_t, WIN=2 * rows, HAS_TAIL=has_tail,
@@ -261,7 +261,7 @@ def toeplitz_mm(c: torch.Tensor, r: torch.Tensor, b: torch.Tensor, *, out: torch
         return out
     config = _mm_config(ops.m, ops.n, ops.k, ops.dtype, _triton.num_sms(str(c.device)))
     grid = (triton.cdiv(ops.m, config["BLOCK_M"]) * triton.cdiv(ops.k, config["BLOCK_K"]),)
-    _toeplitz_mm_kernel[grid](
+    _triton.launch(_toeplitz_mm_kernel, grid,
         c, r, b, out, ops.m, ops.n, ops.k, c.stride(0), r.stride(0), b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype), **config,
     )
