@@ -39,6 +39,7 @@ from kernels._csr import check_csr
 _PARTITION_BLOCK = 128  # tile starts searched per program
 _FIXUP_BLOCK = 64  # carries read per step of the fixup's backward walk
 _ROW_TILE = 1024  # elements per step of a csr_mv program: BLOCK_M * BLOCK_NNZ
+_MERGE_ITEMS = 1024  # merged items (row ends + elements) per csr_mv merge tile: 8 per thread
 
 
 @triton.jit
@@ -96,42 +97,54 @@ def _tile_bounds(tile_rows_ptr, tile, total_items, items_per_tile):
 
 
 @triton.jit
+def _segmented_add(value_a, starts_a, value_b, starts_b):
+    """The combine of a segmented sum: a running sum restarts at an element that starts
+    a segment (starts_b); associative, so tl.associative_scan may use it."""
+    return tl.where(starts_b, value_b, value_a + value_b), starts_a | starts_b
+
+
+@triton.jit
 def _csr_mv_merge_kernel(
     indptr_ptr, indices_ptr, data_ptr, x_ptr, y_ptr,
     tile_rows_ptr, head_rows_ptr, head_vals_ptr, carry_rows_ptr, carry_vals_ptr,
     m, total_items, items_per_tile, x_stride, y_stride,
-    ACC_DTYPE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_NNZ: tl.constexpr,
+    ACC_DTYPE: tl.constexpr, ITEMS: tl.constexpr,
 ):
+    """One merge tile, flat: its (at most ITEMS) elements are loaded as one dense,
+    contiguous block (no per-row padding, however long or short the rows), multiplied,
+    and summed per row by one segmented scan; each row's total is read at its last element."""
     tile = tl.program_id(0)
     r0, r1, n0, n1 = _tile_bounds(tile_rows_ptr, tile, total_items, items_per_tile)
+    lanes = tl.arange(0, ITEMS)
+    elems = n0 + lanes
+    in_tile = elems < n1
+    cols = tl.load(indices_ptr + elems, mask=in_tile, other=0)
+    vals = tl.load(data_ptr + elems, mask=in_tile, other=0)
+    xs = tl.load(x_ptr + cols.to(tl.int64) * x_stride, mask=in_tile, other=0)
+    prods = tl.where(in_tile, vals.to(ACC_DTYPE) * xs.to(ACC_DTYPE), 0)
+    # Rows r0 + j (j < r1 - r0) end in this tile, at local offset ends[j]; the element at
+    # a row end (if any) starts the next row's segment.
+    ended = r1 - r0
+    row_here = lanes < ended
+    starts = tl.maximum(tl.load(indptr_ptr + r0 + lanes, mask=row_here, other=0).to(tl.int64) - n0, 0)
+    ends = tl.load(indptr_ptr + r0 + 1 + lanes, mask=row_here, other=0).to(tl.int64) - n0
+    segment_starts = tl.histogram(ends.to(tl.int32), ITEMS, mask=row_here & (ends < ITEMS)) > 0
+    sums, _ = tl.associative_scan((prods, segment_starts), 0, _segmented_add)
+    # Row j's total: the scan at its last element, when it has elements in this tile.
+    has_elements = row_here & (ends > starts)
+    row_sums = tl.where(has_elements, tl.gather(sums, tl.where(has_elements, ends - 1, 0).to(tl.int32), 0), 0)
     # The first row is a "head" when it began in an earlier tile and ends in this one:
     # its sum here is partial, and the fixup kernel writes it.
-    head_spans = (r0 < r1) & (tl.load(indptr_ptr + r0).to(tl.int64) < n0)
+    head_spans = (ended > 0) & (tl.load(indptr_ptr + r0).to(tl.int64) < n0)
+    is_head = (lanes == 0) & head_spans
+    tl.store(y_ptr + (r0 + lanes) * y_stride, row_sums.to(y_ptr.dtype.element_ty), mask=row_here & ~is_head)
     tl.store(head_rows_ptr + tile, tl.where(head_spans, r0, -1).to(tl.int32))
+    tl.store(head_vals_ptr + tile, tl.sum(tl.where(is_head, row_sums, 0), axis=0))
+    # The open row r1 (if any) holds the elements after the last row end.
+    last_end = tl.max(tl.where(row_here, ends, 0), axis=0)
+    carry = tl.sum(tl.where(in_tile & (lanes >= last_end), prods, 0), axis=0)
     tl.store(carry_rows_ptr + tile, r1.to(tl.int32))
-    lanes = tl.arange(0, BLOCK_NNZ)
-    for first_row in range(r0, r1 + 1, BLOCK_M):
-        rows = first_row + tl.arange(0, BLOCK_M)
-        in_tile = (rows <= r1) & (rows < m)
-        # each row clipped to this tile's elements [n0, n1)
-        seg_starts = tl.maximum(tl.load(indptr_ptr + rows, mask=in_tile, other=0).to(tl.int64), n0)
-        seg_ends = tl.minimum(tl.load(indptr_ptr + rows + 1, mask=in_tile, other=0).to(tl.int64), n1)
-        lengths = tl.where(in_tile, seg_ends - seg_starts, 0)
-        acc = tl.zeros((BLOCK_M, BLOCK_NNZ), dtype=ACC_DTYPE)
-        for offset in range(0, tl.max(lengths, axis=0), BLOCK_NNZ):
-            in_row = (offset + lanes[None, :]) < lengths[:, None]
-            elems = seg_starts[:, None] + offset + lanes[None, :]
-            cols = tl.load(indices_ptr + elems, mask=in_row, other=0)
-            vals = tl.load(data_ptr + elems, mask=in_row, other=0)
-            xs = tl.load(x_ptr + cols.to(tl.int64) * x_stride, mask=in_row, other=0)
-            acc += vals.to(ACC_DTYPE) * xs.to(ACC_DTYPE)
-        sums = tl.sum(acc, axis=1)
-        ended = in_tile & (rows < r1)
-        is_head = ended & (rows == r0) & head_spans
-        same_slot = tl.zeros_like(rows) + tile  # one lane at most writes the tile's slot
-        tl.store(y_ptr + rows * y_stride, sums.to(y_ptr.dtype.element_ty), mask=ended & ~is_head)
-        tl.store(head_vals_ptr + same_slot, sums, mask=is_head)
-        tl.store(carry_vals_ptr + same_slot, sums, mask=in_tile & (rows == r1))
+    tl.store(carry_vals_ptr + tile, carry)
 
 
 @triton.jit
@@ -314,16 +327,15 @@ def csr_mv_merge(indptr, indices, data, x, *, out=None, validate: bool = True, i
     ops, out = _mv_operands(indptr, indices, data, x, out, validate)
     if ops.m == 0:
         return out
-    block_m, block_nnz = _mv_blocks(ops.nnz / ops.m)
     total = ops.m + ops.nnz
-    items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), block_m * (block_nnz + 1))
+    items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), _MERGE_ITEMS)
     num_tiles = triton.cdiv(total, items)
     tile_rows, head_rows, head_vals, carry_rows, carry_vals = _merge_workspace(num_tiles, 0, ops.dtype, data.device)
     _partition(indptr, tile_rows, ops.m, ops.nnz, num_tiles, items)
     _triton.launch(_csr_mv_merge_kernel, (num_tiles,),
         indptr, indices, data, x, out, tile_rows, head_rows, head_vals, carry_rows, carry_vals,
         ops.m, total, items, x.stride(0), out.stride(0),
-        ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_NNZ=block_nnz, num_warps=4)
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), ITEMS=triton.next_power_of_2(items), num_warps=4)
     _triton.launch(_csr_mv_fixup_kernel, (num_tiles,), head_rows, head_vals, carry_rows, carry_vals, out,
                    out.stride(0), BLOCK=_FIXUP_BLOCK, num_warps=1)
     return out
