@@ -34,7 +34,7 @@ import triton.language as tl
 
 from kernels import _triton
 from kernels._checks import out_dtype_name
-from kernels._csr import check_csr
+from kernels._csr import CsrPlan, check_csr, vector_route
 
 _PARTITION_BLOCK = 128  # tile starts searched per program
 _FIXUP_BLOCK = 64  # carries read per step of the fixup's backward walk
@@ -308,12 +308,16 @@ def _mv_operands(indptr, indices, data, x, out, validate):
     return ops, out
 
 
-def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True):
+def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
     """y = A x, CSR-vector design. indptr int32/int64, indices int32, data and x of one
-    dtype (x any stride); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32."""
+    dtype (x any stride); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32.
+    A matrix with rows far longer than its mean (``plan``, or the one validation makes)
+    takes the merge-path route instead (kernels._csr.vector_route)."""
     ops, out = _mv_operands(indptr, indices, data, x, out, validate)
     if ops.m == 0:  # nothing to compute; a zero-sized grid is an error
         return out
+    if vector_route(plan or ops.plan) == "merge":
+        return _launch_mv_merge(ops, indptr, indices, data, x, out, None)
     block_m, block_nnz = _vector_mv_blocks(ops.m, ops.nnz / ops.m, _triton.num_sms(str(data.device)))
     _triton.launch(_csr_mv_vector_kernel, (triton.cdiv(ops.m, block_m),),
         indptr, indices, data, x, out, ops.m, x.stride(0), out.stride(0),
@@ -327,6 +331,10 @@ def csr_mv_merge(indptr, indices, data, x, *, out=None, validate: bool = True, i
     ops, out = _mv_operands(indptr, indices, data, x, out, validate)
     if ops.m == 0:
         return out
+    return _launch_mv_merge(ops, indptr, indices, data, x, out, items_per_tile)
+
+
+def _launch_mv_merge(ops, indptr, indices, data, x, out, items_per_tile):
     total = ops.m + ops.nnz
     items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), _MERGE_ITEMS)
     num_tiles = triton.cdiv(total, items)
@@ -349,13 +357,16 @@ def _mm_operands(indptr, indices, data, b, out, validate):
     return ops, out
 
 
-def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True):
+def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
     """C = A B, one program per row and BLOCK_N columns. B (k, n) and C row-major (rows
-    may be padded); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32."""
+    may be padded); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32.
+    Rows far longer than the mean route to merge-path (see csr_mv_vector)."""
     ops, out = _mm_operands(indptr, indices, data, b, out, validate)
     n = ops.out_shape[1]
     if 0 in ops.out_shape:
         return out
+    if vector_route(plan or ops.plan) == "merge":
+        return _launch_mm_merge(ops, indptr, indices, data, b, out, None)
     block_k, block_n = _mm_blocks(n, ops.nnz / ops.m)
     _triton.launch(_csr_mm_vector_kernel, (ops.m, triton.cdiv(n, block_n)),
         indptr, indices, data, b, out, n, b.stride(0), out.stride(0),
@@ -367,9 +378,13 @@ def csr_mm_merge(indptr, indices, data, b, *, out=None, validate: bool = True, i
     """C = A B, merge-path design (same semantics as csr_mm_vector). Needs two
     (tiles x n) accumulator buffers for the partial rows at tile boundaries."""
     ops, out = _mm_operands(indptr, indices, data, b, out, validate)
-    n = ops.out_shape[1]
     if 0 in ops.out_shape:
         return out
+    return _launch_mm_merge(ops, indptr, indices, data, b, out, items_per_tile)
+
+
+def _launch_mm_merge(ops, indptr, indices, data, b, out, items_per_tile):
+    n = ops.out_shape[1]
     block_k, block_n = _mm_blocks(n, ops.nnz / ops.m)
     total = ops.m + ops.nnz
     items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), 256)
@@ -387,17 +402,17 @@ def csr_mm_merge(indptr, indices, data, b, *, out=None, validate: bool = True, i
 
 
 # --- what the benchmark times: the same arrays were validated once in Impl.prepare ----------
-def csr_mv_vector_prevalidated(indptr, indices, data, x, *, out=None):
-    return csr_mv_vector(indptr, indices, data, x, out=out, validate=False)
+def csr_mv_vector_prevalidated(indptr, indices, data, x, plan=None, *, out=None):
+    return csr_mv_vector(indptr, indices, data, x, out=out, validate=False, plan=plan)
 
 
-def csr_mv_merge_prevalidated(indptr, indices, data, x, *, out=None):
+def csr_mv_merge_prevalidated(indptr, indices, data, x, plan=None, *, out=None):
     return csr_mv_merge(indptr, indices, data, x, out=out, validate=False)
 
 
-def csr_mm_vector_prevalidated(indptr, indices, data, b, *, out=None):
-    return csr_mm_vector(indptr, indices, data, b, out=out, validate=False)
+def csr_mm_vector_prevalidated(indptr, indices, data, b, plan=None, *, out=None):
+    return csr_mm_vector(indptr, indices, data, b, out=out, validate=False, plan=plan)
 
 
-def csr_mm_merge_prevalidated(indptr, indices, data, b, *, out=None):
+def csr_mm_merge_prevalidated(indptr, indices, data, b, plan=None, *, out=None):
     return csr_mm_merge(indptr, indices, data, b, out=out, validate=False)
