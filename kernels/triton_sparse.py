@@ -258,9 +258,26 @@ def _pow2_between(value: float, low: int, high: int) -> int:
     return max(low, min(high, triton.next_power_of_2(max(1, int(-(-value // 1))))))
 
 
+_MAX_ROW_STEPS = 4  # steps over a mean-length row that _row_lanes accepts to save padding
+
+
+def _row_lanes(mean_row: float) -> int:
+    """Lanes per row (a power of two, 2..256): the fewest lane slots per mean-length row
+    (lanes x steps), in at most _MAX_ROW_STEPS steps, ties to more lanes (fewer steps).
+    A 10.5 mean (rows of 10-11) gets 4 lanes x 3 steps = 12 slots (8% masked), not 16
+    lanes (31% masked); a 5-point stencil's 5 gets 2 x 3 = 6, not 8."""
+    length = max(1, int(-(-mean_row // 1)))
+    best = None
+    for lanes in (256, 128, 64, 32, 16, 8, 4, 2):
+        steps = -(-length // lanes)
+        if steps <= _MAX_ROW_STEPS and (best is None or lanes * steps < best[0]):
+            best = (lanes * steps, lanes)
+    return best[1] if best else 256
+
+
 def _mv_blocks(mean_row: float) -> tuple[int, int]:
-    """BLOCK_NNZ lanes per row (about a mean row), BLOCK_M rows: _ROW_TILE elements a step."""
-    block_nnz = _pow2_between(mean_row, 2, 256)
+    """BLOCK_NNZ lanes per row (_row_lanes), BLOCK_M rows: _ROW_TILE elements a step."""
+    block_nnz = _row_lanes(mean_row)
     return _ROW_TILE // block_nnz, block_nnz
 
 
