@@ -94,6 +94,12 @@ class KernelFacts:
     blocks_per_sm: int  # resident blocks per SM that registers, shared memory and warps allow
     occupancy: float  # resident warps / 64
     constexprs: dict = dataclasses.field(default_factory=dict)
+    # SASS mnemonic (with modifiers, e.g. "LDG.E.128", "BAR.SYNC.DEFER_BLOCKING") -> count
+    instructions: dict = dataclasses.field(default_factory=dict)
+
+    def count(self, prefix: str) -> int:
+        """How many SASS instructions start with ``prefix`` ("BAR.SYNC", "LDG.E.U16", "HGMMA")."""
+        return sum(n for name, n in self.instructions.items() if name == prefix or name.startswith(prefix + "."))
 
     def row(self) -> dict:
         """A flat dict for a table (the CLI prints these)."""
@@ -255,8 +261,10 @@ class _Binary:
     widest_load_bits: int
     uses_wgmma: bool
     uses_mma: bool
+    instructions: dict
 
 
+_INSTRUCTION = re.compile(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
 _LOAD_BITS = re.compile(r"\b(?:LDGSTS|LDG)(?:\.[A-Z0-9_]+)*(?![A-Z0-9_])")  # not LDGDEPBAR
 _WIDTH_SUFFIX = {"128": 128, "64": 64, "U16": 16, "S16": 16, "U8": 8, "S8": 8}
 
@@ -312,9 +320,12 @@ def _read_binary(cubin: bytes) -> dict[str, _Binary]:
         loads = [_load_width(m.group(0)) for m in _LOAD_BITS.finditer(text)]
         if re.search(r"\bUTMALDG\b", text):  # TMA bulk tensor loads: wider than any LDG
             loads.append(1024)
+        counts: dict[str, int] = {}
+        for mnemonic in _INSTRUCTION.findall(text):
+            counts[mnemonic] = counts.get(mnemonic, 0) + 1
         binaries[name] = _Binary(usage.get("REG", 0), usage.get("SHARED", 0), max(loads, default=0),
                                  bool(re.search(r"\bHGMMA|\bIGMMA|\bQGMMA|\bBGMMA", text)),
-                                 bool(re.search(r"\bHMMA|\bIMMA", text)))
+                                 bool(re.search(r"\bHMMA|\bIMMA", text)), counts)
     return binaries
 
 
@@ -354,7 +365,7 @@ def launch_facts(launch: Launch, arch: int = 90, *, spills: bool = True) -> Kern
                        _ptx_spills(compiled.asm["ptx"], arch) if spills else -1, shared, binary.widest_load_bits,
                        binary.uses_wgmma, binary.uses_mma, num_warps, launch.grid, launch.programs, blocks, occ,
                        {k: (v if isinstance(v, (int, float, str, bool)) or v is None else repr(v))
-                        for k, v in tiles.items()})
+                        for k, v in tiles.items()}, binary.instructions)
 
 
 def inspect_case(op: str, impl: str, dtype: str, shape: dict, arch: int = 90, *, spills: bool = True
@@ -380,7 +391,7 @@ def inspect_cuda(source: Path, arch: int = 90, *, kernels: tuple[str, ...] | Non
         blocks, occ = occupancy(binary.registers, binary.shared_bytes, 8, arch)
         facts.append(KernelFacts(name, arch, "cuda", binary.registers, spills.get(name, 0), binary.shared_bytes,
                                  binary.widest_load_bits, binary.uses_wgmma, binary.uses_mma, 8, None, None,
-                                 blocks, occ))
+                                 blocks, occ, {}, binary.instructions))
     return facts
 
 
