@@ -56,10 +56,14 @@ def _operands(op: str, indptr, indices, data, b, out, validate: bool):
     return ops, out
 
 
+_MV_VECTOR_UNROLL = 4  # elements per lane per step: MV_VECTOR_UNROLL in the .cu
+
+
 def _lanes_per_row(mean_row: float) -> int:
-    """A power of two <= 32 about the mean row length (CUSP's CSR-vector rule)."""
+    """A power of two <= 32 whose lanes cover a mean-length row in one step of
+    _MV_VECTOR_UNROLL elements each (CUSP's CSR-vector rule, per step, not per element)."""
     lanes = 1
-    while lanes < 32 and lanes < mean_row:
+    while lanes < 32 and lanes * _MV_VECTOR_UNROLL < mean_row:
         lanes *= 2
     return lanes
 
