@@ -132,11 +132,13 @@ __device__ __forceinline__ void toeplitz_mv_finish_impl(
 // ---------------------------------------------------------------------------------
 // Matmul C = T B (B n x k): kernels/cupy_dense.cu's GEMM with the A tile replaced by a
 // window of v. A 16x16 thread block computes a 64x64 tile of C, 4x4 outputs per thread at
-// rows ty + 16 i and columns tx + 16 j; per step of MM_K = 16 along n it stages the
-// MM_WINDOW = 79 parameters its 64 x 16 slice of T spans (T[row0 + a][n0 + kk] =
-// window[a - kk + MM_K - 1]) and a 16 x 64 tile of B. Window reads are warp broadcasts
-// (two distinct addresses per warp), B reads 16 consecutive words. Plain FMA: no tensor
-// cores. Blocks along x walk the rows, so neighbours share their tile of B in L2.
+// rows 4 ty + i (consecutive) and columns tx + 16 j; per step of MM_K = 16 along n it
+// stages the MM_WINDOW = 79 parameters its 64 x 16 slice of T spans (T[row0 + a][n0 + kk]
+// = window[a - kk + MM_K - 1]) and a 16 x 64 tile of B. Consecutive rows make the A
+// fragment a sliding window: from one kk to the next it shifts by one element, so each
+// kk reads one new window value (a warp broadcast: two distinct addresses per warp) and
+// 4 values of B (16 consecutive words) for 16 FMAs. Plain FMA: no tensor cores. Blocks
+// along x walk the rows, so neighbours share their tile of B in L2.
 #define MM_TILE 64
 #define MM_K 16
 #define MM_THREADS 256
@@ -174,17 +176,31 @@ __device__ __forceinline__ void toeplitz_mm_impl(
         __syncthreads();
         // Reduction indices past n are skipped (see toeplitz_mv_impl: inf * 0).
         const long long k_left = n - n0;
+        acc_t a_frag[4];  // a_frag[i] = T[row0 + 4 ty + i][n0 + kk] = window[4 ty + i - kk + MM_K - 1]
+#pragma unroll
+        for (int i = 0; i < 4; ++i) a_frag[i] = window[4 * ty + i + MM_K - 1];
 #pragma unroll
         for (int kk = 0; kk < MM_K; ++kk) {
             if (kk < k_left) {
-                tile_fma_4x4(acc, window + (MM_K - 1 - kk), b_tile[kk], tx, ty);
+                acc_t b_frag[4];
+#pragma unroll
+                for (int j = 0; j < 4; ++j) b_frag[j] = b_tile[kk][tx + 16 * j];
+#pragma unroll
+                for (int i = 0; i < 4; ++i)
+#pragma unroll
+                    for (int j = 0; j < 4; ++j) acc[i][j] += a_frag[i] * b_frag[j];
+            }
+            if (kk + 1 < MM_K) {  // slide to kk + 1: one new window value
+#pragma unroll
+                for (int i = 3; i > 0; --i) a_frag[i] = a_frag[i - 1];
+                a_frag[0] = window[4 * ty + MM_K - 2 - kk];
             }
         }
         __syncthreads();
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-        const long long row = row0 + ty + 16 * i;
+        const long long row = row0 + 4 * ty + i;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const long long col = col0 + tx + 16 * j;
