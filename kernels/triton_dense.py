@@ -167,7 +167,7 @@ _MM_CONFIGS = {  # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), before sh
     "skinny": (64, 64, 128, 4, 3),
 }
 _MAX_SPLIT_K = 16
-_MIN_K_PER_SPLIT_STEPS = 4  # every split reduces at least 4 BLOCK_K steps
+_MIN_K_PER_SPLIT_STEPS = 2  # every split reduces at least 2 BLOCK_K steps
 
 
 @functools.lru_cache(maxsize=1024)
