@@ -118,14 +118,15 @@ def _split_k_sum_kernel(
              mask=mask)
 
 
+@functools.lru_cache(maxsize=1024)
 def _mv_blocks(m: int, n: int, itemsize: int, num_sms: int) -> tuple[int, int]:
     # 2 KiB of each row per step: 16-byte loads across a 4-warp program. (n = 0, an
     # empty reduction: one masked step of the smallest block, y = 0.)
-    block_n = min(triton.next_power_of_2(max(n, 1)), max(16, 2048 // itemsize))
+    block_n = min(_triton.next_power_of_2(max(n, 1)), max(16, 2048 // itemsize))
     block_n = max(block_n, _vec(itemsize))
     # Up to 8 rows per program, fewer when that would leave SMs short of programs.
     block_m = 8
-    while block_m > 1 and triton.cdiv(m, block_m) < 4 * num_sms:
+    while block_m > 1 and _triton.cdiv(m, block_m) < 4 * num_sms:
         block_m //= 2
     return block_m, block_n
 
@@ -145,7 +146,7 @@ def dense_mv(a: torch.Tensor, x: torch.Tensor, *, out: torch.Tensor | None = Non
     if 0 in ops.out_shape:  # nothing to compute; a zero-sized grid is an error
         return out
     block_m, block_n = _mv_blocks(m, n, a.element_size(), _triton.num_sms(str(a.device)))
-    _triton.launch(_dense_mv_kernel, (triton.cdiv(m, block_m),),
+    _triton.launch(_dense_mv_kernel, (_triton.cdiv(m, block_m),),
         a, x, out, m, n, a.stride(0), x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_N=block_n,
         VEC=_vec(a.element_size()), num_warps=4,
@@ -166,7 +167,7 @@ _MM_CONFIGS = {  # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), before sh
     "skinny": (64, 64, 128, 4, 3),
 }
 _MAX_SPLIT_K = 16
-_MIN_K_PER_SPLIT_STEPS = 4  # every split reduces at least 4 BLOCK_K steps
+_MIN_K_PER_SPLIT_STEPS = 2  # every split reduces at least 2 BLOCK_K steps
 
 
 @functools.lru_cache(maxsize=1024)
@@ -187,15 +188,15 @@ def _mm_config(m: int, n: int, k: int, dtype: str, num_sms: int) -> tuple[dict, 
     dot = _triton.dot_block
     config = dict(BLOCK_M=dot(block_m, m), BLOCK_N=dot(block_n, n),
                   BLOCK_K=dot(block_k, k, dtype=dtype, reduction=True), GROUP_M=8, num_warps=warps, num_stages=stages)
-    tiles = triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"])
+    tiles = _triton.cdiv(m, config["BLOCK_M"]) * _triton.cdiv(n, config["BLOCK_N"])
     split_k = 1
     if tiles < num_sms:  # too few tiles to fill the GPU: split the reduction, to >= 1 program
         # per SM and up to 2 (one wave when 2 blocks fit per SM)
-        wanted = max(triton.cdiv(num_sms, tiles), 2 * num_sms // tiles)
+        wanted = max(_triton.cdiv(num_sms, tiles), 2 * num_sms // tiles)
         split_k = max(1, min(wanted, _MAX_SPLIT_K, k // (_MIN_K_PER_SPLIT_STEPS * config["BLOCK_K"])))
     # (k = 0, an empty reduction: one split whose loop does not run, C = 0.)
-    k_per_split = max(1, triton.cdiv(triton.cdiv(k, split_k), config["BLOCK_K"])) * config["BLOCK_K"]
-    return config, max(1, triton.cdiv(k, k_per_split)), k_per_split
+    k_per_split = max(1, _triton.cdiv(_triton.cdiv(k, split_k), config["BLOCK_K"])) * config["BLOCK_K"]
+    return config, max(1, _triton.cdiv(k, k_per_split)), k_per_split
 
 
 def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -209,7 +210,7 @@ def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = Non
     if 0 in ops.out_shape:  # nothing to compute; a zero-sized grid is an error
         return out
     config, split_k, k_per_split = _mm_config(m, n, k, ops.dtype, _triton.num_sms(str(a.device)))
-    tiles = triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"])
+    tiles = _triton.cdiv(m, config["BLOCK_M"]) * _triton.cdiv(n, config["BLOCK_N"])
     meta = dict(ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype), **config)
     if split_k == 1:
         _triton.launch(_dense_mm_kernel, (tiles, 1), a, b, out, m, n, k, k_per_split,
@@ -218,7 +219,7 @@ def dense_mm(a: torch.Tensor, b: torch.Tensor, *, out: torch.Tensor | None = Non
     workspace = _triton.empty((split_k, m, n), "int32" if ops.dtype == "int8" else "fp32", a.device)
     _triton.launch(_dense_mm_kernel, (tiles, split_k), a, b, workspace, m, n, k, k_per_split,
                    a.stride(0), b.stride(0), n, m * n, **meta)
-    block_n = min(128, triton.next_power_of_2(n))
-    _triton.launch(_split_k_sum_kernel, (triton.cdiv(m, 32), triton.cdiv(n, block_n)), workspace, out, m, n, m * n,
-                   out.stride(0), SPLIT_K=split_k, BLOCK_M=32, BLOCK_N=block_n, num_warps=4)
+    block_n = min(128, _triton.next_power_of_2(n))
+    _triton.launch(_split_k_sum_kernel, (_triton.cdiv(m, 32), _triton.cdiv(n, block_n)), workspace, out,
+                   m, n, m * n, out.stride(0), SPLIT_K=split_k, BLOCK_M=32, BLOCK_N=block_n, num_warps=4)
     return out

@@ -265,12 +265,12 @@ def _gemv_blocks(m: int, n: int, r: int, itemsize: int, num_sms: int, splits: in
     SMs would go short of programs), plus up to 64 ranks per adapter step and the
     shrink's split count rounded up (the t workspace rows summed per rank step)."""
     vec = 16 // itemsize
-    block_n = max(vec, min(triton.next_power_of_2(max(n, 1)), max(16, 2048 // itemsize)))
+    block_n = max(vec, min(_triton.next_power_of_2(max(n, 1)), max(16, 2048 // itemsize)))
     block_m = 8
-    while block_m > 1 and triton.cdiv(m, block_m) < 4 * num_sms:
+    while block_m > 1 and _triton.cdiv(m, block_m) < 4 * num_sms:
         block_m //= 2
-    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=min(triton.next_power_of_2(max(r, 1)), 64),
-                BLOCK_S=triton.next_power_of_2(splits), VEC=vec)
+    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=min(_triton.next_power_of_2(max(r, 1)), 64),
+                BLOCK_S=_triton.next_power_of_2(splits), VEC=vec)
 
 
 _SHRINK_MAX_SPLITS = 64
@@ -284,28 +284,30 @@ def _shrink_blocks(r: int, n: int, itemsize: int, num_sms: int) -> tuple[dict, i
     grid is >= the SM count at n >= 4096 for r >= 16 in 16-bit types)."""
     vec = 16 // itemsize
     block_n = 32 * vec
-    steps = triton.cdiv(max(n, 1), block_n)
+    steps = _triton.cdiv(max(n, 1), block_n)
     target = 2 * num_sms
-    block_r = min(16, triton.next_power_of_2(max(r, 1)))
-    while block_r > 1 and triton.cdiv(r, block_r) * steps < target:
+    block_r = min(16, _triton.next_power_of_2(max(r, 1)))
+    while block_r > 1 and _triton.cdiv(r, block_r) * steps < target:
         block_r //= 2
-    rank_blocks = max(1, triton.cdiv(r, block_r))
-    splits = max(1, min(steps, triton.cdiv(target, rank_blocks), _SHRINK_MAX_SPLITS))
-    cols_per_split = triton.cdiv(steps, splits) * block_n
-    splits = triton.cdiv(max(n, 1), cols_per_split)
+    rank_blocks = max(1, _triton.cdiv(r, block_r))
+    splits = max(1, min(steps, _triton.cdiv(target, rank_blocks), _SHRINK_MAX_SPLITS))
+    cols_per_split = _triton.cdiv(steps, splits) * block_n
+    splits = _triton.cdiv(max(n, 1), cols_per_split)
     return dict(BLOCK_R=block_r, BLOCK_N=block_n, VEC=vec, num_warps=1), splits, cols_per_split
 
 
+@functools.lru_cache(maxsize=1024)
 def _lowrank_mv_fused_blocks(m: int, n: int, r: int, num_sms: int) -> dict:
     # About one program per SM: each program recomputes t, so fewer, taller programs
     # read V fewer times. Register tiles (BLOCK_M x BLOCK_R, BLOCK_R x BLOCK_N) stay
     # within _TILE_ELEMENTS.
-    block_m = max(16, min(256, triton.next_power_of_2(triton.cdiv(m, num_sms))))
-    block_r = max(1, min(64, triton.next_power_of_2(r), _TILE_ELEMENTS // block_m))
-    block_n = max(16, min(triton.next_power_of_2(n), _TILE_ELEMENTS // block_r))
+    block_m = max(16, min(256, _triton.next_power_of_2(_triton.cdiv(m, num_sms))))
+    block_r = max(1, min(64, _triton.next_power_of_2(r), _TILE_ELEMENTS // block_m))
+    block_n = max(16, min(_triton.next_power_of_2(n), _TILE_ELEMENTS // block_r))
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=block_r)
 
 
+@functools.lru_cache(maxsize=1024)
 def _lowrank_mm_fused_config(m: int, n: int, k: int, r: int, dtype: str) -> dict:
     # Tall tiles (BLOCK_M 128) halve the recomputation of T per column tile; int8 takes
     # small tiles because its second product is a broadcast (BLOCK_M x BLOCK_R x BLOCK_N).
@@ -329,8 +331,8 @@ def _shrink(ops: Operands, a, x, device) -> torch.Tensor:
     blocks, splits, cols_per_split = _shrink_blocks(r, n, a.element_size(), _triton.num_sms(str(device)))
     t = _scratch(ops, (splits, r), device)
     if r:  # rank 0: nothing to reduce, and a zero-sized grid is an error
-        _triton.launch(_shrink_kernel, (triton.cdiv(r, blocks["BLOCK_R"]), splits), a, x, t, r, n, cols_per_split,
-                       a.stride(0), x.stride(0), ACC_DTYPE=_triton.acc_dtype(ops.dtype), **blocks)
+        _triton.launch(_shrink_kernel, (_triton.cdiv(r, blocks["BLOCK_R"]), splits), a, x, t, r, n,
+                       cols_per_split, a.stride(0), x.stride(0), ACC_DTYPE=_triton.acc_dtype(ops.dtype), **blocks)
     return t
 
 
@@ -341,7 +343,7 @@ def _row_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1,
     like = w if w is not None else b
     splits = t.shape[0] if t is not None else 1
     blocks = _gemv_blocks(m, n, r, like.element_size(), _triton.num_sms(str(like.device)), splits)
-    _triton.launch(_lora_mv_kernel, (triton.cdiv(m, blocks["BLOCK_M"]),),
+    _triton.launch(_lora_mv_kernel, (_triton.cdiv(m, blocks["BLOCK_M"]),),
         w, x, b, t, out, scale, m, n, r, splits,
         w.stride(0) if w is not None else 0, x.stride(0) if x is not None else 0,
         b.stride(0) if b is not None else 0, out.stride(0),
@@ -354,7 +356,7 @@ def _tile_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1
     """out = w x + scale * b t for out m x n: one _lora_mm_kernel launch."""
     m, n = out.shape
     config = _triton.gemm_config(m, n, max(k, 1), ops.dtype)
-    grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
+    grid = (_triton.cdiv(m, config["BLOCK_M"]) * _triton.cdiv(n, config["BLOCK_N"]),)
     _triton.launch(_lora_mm_kernel, grid,
         w, x, b, t, out, scale, m, n, k, r,
         w.stride(0) if w is not None else 0, x.stride(0) if x is not None else 0,
@@ -369,8 +371,8 @@ def _combine(z, u, out, scale) -> None:
     m = out.shape[0]
     n = out.shape[1] if out.dim() == 2 else 1
     z2, u2 = z.view(m, n), u.view(m, n)
-    block_m, block_n = 16, min(256, triton.next_power_of_2(n))
-    _triton.launch(_combine_kernel, (triton.cdiv(m, block_m), triton.cdiv(n, block_n)),
+    block_m, block_n = 16, min(256, _triton.next_power_of_2(n))
+    _triton.launch(_combine_kernel, (_triton.cdiv(m, block_m), _triton.cdiv(n, block_n)),
         z2, u2, out, scale, m, n, z2.stride(0), u2.stride(0), out.stride(0),
         out.stride(1) if out.dim() == 2 else 0, BLOCK_M=block_m, BLOCK_N=block_n,
     )
@@ -395,7 +397,7 @@ def lowrank_mv_fused(u, v, x, *, out=None):
         return out
     (m, r), n = u.shape, v.shape[1]
     blocks = _lowrank_mv_fused_blocks(m, n, r, _triton.num_sms(str(u.device)))
-    _triton.launch(_lowrank_mv_fused_kernel, (triton.cdiv(m, blocks["BLOCK_M"]),),
+    _triton.launch(_lowrank_mv_fused_kernel, (_triton.cdiv(m, blocks["BLOCK_M"]),),
         u, v, x, out, m, n, r, u.stride(0), v.stride(0), x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), num_warps=4, **blocks,
     )
@@ -422,7 +424,7 @@ def lowrank_mm_fused(u, v, b, *, out=None):
         return out
     (m, r), k, n = u.shape, ops.length, b.shape[1]
     config = _lowrank_mm_fused_config(m, n, k, r, ops.dtype)
-    grid = (triton.cdiv(m, config["BLOCK_M"]), triton.cdiv(n, config["BLOCK_N"]))
+    grid = (_triton.cdiv(m, config["BLOCK_M"]), _triton.cdiv(n, config["BLOCK_N"]))
     _triton.launch(_lowrank_mm_fused_kernel, grid,
         u, v, b, out, m, n, k, r, u.stride(0), v.stride(0), b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype),
