@@ -255,7 +255,7 @@ def _csr_mm_fixup_kernel(head_rows_ptr, head_vals_ptr, carry_rows_ptr, carry_val
 
 # --- block-size heuristics ---------------------------------------------------------------
 def _pow2_between(value: float, low: int, high: int) -> int:
-    return max(low, min(high, triton.next_power_of_2(max(1, int(-(-value // 1))))))
+    return max(low, min(high, _triton.next_power_of_2(max(1, int(-(-value // 1))))))
 
 
 _MAX_ROW_STEPS = 4  # steps over a mean-length row that _row_lanes accepts to save padding
@@ -283,7 +283,7 @@ def _mv_blocks(mean_row: float) -> tuple[int, int]:
 
 def _vector_mv_blocks(m: int, mean_row: float, num_sms: int) -> tuple[int, int]:
     block_m, block_nnz = _mv_blocks(mean_row)
-    while block_m > 1 and triton.cdiv(m, block_m) < 4 * num_sms:  # keep every SM busy
+    while block_m > 1 and _triton.cdiv(m, block_m) < 4 * num_sms:  # keep every SM busy
         block_m //= 2
     return block_m, block_nnz
 
@@ -292,7 +292,7 @@ def _merge_items(total_items: int, num_sms: int, per_tile: int) -> int:
     """Items per merge tile: about one step of the row block, fewer when that would leave
     SMs short of tiles."""
     items = per_tile
-    while items > 32 and triton.cdiv(total_items, items) < 4 * num_sms:
+    while items > 32 and _triton.cdiv(total_items, items) < 4 * num_sms:
         items //= 2
     return items
 
@@ -312,7 +312,7 @@ def _merge_workspace(num_tiles: int, width: int, dtype: str, device) -> tuple[to
 
 
 def _partition(indptr, tile_rows, m: int, nnz: int, num_tiles: int, items: int) -> None:
-    _triton.launch(_merge_partition_kernel, (triton.cdiv(num_tiles + 1, _PARTITION_BLOCK),),
+    _triton.launch(_merge_partition_kernel, (_triton.cdiv(num_tiles + 1, _PARTITION_BLOCK),),
         indptr, tile_rows, m, nnz, num_tiles, items, m.bit_length() + 1, BLOCK=_PARTITION_BLOCK)
 
 
@@ -336,7 +336,7 @@ def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True, 
     if vector_route(plan or ops.plan) == "merge":
         return _launch_mv_merge(ops, indptr, indices, data, x, out, None)
     block_m, block_nnz = _vector_mv_blocks(ops.m, ops.nnz / ops.m, _triton.num_sms(str(data.device)))
-    _triton.launch(_csr_mv_vector_kernel, (triton.cdiv(ops.m, block_m),),
+    _triton.launch(_csr_mv_vector_kernel, (_triton.cdiv(ops.m, block_m),),
         indptr, indices, data, x, out, ops.m, x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_NNZ=block_nnz, num_warps=4)
     return out
@@ -354,13 +354,13 @@ def csr_mv_merge(indptr, indices, data, x, *, out=None, validate: bool = True, i
 def _launch_mv_merge(ops, indptr, indices, data, x, out, items_per_tile):
     total = ops.m + ops.nnz
     items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), _MERGE_ITEMS)
-    num_tiles = triton.cdiv(total, items)
+    num_tiles = _triton.cdiv(total, items)
     tile_rows, head_rows, head_vals, carry_rows, carry_vals = _merge_workspace(num_tiles, 0, ops.dtype, data.device)
     _partition(indptr, tile_rows, ops.m, ops.nnz, num_tiles, items)
     _triton.launch(_csr_mv_merge_kernel, (num_tiles,),
         indptr, indices, data, x, out, tile_rows, head_rows, head_vals, carry_rows, carry_vals,
         ops.m, total, items, x.stride(0), out.stride(0),
-        ACC_DTYPE=_triton.acc_dtype(ops.dtype), ITEMS=triton.next_power_of_2(items), num_warps=4)
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), ITEMS=_triton.next_power_of_2(items), num_warps=4)
     _triton.launch(_csr_mv_fixup_kernel, (num_tiles,), head_rows, head_vals, carry_rows, carry_vals, out,
                    out.stride(0), BLOCK=_FIXUP_BLOCK, num_warps=1)
     return out
@@ -385,7 +385,7 @@ def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True, 
     if vector_route(plan or ops.plan) == "merge":
         return _launch_mm_merge(ops, indptr, indices, data, b, out, None)
     block_k, block_n = _mm_blocks(n, ops.nnz / ops.m)
-    _triton.launch(_csr_mm_vector_kernel, (ops.m, triton.cdiv(n, block_n)),
+    _triton.launch(_csr_mm_vector_kernel, (ops.m, _triton.cdiv(n, block_n)),
         indptr, indices, data, b, out, n, b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_K=block_k, BLOCK_N=block_n, num_warps=4)
     return out
@@ -405,10 +405,10 @@ def _launch_mm_merge(ops, indptr, indices, data, b, out, items_per_tile):
     block_k, block_n = _mm_blocks(n, ops.nnz / ops.m)
     total = ops.m + ops.nnz
     items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), 256)
-    num_tiles = triton.cdiv(total, items)
+    num_tiles = _triton.cdiv(total, items)
     tile_rows, head_rows, head_vals, carry_rows, carry_vals = _merge_workspace(num_tiles, n, ops.dtype, data.device)
     _partition(indptr, tile_rows, ops.m, ops.nnz, num_tiles, items)
-    grid = (num_tiles, triton.cdiv(n, block_n))
+    grid = (num_tiles, _triton.cdiv(n, block_n))
     _triton.launch(_csr_mm_merge_kernel, grid,
         indptr, indices, data, b, out, tile_rows, head_rows, head_vals, carry_rows, carry_vals,
         ops.m, n, total, items, b.stride(0), out.stride(0),

@@ -28,6 +28,8 @@ given, pick block sizes from the shape, and launch.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -164,21 +166,22 @@ def _toeplitz_mm_kernel(
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(rows[:, None] < m) & (out_cols[None, :] < k))
 
 
+@functools.lru_cache(maxsize=256)  # host time per call: computed once per shape
 def _mv_config(m: int, n: int, num_sms: int) -> dict:
     """Blocks of T (B x B), row blocks per program (NI, the dot's M) and the split of each
     program's block diagonals over programs, so that about two programs run per SM."""
     block = 64  # the dot's N and K; fewer than 64 columns are all tail
     col_blocks = n // block
-    row_blocks = triton.cdiv(m, block)
+    row_blocks = _triton.cdiv(m, block)
     ni = 32 if row_blocks >= 32 else 16
-    row_programs = triton.cdiv(row_blocks, ni)
+    row_programs = _triton.cdiv(row_blocks, ni)
     diagonals = min(ni, row_blocks) + col_blocks - 1  # block diagonals of a program's row blocks
-    splits = max(1, min(triton.cdiv(2 * num_sms, row_programs), diagonals))
-    k_per_split = max(1, triton.cdiv(diagonals, splits))
-    splits = triton.cdiv(diagonals, k_per_split) if col_blocks else 0
+    splits = max(1, min(_triton.cdiv(2 * num_sms, row_programs), diagonals))
+    k_per_split = max(1, _triton.cdiv(diagonals, splits))
+    splits = _triton.cdiv(diagonals, k_per_split) if col_blocks else 0
     # The window spans KW + 1 blocks (a power of two); at least 512 elements, so that
     # 128 threads load it 4 or more elements at a time.
-    win = max(512, block * triton.next_power_of_2(min(k_per_split, 15) + 1))
+    win = max(512, block * _triton.next_power_of_2(min(k_per_split, 15) + 1))
     return dict(block=block, col_blocks=col_blocks, ni=ni, row_programs=row_programs, splits=splits,
                 k_per_split=k_per_split, win=win, tail_first=col_blocks * block)
 
@@ -188,12 +191,13 @@ def _mv_config(m: int, n: int, num_sms: int) -> dict:
 _FINISH_ROWS, _FINISH_ROWS_WITH_TAIL = 512, 128
 
 
+@functools.lru_cache(maxsize=256)
 def _mm_config(m: int, n: int, k: int, dtype: str, num_sms: int) -> dict:
     # The T slice is gathered from the parameter window (shared memory), so smaller tiles
     # than a dense GEMM's; fp32 "ieee" runs on FMA units: fewer warps. tl.dot needs every
     # dim >= 16. Fewer rows per program when B is too narrow to give every SM a program.
     block_m, block_n, block_k = (64, 32, 64) if dtype == "fp32" else (64, 64, 64)
-    while block_m > 16 and triton.cdiv(m, block_m) * triton.cdiv(k, block_k) < num_sms:
+    while block_m > 16 and _triton.cdiv(m, block_m) * _triton.cdiv(k, block_k) < num_sms:
         block_m //= 2
 
     dot_block = _triton.dot_block  # BLOCK_N is this kernel's reduction (the columns of T)
@@ -201,8 +205,8 @@ def _mm_config(m: int, n: int, k: int, dtype: str, num_sms: int) -> dict:
                   BLOCK_K=dot_block(block_k, k), num_warps=4, num_stages=3)
     # The parameter window covers BLOCK_M + STEPS * BLOCK_N diagonals: a power of two from
     # 512 (128 threads load it 4+ elements at a time) to 1024 (15 steps of 64 columns).
-    span = config["BLOCK_M"] + triton.cdiv(n, config["BLOCK_N"]) * config["BLOCK_N"]
-    config["WIN"] = max(512, min(1024, triton.next_power_of_2(span)))
+    span = config["BLOCK_M"] + _triton.cdiv(n, config["BLOCK_N"]) * config["BLOCK_N"]
+    config["WIN"] = max(512, min(1024, _triton.next_power_of_2(span)))
     return config
 
 
@@ -222,9 +226,9 @@ def _launch_mv(c, r, x, out, m: int, n: int, dtype: str) -> torch.Tensor:
             B=cfg["block"], NI=cfg["ni"], WIN=cfg["win"], num_warps=4,
         )
     if not direct:
-        block_t = triton.next_power_of_2(max(1, n - cfg["tail_first"]))
+        block_t = _triton.next_power_of_2(max(1, n - cfg["tail_first"]))
         rows = _FINISH_ROWS_WITH_TAIL if has_tail else _FINISH_ROWS
-        _triton.launch(_toeplitz_mv_finish_kernel, (triton.cdiv(m, rows),),
+        _triton.launch(_toeplitz_mv_finish_kernel, (_triton.cdiv(m, rows),),
             c, r, x, parts if cfg["splits"] else out, out, m, n, cfg["splits"], cfg["tail_first"],
             c.stride(0), r.stride(0), x.stride(0), out.stride(0),
             ACC_DTYPE=acc_dtype, BLOCK_M=rows, BLOCK_T=block_t, WIN=2 * rows, HAS_TAIL=has_tail,
@@ -260,7 +264,7 @@ def toeplitz_mm(c: torch.Tensor, r: torch.Tensor, b: torch.Tensor, *, out: torch
         _launch_mv(c, r, b[:, 0], out[:, 0], ops.m, ops.n, ops.dtype)
         return out
     config = _mm_config(ops.m, ops.n, ops.k, ops.dtype, _triton.num_sms(str(c.device)))
-    grid = (triton.cdiv(ops.m, config["BLOCK_M"]) * triton.cdiv(ops.k, config["BLOCK_K"]),)
+    grid = (_triton.cdiv(ops.m, config["BLOCK_M"]) * _triton.cdiv(ops.k, config["BLOCK_K"]),)
     _triton.launch(_toeplitz_mm_kernel, grid,
         c, r, b, out, ops.m, ops.n, ops.k, c.stride(0), r.stride(0), b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype), **config,

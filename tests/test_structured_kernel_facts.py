@@ -13,9 +13,9 @@ in a subprocess with the interpreter off (under the interpreter @triton.jit kern
 not compilable); the SASS comes from Triton's own disassembler (CompiledKernel.asm["sass"]).
 Run alone: python -m tests.test_structured_kernel_facts OUT.json (TRITON_INTERPRET unset).
 
-Every fact is checked under this Python's Triton and, when STRUCTBENCH_SIDE_PYTHON names
-another interpreter (e.g. a venv with triton 3.6, the GPU machine's version), under that
-one too (skipped with its reason otherwise).
+Every fact is checked under this Python's Triton and under triton 3.6 (the GPU machine's
+version) when there is a Python with it: STRUCTBENCH_TRITON36_PYTHON or <repo>/.venv-triton36
+(as tests/test_kernel_facts.py; skipped with its reason otherwise).
 """
 
 from __future__ import annotations
@@ -120,20 +120,23 @@ def worker(out_path: str) -> None:
     Path(out_path).write_text(json.dumps(results, indent=1))
 
 
-SIDE_PYTHON_ENV = "STRUCTBENCH_SIDE_PYTHON"
+def _triton36_python() -> str | None:
+    candidate = os.environ.get("STRUCTBENCH_TRITON36_PYTHON") or str(ROOT / ".venv-triton36" / "bin" / "python")
+    return candidate if Path(candidate).exists() else None
 
 
-@pytest.fixture(scope="module", params=["this", "side"], ids=["this-triton", "side-triton"])
+@pytest.fixture(scope="module", params=["this", "3.6"], ids=["this-triton", "triton-3.6"])
 def facts(request, tmp_path_factory):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present: these facts are read by compiling without one")
     python = sys.executable
-    if request.param == "side":
-        python = os.environ.get(SIDE_PYTHON_ENV, "")
+    if request.param == "3.6":
+        python = _triton36_python()
         if not python:
-            pytest.skip(f"{SIDE_PYTHON_ENV} is not set (a Python whose Triton is another version, e.g. 3.6)")
+            pytest.skip("no triton 3.6 interpreter: set STRUCTBENCH_TRITON36_PYTHON or build .venv-triton36 "
+                        "(see tests/test_kernel_facts.py)")
     else:
         try:
             from triton.backends.compiler import GPUTarget
