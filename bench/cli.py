@@ -644,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "devices side by side")
     report.add_argument("--out", help="output directory (default: results/report-<csv name>/)")
     report.set_defaults(func=cmd_report)
+    from bench import inspect as bench_inspect  # stdlib-only at import: parsing stays light
+
+    bench_inspect.add_parser(sub)
     return parser
 
 

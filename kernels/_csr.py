@@ -20,6 +20,14 @@ Two levels of checking:
   ``Impl.prepare`` of our kernels) and then times the launchers with ``validate=False``
   on those very arrays; a caller passing ``validate=False`` vouches for the contents,
   and invalid contents then mean out-of-bounds memory accesses.
+
+The same reductions give the longest row, so validation also yields a ``CsrPlan``: the
+row-length statistic the "vector" launchers route by. A row much longer than the mean
+serialises a row-oriented kernel (one program walks it alone: 761,426 elements in the
+2^20 power-law case), so then the whole product takes the merge-path route
+(``vector_route``). ``validated`` passes the plan to the timed ``*_prevalidated``
+launchers as a fifth argument; without a plan (validate=False, no ``plan=``) the vector
+launchers stay row-oriented, since the statistic needs a device-to-host read.
 """
 
 from __future__ import annotations
@@ -41,8 +49,36 @@ from kernels._checks import (
 )
 
 INDPTR_DTYPES = ("int32", "int64")
+# A row longer than both of these takes the vector launchers to merge-path: a row-oriented
+# program needs ~longest / lanes dependent steps, while the whole product takes ~16-32 such
+# steps at the mean row length once the GPU is full.
+LONG_ROW_FACTOR = 32  # x the mean row length
+LONG_ROW_MIN = 1024  # elements
 INT32_MAX = 2**31 - 1  # row ids are int32 in the kernels' work buffers
 VALUE_DTYPES = ("fp32", "fp16", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class CsrPlan:
+    """Row-length facts of a validated CSR matrix (what the vector launchers route by)."""
+
+    m: int
+    nnz: int
+    longest_row: int
+
+    @property
+    def mean_row(self) -> float:
+        return self.nnz / self.m if self.m else 0.0
+
+    @property
+    def has_long_rows(self) -> bool:
+        return self.longest_row > max(LONG_ROW_MIN, LONG_ROW_FACTOR * self.mean_row)
+
+
+def vector_route(plan: CsrPlan | None) -> str:
+    """The design a "vector" launcher runs: "merge" (merge-path) when the matrix has rows
+    far longer than its mean, else "vector" (CSR-vector); "vector" without a plan."""
+    return "merge" if plan is not None and plan.has_long_rows else "vector"
 
 
 @dataclass(frozen=True)
@@ -59,6 +95,7 @@ class CsrOperands:
     k: int  # columns of A
     nnz: int  # stored elements
     out_shape: tuple[int, ...]
+    plan: CsrPlan | None = None  # when the contents were validated
 
 
 def _require_contiguous_1d(op: str, info: ArrayInfo) -> None:
@@ -106,9 +143,8 @@ def check_csr(op: str, indptr, indices, data, b, out, *, vector: bool, device_ty
         if not vector:
             require_unit_inner_stride(op, out_info)
         require_no_overlap(op, out_info, infos)
-    if validate:
-        validate_contents(op, indptr, indices, k, dtype)
-    return CsrOperands(dtype, ptr_info, idx_info, data_info, b_info, out_info, m, k, nnz, out_shape)
+    plan = validate_contents(op, indptr, indices, k, dtype) if validate else None
+    return CsrOperands(dtype, ptr_info, idx_info, data_info, b_info, out_info, m, k, nnz, out_shape, plan)
 
 
 def _to_host_ints(library: str, scalars: list) -> list[int]:
@@ -122,8 +158,9 @@ def _to_host_ints(library: str, scalars: list) -> list[int]:
     return cupy.stack([s.astype(cupy.int64) for s in scalars]).tolist()
 
 
-def validate_contents(op: str, indptr, indices, k: int, dtype: str) -> None:
-    """The device-side checks of the CSR arrays themselves (see the module docstring)."""
+def validate_contents(op: str, indptr, indices, k: int, dtype: str) -> CsrPlan:
+    """The device-side checks of the CSR arrays themselves (see the module docstring);
+    returns the row-length plan the same reductions give."""
     library = type(indptr).__module__.split(".")[0]
     m, nnz = indptr.shape[0] - 1, indices.shape[0]
     row_lengths = indptr[1:] - indptr[:-1]
@@ -152,13 +189,15 @@ def validate_contents(op: str, indptr, indices, k: int, dtype: str) -> None:
         if low < 0 or high >= k:
             raise ValueError(f"{op}: indices must lie in [0, {k}) (A has {k} columns), "
                              f"found values from {low} to {high}")
+    return CsrPlan(m, nnz, values[3] if m else 0)
 
 
 def validated(indptr, indices, data, b):
     """``Impl.prepare`` of our CSR kernels: every check, contents included, once, outside
-    timing; returns the arguments unchanged for the ``*_prevalidated`` launchers."""
+    timing; returns the arguments unchanged, plus the matrix's CsrPlan, for the
+    ``*_prevalidated`` launchers."""
     vector = len(b.shape) == 1
     device_type = "cpu" if str(data.device) == "cpu" else "cuda"
-    check_csr("csr_mv" if vector else "csr_mm", indptr, indices, data, b, None, vector=vector,
-              device_type=device_type, validate=True)
-    return indptr, indices, data, b
+    ops = check_csr("csr_mv" if vector else "csr_mm", indptr, indices, data, b, None, vector=vector,
+                    device_type=device_type, validate=True)
+    return indptr, indices, data, b, ops.plan

@@ -22,7 +22,7 @@ tight (all entries -128), so the rule is strict: low-rank int8 runs only while r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kernels._checks import (
     ArrayInfo,
@@ -90,8 +90,7 @@ def int8_lora_reason(length: int, rank: int, scale: float) -> str | None:
 
 
 # --- argument checks ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Operands:
+class Operands(NamedTuple):
     """Checked operands of a low-rank or LoRA product."""
 
     dtype: str
@@ -110,7 +109,7 @@ def _describe_all(op: str, named: dict, vector: bool, vector_name: str) -> dict[
 
 
 def _check_out(op: str, out, infos: dict[str, ArrayInfo], dtype: str, out_shape: tuple[int, ...], vector: bool,
-               device_type: str, what: str) -> ArrayInfo | None:
+               device_type: str, what) -> ArrayInfo | None:
     if out is None:
         return None
     out_info = describe(op, "out", out)
@@ -148,7 +147,7 @@ def check_lowrank(op: str, u, v, x, out, *, vector: bool, device_type: str) -> O
             raise ValueError(f"{op}: {reason}")
     out_shape = (m,) if vector else (m, x_info.shape[1])
     out_info = _check_out(op, out, infos, dtype, out_shape, vector, device_type,
-                          f"u {infos['u'].shape} times v {infos['v'].shape} times {x_name} {x_info.shape}")
+                          lambda: f"u {infos['u'].shape} times v {infos['v'].shape} times {x_name} {x_info.shape}")
     return Operands(dtype, infos, out_info, out_shape, rank, length)
 
 
@@ -182,7 +181,7 @@ def check_lora(op: str, w, a, b, x, out, scale, *, vector: bool, device_type: st
             raise ValueError(f"{op}: {reason}")
     out_shape = (m,) if vector else (m, x_info.shape[1])
     out_info = _check_out(op, out, infos, dtype, out_shape, vector, device_type,
-                          f"w {infos['w'].shape} times x {x_info.shape}")
+                          lambda: f"w {infos['w'].shape} times x {x_info.shape}")
     return Operands(dtype, infos, out_info, out_shape, rank, length)
 
 

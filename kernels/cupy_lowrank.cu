@@ -7,7 +7,11 @@
 // Kernels (each entry point exists per dtype: <name>_fp32 / _fp16 / _bf16 / _int8):
 //   lora_mv          y = W x + scale * B t, one warp per row; either term may be empty (n = 0 or
 //                    r = 0). The fused LoRA pass, and U t of the two-step low-rank product.
-//   lowrank_gemv_acc the same, written in the accumulator type: t = V x, t = A x, z = W x, u = B t.
+//   lowrank_gemv_acc the same, written in the accumulator type: z = W x, u = B t.
+//   lowrank_shrink   t = V x (A x) split-K, the "shrink" of Punica / vLLM: block (rank, s), one
+//                    warp, reduces columns [s * cols_per_split, ...) of one row into
+//                    t[s * r + rank]; lora_mv / lowrank_gemv_acc sum the t_splits rows once per
+//                    block into shared memory. r blocks alone (16-64) would idle most SMs.
 //   lowrank_mv_fused y = U (V x) in one launch: each block computes t = V x into shared memory,
 //                    then its rows of U t.
 //   lora_mm          C = W X + scale * B T on 64x64 tiles (as dense_mm); either term may be empty.
@@ -60,25 +64,58 @@ __device__ __forceinline__ typename Traits<T>::acc_t lane_row_dot(
     return acc;
 }
 
+extern __shared__ __align__(16) unsigned char lowrank_shared[];
+
+// ---------------------------------------------------------------------------------
+// Split-K shrink, one warp per block: t[split * r + rank] = A[rank, lo:hi] . x[lo:hi].
+// cols_per_split is a multiple of 32 16-byte words, so every chunk stays 16-byte aligned.
+template <typename T>
+__device__ __forceinline__ void lowrank_shrink_impl(
+    const T* __restrict__ a, const T* __restrict__ x, typename Traits<T>::acc_t* __restrict__ t, int r, int n,
+    int cols_per_split, long long a_row_stride, long long x_stride, int vec_ok)
+{
+    typedef typename Traits<T>::acc_t acc_t;
+    const int rank = blockIdx.x, split = blockIdx.y, lane = threadIdx.x & 31;
+    const long long lo = (long long)split * cols_per_split;
+    const int cols = (int)(n - lo < cols_per_split ? n - lo : cols_per_split);
+    const acc_t sum = warp_sum<acc_t>(
+        lane_row_dot<T>(a + rank * a_row_stride + lo, x + lo * x_stride, cols, x_stride, vec_ok, lane));
+    if (lane == 0) t[(long long)split * r + rank] = sum;
+}
+
 // ---------------------------------------------------------------------------------
 // GEMV plus adapter, one warp per row: y[row] = W[row] . x + scale * B[row] . t.
-// t (r values, accumulator type, contiguous) is read through the read-only cache.
+// t (accumulator type, contiguous): r values, read through the read-only cache, or the
+// shrink's t_splits x r partial sums, summed by the block into shared memory first.
 template <typename T, typename OutT>
 __device__ __forceinline__ void lora_mv_impl(
     const T* __restrict__ w, const T* __restrict__ x, const T* __restrict__ b,
     const typename Traits<T>::acc_t* __restrict__ t, OutT* __restrict__ y,
     int m, int n, int r, long long w_row_stride, long long x_stride, long long b_row_stride,
-    long long y_stride, typename Traits<T>::acc_t scale, int vec_ok)
+    long long y_stride, typename Traits<T>::acc_t scale, int vec_ok, int t_splits)
 {
     typedef typename Traits<T>::acc_t acc_t;
     const int lane = threadIdx.x & 31;
+    acc_t* t_shared = reinterpret_cast<acc_t*>(lowrank_shared);
+    if (r > 0 && t_splits > 1) {  // every thread of the block, before any warp leaves
+        for (int i = threadIdx.x; i < r; i += blockDim.x) {
+            acc_t sum = 0;
+            for (int s = 0; s < t_splits; ++s) sum += __ldg(t + (long long)s * r + i);
+            t_shared[i] = sum;
+        }
+        __syncthreads();
+    }
     const long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= m) return;  // whole warps leave together: row is per warp
     acc_t dense = 0, adapter = 0;
     if (n > 0) dense = lane_row_dot<T>(w + row * w_row_stride, x, n, x_stride, vec_ok, lane);
     if (r > 0) {
         const T* b_row = b + row * b_row_stride;
-        for (int i = lane; i < r; i += 32) adapter += to_acc(b_row[i]) * __ldg(t + i);
+        if (t_splits > 1) {
+            for (int i = lane; i < r; i += 32) adapter += to_acc(b_row[i]) * t_shared[i];
+        } else {
+            for (int i = lane; i < r; i += 32) adapter += to_acc(b_row[i]) * __ldg(t + i);
+        }
     }
     const acc_t total = warp_sum<acc_t>(dense + scale * adapter);
     if (lane == 0) store_as(y + row * y_stride, total);
@@ -88,7 +125,6 @@ __device__ __forceinline__ void lora_mv_impl(
 // Fused low-rank GEMV: block b owns rows [b * rows_per_block, ...). Its warps first
 // compute all of t = V x (one warp per rank) into dynamic shared memory, then one warp
 // per row of U computes U[row] . t. t never leaves the chip; every block recomputes it.
-extern __shared__ __align__(16) unsigned char lowrank_shared[];
 
 template <typename T>
 __device__ __forceinline__ void lowrank_mv_fused_impl(
@@ -286,16 +322,21 @@ __device__ __forceinline__ void lowrank_combine_impl(
     extern "C" __global__ void lora_mv_##SUFFIX(                                                                \
         const T* w, const T* x, const T* b, const Traits<T>::acc_t* t, Traits<T>::out_t* y, int m, int n, int r, \
         long long w_row_stride, long long x_stride, long long b_row_stride, long long y_stride,                 \
-        Traits<T>::acc_t scale, int vec_ok) {                                                                   \
+        Traits<T>::acc_t scale, int vec_ok, int t_splits) {                                                     \
         lora_mv_impl<T, Traits<T>::out_t>(w, x, b, t, y, m, n, r, w_row_stride, x_stride, b_row_stride,         \
-                                          y_stride, scale, vec_ok);                                             \
+                                          y_stride, scale, vec_ok, t_splits);                                   \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(32) lowrank_shrink_##SUFFIX(                                   \
+        const T* a, const T* x, Traits<T>::acc_t* t, int r, int n, int cols_per_split, long long a_row_stride,  \
+        long long x_stride, int vec_ok) {                                                                       \
+        lowrank_shrink_impl<T>(a, x, t, r, n, cols_per_split, a_row_stride, x_stride, vec_ok);                  \
     }                                                                                                           \
     extern "C" __global__ void lowrank_gemv_acc_##SUFFIX(                                                       \
         const T* w, const T* x, const T* b, const Traits<T>::acc_t* t, Traits<T>::acc_t* y, int m, int n, int r, \
         long long w_row_stride, long long x_stride, long long b_row_stride, long long y_stride,                 \
-        Traits<T>::acc_t scale, int vec_ok) {                                                                   \
+        Traits<T>::acc_t scale, int vec_ok, int t_splits) {                                                     \
         lora_mv_impl<T, Traits<T>::acc_t>(w, x, b, t, y, m, n, r, w_row_stride, x_stride, b_row_stride,         \
-                                          y_stride, scale, vec_ok);                                             \
+                                          y_stride, scale, vec_ok, t_splits);                                   \
     }                                                                                                           \
     extern "C" __global__ void lowrank_mv_fused_##SUFFIX(                                                       \
         const T* u, const T* v, const T* x, Traits<T>::out_t* y, int m, int n, int r, long long u_row_stride,   \

@@ -10,6 +10,7 @@ are allocated per call in the accumulator type.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from kernels._checks import ArrayInfo, describe, out_dtype_name
 from kernels._lowrank import Operands, acc_dtype_name, check_lora, check_lowrank, kernel_scale
 
 SOURCE = Path(__file__).with_name("cupy_lowrank.cu")
-_KERNELS = ("lora_mv", "lowrank_gemv_acc", "lowrank_mv_fused", "lora_mm", "lowrank_gemm_acc", "lowrank_mm_fused",
+_KERNELS = ("lora_mv", "lowrank_gemv_acc", "lowrank_shrink", "lowrank_mv_fused", "lora_mm", "lowrank_gemm_acc", "lowrank_mm_fused",
             "lowrank_combine")
 # Every kernel this launcher may ask the RawModule for (checked against nvcc's PTX in tests).
 KERNEL_NAMES = tuple(f"{name}_{dtype}" for name in _KERNELS for dtype in ("fp32", "fp16", "bf16", "int8"))
@@ -27,8 +28,10 @@ _WARPS_PER_BLOCK = 8  # the GEMV kernels: one warp per row
 _FUSED_MV_ROWS_PER_BLOCK = 128  # each block recomputes t: 128 rows of U per copy of t
 _MM_TILE = 64  # must match MM_TILE in the .cu
 _COMBINE_THREADS, _COMBINE_MAX_BLOCKS = 256, 4096
-# lowrank_mv_fused keeps t in dynamic shared memory: 4 bytes a rank, under the 48 KiB default.
+# lowrank_mv_fused keeps t in dynamic shared memory: 4 bytes a rank, under the 48 KiB default
+# (and so does lora_mv when it sums a split shrink's partial t: above it, no split).
 MAX_FUSED_MV_RANK = 8192
+_SHRINK_MAX_SPLITS = 64
 _NULL = np.uint64(0)
 
 
@@ -51,6 +54,29 @@ def _vec_ok(a: ArrayInfo, x: ArrayInfo) -> bool:
             and x.data_ptr % 16 == 0 and x.strides[0] == 1)
 
 
+@functools.cache
+def _num_sms(device: str) -> int:
+    """SMs of a CUDA device ("cuda:0"); 1 elsewhere (a test's CPU stand-in)."""
+    if not device.startswith("cuda"):
+        return 1
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceProperties(int(device.split(":")[1]))["multiProcessorCount"]
+
+
+@functools.lru_cache(maxsize=1024)
+def shrink_splits(r: int, n: int, itemsize: int, num_sms: int) -> tuple[int, int]:
+    """(splits, cols_per_split) of the split-K shrink t = A x: one warp-sized block per
+    rank and split, each split a whole number of 32 x 16-byte steps, up to ~2 blocks per SM
+    (r = 16 at n = 4096 in fp16: 16 x 16 = 256 blocks for 132 SMs; r blocks alone: 16)."""
+    step = 32 * (16 // itemsize)
+    steps = (max(n, 1) + step - 1) // step
+    wanted = (2 * num_sms + max(r, 1) - 1) // max(r, 1)
+    splits = max(1, min(steps, wanted, _SHRINK_MAX_SPLITS)) if r <= MAX_FUSED_MV_RANK else 1
+    cols_per_split = (steps + splits - 1) // splits * step
+    return (max(n, 1) + cols_per_split - 1) // cols_per_split, cols_per_split
+
+
 def _scratch(ops: Operands, like_info: ArrayInfo, like, shape: tuple[int, ...], name: str):
     """A scratch buffer in the accumulator type and its ArrayInfo. The caller must hold the
     array until its kernels are launched: a freed buffer is handed to the next allocation."""
@@ -66,23 +92,39 @@ def _output(op: str, ops: Operands, like_info: ArrayInfo, like, out):
 
 
 # --- launch steps (each one kernel launch) --------------------------------------------
+def _shrink(ops: Operands, like_info: ArrayInfo, like, a: ArrayInfo, x: ArrayInfo):
+    """t = A x split-K (lowrank_shrink) into a (splits x r) accumulator-type workspace:
+    -> (array, its ArrayInfo); the caller holds the array until its consumer is launched."""
+    r, n = a.shape
+    splits, cols_per_split = shrink_splits(r, n, a.itemsize, _num_sms(like_info.device))
+    t, t_info = _scratch(ops, like_info, like, (splits, r), "t")
+    if r:  # rank 0: nothing to reduce, and a zero-sized grid is an error
+        args = (_cupy.ptr(a), _cupy.ptr(x), _cupy.ptr(t_info), np.int32(r), np.int32(n), np.int32(cols_per_split),
+                np.int64(a.strides[0]), np.int64(x.strides[0]), np.int32(_vec_ok(a, x)))
+        _cupy.launch(SOURCE, f"lowrank_shrink_{ops.dtype}", like_info, like, (r, splits), (32,), args)
+    return t, t_info
+
+
 def _row_product(ops: Operands, like_info: ArrayInfo, like, out: ArrayInfo, *, to_acc: bool,
                  w: ArrayInfo | None = None, x: ArrayInfo | None = None, b: ArrayInfo | None = None,
                  t: ArrayInfo | None = None, scale=1) -> None:
-    """out = w x + scale * b t, one warp per row of out (lora_mv / lowrank_gemv_acc)."""
+    """out = w x + scale * b t, one warp per row of out (lora_mv / lowrank_gemv_acc); t is
+    the shrink's (splits x r) workspace, summed per block in shared memory when split."""
     m = out.shape[0]
     n = w.shape[1] if w is not None else 0
     r = b.shape[1] if b is not None else 0
+    t_splits = t.shape[0] if t is not None and len(t.shape) == 2 else 1
     vec_ok = w is not None and _vec_ok(w, x)
     args = (_cupy.ptr(w) if w is not None else _NULL, _cupy.ptr(x) if x is not None else _NULL,
             _cupy.ptr(b) if b is not None else _NULL, _cupy.ptr(t) if t is not None else _NULL, _cupy.ptr(out),
             np.int32(m), np.int32(n), np.int32(r),
             np.int64(w.strides[0] if w is not None else 0), np.int64(x.strides[0] if x is not None else 0),
             np.int64(b.strides[0] if b is not None else 0), np.int64(out.strides[0]),
-            _scalar(ops, scale), np.int32(vec_ok))
+            _scalar(ops, scale), np.int32(vec_ok), np.int32(t_splits))
     name = f"{'lowrank_gemv_acc' if to_acc else 'lora_mv'}_{ops.dtype}"
     grid = ((m + _WARPS_PER_BLOCK - 1) // _WARPS_PER_BLOCK,)
-    _cupy.launch(SOURCE, name, like_info, like, grid, (32 * _WARPS_PER_BLOCK,), args)
+    _cupy.launch(SOURCE, name, like_info, like, grid, (32 * _WARPS_PER_BLOCK,), args,
+                 shared_mem=4 * r if t_splits > 1 else 0)
 
 
 def _tile_product(ops: Operands, like_info: ArrayInfo, like, out: ArrayInfo, *, to_acc: bool,
@@ -145,9 +187,7 @@ def lowrank_mv_twostep(u, v, x, *, out=None):
     out, out_info = _output("lowrank_mv", ops, u_info, u, out)
     if 0 in ops.out_shape:
         return out
-    t, t_info = _scratch(ops, u_info, u, (ops.rank,), "t")
-    if ops.rank:  # rank 0: U t is all zeros, and a zero-sized grid is an error
-        _row_product(ops, u_info, u, t_info, to_acc=True, w=ops.arrays["v"], x=ops.arrays["x"])
+    t, t_info = _shrink(ops, u_info, u, ops.arrays["v"], ops.arrays["x"])
     _row_product(ops, u_info, u, out_info, to_acc=False, b=u_info, t=t_info)
     return out
 
@@ -191,9 +231,7 @@ def lora_mv_fused(w, a, b, x, *, scale, out=None):
     out, out_info = _output("lora_mv", ops, w_info, w, out)
     if 0 in ops.out_shape:
         return out
-    t, t_info = _scratch(ops, w_info, w, (ops.rank,), "t")
-    if ops.rank:
-        _row_product(ops, w_info, w, t_info, to_acc=True, w=ops.arrays["a"], x=ops.arrays["x"])
+    t, t_info = _shrink(ops, w_info, w, ops.arrays["a"], ops.arrays["x"])
     _row_product(ops, w_info, w, out_info, to_acc=False, w=w_info, x=ops.arrays["x"], b=ops.arrays["b"],
                  t=t_info, scale=scale)
     return out
@@ -207,11 +245,9 @@ def lora_mv_unfused(w, a, b, x, *, scale, out=None):
     if 0 in ops.out_shape:
         return out
     m = ops.out_shape[0]
-    t, t_info = _scratch(ops, w_info, w, (ops.rank,), "t")
     u, u_info = _scratch(ops, w_info, w, (m,), "u")
     z, z_info = _scratch(ops, w_info, w, (m,), "z")
-    if ops.rank:
-        _row_product(ops, w_info, w, t_info, to_acc=True, w=ops.arrays["a"], x=ops.arrays["x"])
+    t, t_info = _shrink(ops, w_info, w, ops.arrays["a"], ops.arrays["x"])
     _row_product(ops, w_info, w, u_info, to_acc=True, b=ops.arrays["b"], t=t_info)
     _row_product(ops, w_info, w, z_info, to_acc=True, w=w_info, x=ops.arrays["x"])
     _combine(ops, w_info, w, z_info, u_info, out_info, scale)

@@ -6,8 +6,10 @@
 //
 // Two designs per product (see kernels/cupy_sparse.py for the host side):
 // - vector: CSR-vector. SpMV gives each row a group of lanes_per_row threads of one warp
-//   (lanes_per_row a power of two <= 32, about the mean row length); SpMM gives each
-//   row one warp, lanes across columns of B.
+//   (lanes_per_row a power of two <= 32, about a quarter of the mean row length: each
+//   lane takes four elements a step); SpMM gives each row one warp, lanes across columns
+//   of B. A matrix with rows far longer than the mean is routed to merge-path by the
+//   launcher (kernels._csr.vector_route).
 // - merge: merge-path (Merrill & Garland, SC'16). The m row ends and the nnz elements
 //   form one merged list of m + nnz items (row end r, at indptr[r + 1], comes before
 //   element e when indptr[r + 1] <= e), cut into tiles of equal length; the partition
@@ -26,9 +28,14 @@ __device__ __forceinline__ int min_i(int a, int b) { return a < b ? a : b; }
 __device__ __forceinline__ int max_i(int a, int b) { return a > b ? a : b; }
 
 // ---------------------------------------------------------------------------------
-// SpMV, CSR-vector: a group of lanes_per_row lanes per row strides along it, then a
-// shuffle reduction inside the group. Groups never straddle warps (lanes_per_row divides
-// 32 and blocks are whole warps), and every lane takes part in the shuffles.
+// SpMV, CSR-vector: a group of lanes_per_row lanes per row strides along it, each lane
+// MV_VECTOR_UNROLL elements per step (e, e + lanes, ...): their indices and values are
+// loaded first, then their x gathers issued together, so a lane has MV_VECTOR_UNROLL
+// independent index -> x chains in flight instead of one. Then a shuffle reduction
+// inside the group. Groups never straddle warps (lanes_per_row divides 32 and blocks are
+// whole warps), and every lane takes part in the shuffles.
+#define MV_VECTOR_UNROLL 4  // = _MV_VECTOR_UNROLL in cupy_sparse.py
+
 template <typename T, typename I>
 __device__ __forceinline__ void csr_mv_vector_impl(
     const I* __restrict__ indptr, const int* __restrict__ indices, const T* __restrict__ data,
@@ -42,8 +49,22 @@ __device__ __forceinline__ void csr_mv_vector_impl(
     acc_t acc = 0;
     if (row < m) {
         const long long end = (long long)indptr[row + 1];
-        for (long long e = (long long)indptr[row] + lane; e < end; e += lanes_per_row) {
-            acc += Traits<T>::load(data[e]) * Traits<T>::load(x[(long long)indices[e] * x_stride]);
+        const long long step = (long long)lanes_per_row * MV_VECTOR_UNROLL;
+        for (long long e0 = (long long)indptr[row] + lane; e0 < end; e0 += step) {
+            int col[MV_VECTOR_UNROLL];
+            acc_t val[MV_VECTOR_UNROLL], xs[MV_VECTOR_UNROLL];
+#pragma unroll
+            for (int u = 0; u < MV_VECTOR_UNROLL; ++u) {
+                const long long e = e0 + (long long)u * lanes_per_row;
+                col[u] = e < end ? indices[e] : -1;
+                val[u] = e < end ? Traits<T>::load(data[e]) : (acc_t)0;
+            }
+#pragma unroll
+            for (int u = 0; u < MV_VECTOR_UNROLL; ++u) {
+                xs[u] = col[u] >= 0 ? Traits<T>::load(x[(long long)col[u] * x_stride]) : (acc_t)0;
+            }
+#pragma unroll
+            for (int u = 0; u < MV_VECTOR_UNROLL; ++u) acc += val[u] * xs[u];
         }
     }
     for (int offset = lanes_per_row >> 1; offset > 0; offset >>= 1) {

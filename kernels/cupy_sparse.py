@@ -16,7 +16,7 @@ import numpy as np
 
 from kernels import _cupy
 from kernels._checks import describe, out_dtype_name
-from kernels._csr import CsrOperands, check_csr
+from kernels._csr import CsrOperands, CsrPlan, check_csr, vector_route
 
 SOURCE = Path(__file__).with_name("cupy_sparse.cu")
 _DTYPES = ("fp32", "fp16", "bf16", "int8")
@@ -52,14 +52,18 @@ def _operands(op: str, indptr, indices, data, b, out, validate: bool):
     if out is None:
         out = _cupy.empty(ops.data, data, ops.out_shape, out_dtype_name(ops.dtype))
         ops = CsrOperands(ops.dtype, ops.indptr, ops.indices, ops.data, ops.b, describe(op, "out", out),
-                          ops.m, ops.k, ops.nnz, ops.out_shape)
+                          ops.m, ops.k, ops.nnz, ops.out_shape, ops.plan)
     return ops, out
 
 
+_MV_VECTOR_UNROLL = 4  # elements per lane per step: MV_VECTOR_UNROLL in the .cu
+
+
 def _lanes_per_row(mean_row: float) -> int:
-    """A power of two <= 32 about the mean row length (CUSP's CSR-vector rule)."""
+    """A power of two <= 32 whose lanes cover a mean-length row in one step of
+    _MV_VECTOR_UNROLL elements each (CUSP's CSR-vector rule, per step, not per element)."""
     lanes = 1
-    while lanes < 32 and lanes < mean_row:
+    while lanes < 32 and lanes * _MV_VECTOR_UNROLL < mean_row:
         lanes *= 2
     return lanes
 
@@ -85,12 +89,14 @@ def _partition(ops: CsrOperands, data, tile_rows_info, num_tiles: int, items: in
                  (_cdiv(num_tiles + 1, _HELPER_THREADS),), (_HELPER_THREADS,), args)
 
 
-def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True):
-    """y = A x, CSR-vector (a group of lanes per row, see cupy_sparse.cu). Same dtypes and
-    semantics as kernels.triton_sparse.csr_mv_vector."""
+def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
+    """y = A x, CSR-vector (a group of lanes per row, see cupy_sparse.cu). Same dtypes,
+    semantics and long-row route as kernels.triton_sparse.csr_mv_vector."""
     ops, out = _operands("csr_mv", indptr, indices, data, x, out, validate)
     if ops.m == 0:  # nothing to compute; a zero-sized grid is an error
         return out
+    if vector_route(plan or ops.plan) == "merge":
+        return _launch_mv_merge(ops, data, out)
     lanes = _lanes_per_row(ops.nnz / ops.m)
     args = (_cupy.ptr(ops.indptr), _cupy.ptr(ops.indices), _cupy.ptr(ops.data), _cupy.ptr(ops.b),
             _cupy.ptr(ops.out), np.int32(ops.m), np.int64(ops.b.strides[0]), np.int64(ops.out.strides[0]),
@@ -106,6 +112,10 @@ def csr_mv_merge(indptr, indices, data, x, *, out=None, validate: bool = True):
     ops, out = _operands("csr_mv", indptr, indices, data, x, out, validate)
     if ops.m == 0:
         return out
+    return _launch_mv_merge(ops, data, out)
+
+
+def _launch_mv_merge(ops: CsrOperands, data, out):
     total = ops.m + ops.nnz
     num_tiles = _cdiv(total, _MV_MERGE_TILE)
     work = _merge_workspace(ops, data, num_tiles, 0)
@@ -124,13 +134,16 @@ def csr_mv_merge(indptr, indices, data, x, *, out=None, validate: bool = True):
     return out
 
 
-def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True):
+def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
     """C = A B, a warp per row and 128 columns of C. B (k, n) and C row-major (rows may
-    be padded). Same dtypes and semantics as kernels.triton_sparse.csr_mm_vector."""
+    be padded). Same dtypes, semantics and long-row route as
+    kernels.triton_sparse.csr_mm_vector."""
     ops, out = _operands("csr_mm", indptr, indices, data, b, out, validate)
     m, n = ops.out_shape
     if 0 in ops.out_shape:
         return out
+    if vector_route(plan or ops.plan) == "merge":
+        return _launch_mm_merge(ops, data, out)
     args = (_cupy.ptr(ops.indptr), _cupy.ptr(ops.indices), _cupy.ptr(ops.data), _cupy.ptr(ops.b),
             _cupy.ptr(ops.out), np.int32(m), np.int32(n), np.int64(ops.b.strides[0]), np.int64(ops.out.strides[0]))
     _cupy.launch(SOURCE, f"csr_mm_vector_{ops.dtype}{_suffix(ops)}", ops.data, data,
@@ -142,9 +155,13 @@ def csr_mm_merge(indptr, indices, data, b, *, out=None, validate: bool = True):
     """C = A B, merge-path: a warp per tile of 256 merged items and 128 columns, then a
     fixup; needs two (tiles x n) accumulator buffers. Same semantics as csr_mm_vector."""
     ops, out = _operands("csr_mm", indptr, indices, data, b, out, validate)
-    m, n = ops.out_shape
     if 0 in ops.out_shape:
         return out
+    return _launch_mm_merge(ops, data, out)
+
+
+def _launch_mm_merge(ops: CsrOperands, data, out):
+    m, n = ops.out_shape
     total = m + ops.nnz
     num_tiles = _cdiv(total, _MM_MERGE_ITEMS)
     work = _merge_workspace(ops, data, num_tiles, n)
@@ -163,17 +180,17 @@ def csr_mm_merge(indptr, indices, data, b, *, out=None, validate: bool = True):
 
 
 # --- what the benchmark times: the same arrays were validated once in Impl.prepare ----------
-def csr_mv_vector_prevalidated(indptr, indices, data, x, *, out=None):
-    return csr_mv_vector(indptr, indices, data, x, out=out, validate=False)
+def csr_mv_vector_prevalidated(indptr, indices, data, x, plan=None, *, out=None):
+    return csr_mv_vector(indptr, indices, data, x, out=out, validate=False, plan=plan)
 
 
-def csr_mv_merge_prevalidated(indptr, indices, data, x, *, out=None):
+def csr_mv_merge_prevalidated(indptr, indices, data, x, plan=None, *, out=None):
     return csr_mv_merge(indptr, indices, data, x, out=out, validate=False)
 
 
-def csr_mm_vector_prevalidated(indptr, indices, data, b, *, out=None):
-    return csr_mm_vector(indptr, indices, data, b, out=out, validate=False)
+def csr_mm_vector_prevalidated(indptr, indices, data, b, plan=None, *, out=None):
+    return csr_mm_vector(indptr, indices, data, b, out=out, validate=False, plan=plan)
 
 
-def csr_mm_merge_prevalidated(indptr, indices, data, b, *, out=None):
+def csr_mm_merge_prevalidated(indptr, indices, data, b, plan=None, *, out=None):
     return csr_mm_merge(indptr, indices, data, b, out=out, validate=False)

@@ -16,7 +16,12 @@ recomputed by every tile row (the cost grows with m / BLOCK_M).
 Low-rank, two-step: launch 1 writes t = V x (V B) to a small fp32/int32 buffer, launch 2
 computes U t. Two launches, no recomputation.
 
-LoRA, fused: launch 1 computes t = A x once (an r-row GEMV / GEMM into a scratch buffer);
+The r-length t = V x (A x) of the _mv forms is a "shrink" (as in Punica / vLLM): an
+r-row GEMV whose r programs (16-64) would leave most of the 132 SMs idle on the critical
+path. _shrink_kernel splits it over columns as well (split-K, ~2 programs per SM) into
+an fp32/int32 workspace of splits x r, which the consuming kernel sums as it reads t.
+
+LoRA, fused: launch 1 computes t = A x once (the split-K shrink, or an r-row GEMM for _mm);
 launch 2 is the dense pass over W (same blocking as the dense kernels) that, for its
 rows, also reads B[rows, :] and t and adds s * B t before the single rounding to the
 output: W is streamed once and y is written once, with no extra pass over y. "Fused"
@@ -36,6 +41,8 @@ autotuning: it does not work on the interpreter).
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import triton
@@ -84,37 +91,72 @@ def _lowrank_mv_fused_kernel(
 
 
 @triton.jit
+def _shrink_kernel(
+    a_ptr, x_ptr, t_ptr,
+    r, n, cols_per_split,
+    a_row_stride, x_stride,
+    ACC_DTYPE: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_N: tl.constexpr, VEC: tl.constexpr,
+):
+    """Split-K t = A x (the LoRA / low-rank "shrink", as Punica's and vLLM's): program
+    (i, s) reduces ranks i*BLOCK_R... over columns [s * cols_per_split, +cols_per_split)
+    into t[s, ranks] (an fp32 / int32 workspace of splits x r); the consumer sums the
+    splits. Many short programs, because A is small (r x n) and t is on the critical
+    path: r programs (16-64) would leave most of the 132 SMs idle."""
+    ranks = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    rank_mask = ranks < r
+    col_lo = tl.program_id(1) * cols_per_split
+    col_hi = tl.minimum(n, col_lo + cols_per_split)
+    cols = tl.arange(0, BLOCK_N)
+    a_row_ptrs = a_ptr + ranks[:, None].to(tl.int64) * a_row_stride
+    acc = tl.zeros((BLOCK_R, BLOCK_N // VEC), dtype=ACC_DTYPE)
+    for col_start in range(col_lo, col_hi, BLOCK_N):
+        col = col_start + cols
+        col_mask = col < col_hi
+        a = tl.load(a_row_ptrs + col[None, :], mask=rank_mask[:, None] & col_mask[None, :], other=0)
+        x = tl.load(x_ptr + col.to(tl.int64) * x_stride, mask=col_mask, other=0)
+        products = a.to(ACC_DTYPE) * x.to(ACC_DTYPE)[None, :]
+        acc += tl.sum(tl.reshape(products, (BLOCK_R, BLOCK_N // VEC, VEC)), axis=2)
+    tl.store(t_ptr + tl.program_id(1) * r + ranks, tl.sum(acc, axis=1), mask=rank_mask)
+
+
+@triton.jit
 def _lora_mv_kernel(
     w_ptr, x_ptr, b_ptr, t_ptr, y_ptr,
-    scale, m, n, r,
-    w_row_stride, x_stride, b_row_stride, t_stride, y_stride,
+    scale, m, n, r, t_splits,
+    w_row_stride, x_stride, b_row_stride, y_stride,
     ACC_DTYPE: tl.constexpr, HAS_DENSE: tl.constexpr, HAS_ADAPTER: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_S: tl.constexpr,
+    VEC: tl.constexpr,
 ):
-    """y[rows] = W[rows] x + scale * B[rows] t, either term optional (constexpr flags)."""
+    """y[rows] = W[rows] x + scale * B[rows] t, either term optional (constexpr flags);
+    t = the sum of the t_splits rows of the shrink's workspace (t_splits x r)."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_mask = rows < m
     y = tl.zeros((BLOCK_M,), dtype=ACC_DTYPE)
-    if HAS_DENSE:  # the dense GEMV of triton_dense: stream W, reduce once at the end
+    if HAS_DENSE:  # the dense GEMV of triton_dense: stream W, reduce each load in registers
         cols = tl.arange(0, BLOCK_N)
         w_row_ptrs = w_ptr + rows[:, None].to(tl.int64) * w_row_stride
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
+        acc = tl.zeros((BLOCK_M, BLOCK_N // VEC), dtype=ACC_DTYPE)
         for col_start in range(0, n, BLOCK_N):
             col = col_start + cols
             col_mask = col < n
             w = tl.load(w_row_ptrs + col[None, :], mask=row_mask[:, None] & col_mask[None, :], other=0)
             x = tl.load(x_ptr + col.to(tl.int64) * x_stride, mask=col_mask, other=0)
-            acc += w.to(ACC_DTYPE) * x.to(ACC_DTYPE)[None, :]
+            products = w.to(ACC_DTYPE) * x.to(ACC_DTYPE)[None, :]
+            acc += tl.sum(tl.reshape(products, (BLOCK_M, BLOCK_N // VEC, VEC)), axis=2)
         y += tl.sum(acc, axis=1)
     if HAS_ADAPTER:  # B[rows, :] t: r values per row, t read from L2 by every program
         ranks = tl.arange(0, BLOCK_R)
+        splits = tl.arange(0, BLOCK_S)
         b_row_ptrs = b_ptr + rows[:, None].to(tl.int64) * b_row_stride
         adapter = tl.zeros((BLOCK_M, BLOCK_R), dtype=ACC_DTYPE)
         for rank_start in range(0, r, BLOCK_R):
             rank = rank_start + ranks
             rank_mask = rank < r
             b = tl.load(b_row_ptrs + rank[None, :], mask=row_mask[:, None] & rank_mask[None, :], other=0)
-            t = tl.load(t_ptr + rank * t_stride, mask=rank_mask, other=0)
+            partial = tl.load(t_ptr + splits[:, None] * r + rank[None, :],
+                              mask=(splits[:, None] < t_splits) & rank_mask[None, :], other=0)
+            t = tl.sum(partial, axis=0)
             adapter += b.to(ACC_DTYPE) * t.to(ACC_DTYPE)[None, :]
         y += scale * tl.sum(adapter, axis=1)
     tl.store(y_ptr + rows.to(tl.int64) * y_stride, y.to(y_ptr.dtype.element_ty), mask=row_mask)
@@ -217,26 +259,55 @@ def _combine_kernel(
 
 
 # --- block-size heuristics ------------------------------------------------------------
-def _gemv_blocks(m: int, n: int, r: int, itemsize: int, num_sms: int) -> dict:
+@functools.lru_cache(maxsize=1024)
+def _gemv_blocks(m: int, n: int, r: int, itemsize: int, num_sms: int, splits: int = 1) -> dict:
     """triton_dense's GEMV blocking (2 KiB of a row per step, up to 8 rows, fewer when
-    SMs would go short of programs), plus up to 64 ranks per adapter step."""
-    block_n = min(triton.next_power_of_2(max(n, 1)), max(16, 2048 // itemsize))
+    SMs would go short of programs), plus up to 64 ranks per adapter step and the
+    shrink's split count rounded up (the t workspace rows summed per rank step)."""
+    vec = 16 // itemsize
+    block_n = max(vec, min(_triton.next_power_of_2(max(n, 1)), max(16, 2048 // itemsize)))
     block_m = 8
-    while block_m > 1 and triton.cdiv(m, block_m) < 4 * num_sms:
+    while block_m > 1 and _triton.cdiv(m, block_m) < 4 * num_sms:
         block_m //= 2
-    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=min(triton.next_power_of_2(max(r, 1)), 64))
+    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=min(_triton.next_power_of_2(max(r, 1)), 64),
+                BLOCK_S=_triton.next_power_of_2(splits), VEC=vec)
 
 
+_SHRINK_MAX_SPLITS = 64
+
+
+@functools.lru_cache(maxsize=1024)
+def _shrink_blocks(r: int, n: int, itemsize: int, num_sms: int) -> tuple[dict, int, int]:
+    """(constexprs, splits, cols_per_split) of the split-K shrink t = A x. One warp per
+    program, one 16-byte load per thread and rank per step (BLOCK_N = 32 * VEC); ranks
+    per program halved, then columns split, until there are ~2 programs per SM (the
+    grid is >= the SM count at n >= 4096 for r >= 16 in 16-bit types)."""
+    vec = 16 // itemsize
+    block_n = 32 * vec
+    steps = _triton.cdiv(max(n, 1), block_n)
+    target = 2 * num_sms
+    block_r = min(16, _triton.next_power_of_2(max(r, 1)))
+    while block_r > 1 and _triton.cdiv(r, block_r) * steps < target:
+        block_r //= 2
+    rank_blocks = max(1, _triton.cdiv(r, block_r))
+    splits = max(1, min(steps, _triton.cdiv(target, rank_blocks), _SHRINK_MAX_SPLITS))
+    cols_per_split = _triton.cdiv(steps, splits) * block_n
+    splits = _triton.cdiv(max(n, 1), cols_per_split)
+    return dict(BLOCK_R=block_r, BLOCK_N=block_n, VEC=vec, num_warps=1), splits, cols_per_split
+
+
+@functools.lru_cache(maxsize=1024)
 def _lowrank_mv_fused_blocks(m: int, n: int, r: int, num_sms: int) -> dict:
     # About one program per SM: each program recomputes t, so fewer, taller programs
     # read V fewer times. Register tiles (BLOCK_M x BLOCK_R, BLOCK_R x BLOCK_N) stay
     # within _TILE_ELEMENTS.
-    block_m = max(16, min(256, triton.next_power_of_2(triton.cdiv(m, num_sms))))
-    block_r = max(1, min(64, triton.next_power_of_2(r), _TILE_ELEMENTS // block_m))
-    block_n = max(16, min(triton.next_power_of_2(n), _TILE_ELEMENTS // block_r))
+    block_m = max(16, min(256, _triton.next_power_of_2(_triton.cdiv(m, num_sms))))
+    block_r = max(1, min(64, _triton.next_power_of_2(r), _TILE_ELEMENTS // block_m))
+    block_n = max(16, min(_triton.next_power_of_2(n), _TILE_ELEMENTS // block_r))
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_R=block_r)
 
 
+@functools.lru_cache(maxsize=1024)
 def _lowrank_mm_fused_config(m: int, n: int, k: int, r: int, dtype: str) -> dict:
     # Tall tiles (BLOCK_M 128) halve the recomputation of T per column tile; int8 takes
     # small tiles because its second product is a broadcast (BLOCK_M x BLOCK_R x BLOCK_N).
@@ -253,15 +324,29 @@ def _lowrank_mm_fused_config(m: int, n: int, k: int, r: int, dtype: str) -> dict
 
 
 # --- launch steps (each one kernel launch) --------------------------------------------
+def _shrink(ops: Operands, a, x, device) -> torch.Tensor:
+    """t = A x split-K into a (splits x r) fp32/int32 workspace: one _shrink_kernel launch
+    (none at rank 0). The consumers (_row_product) sum the splits."""
+    r, n = a.shape
+    blocks, splits, cols_per_split = _shrink_blocks(r, n, a.element_size(), _triton.num_sms(str(device)))
+    t = _scratch(ops, (splits, r), device)
+    if r:  # rank 0: nothing to reduce, and a zero-sized grid is an error
+        _triton.launch(_shrink_kernel, (_triton.cdiv(r, blocks["BLOCK_R"]), splits), a, x, t, r, n,
+                       cols_per_split, a.stride(0), x.stride(0), ACC_DTYPE=_triton.acc_dtype(ops.dtype), **blocks)
+    return t
+
+
 def _row_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1, n=0, r=0) -> None:
-    """out = w x + scale * b t for out of length m: one _lora_mv_kernel launch."""
+    """out = w x + scale * b t for out of length m: one _lora_mv_kernel launch; t is the
+    shrink's (splits x r) workspace."""
     m = out.shape[0]
     like = w if w is not None else b
-    blocks = _gemv_blocks(m, n, r, like.element_size(), _triton.num_sms(str(like.device)))
-    _lora_mv_kernel[(triton.cdiv(m, blocks["BLOCK_M"]),)](
-        w, x, b, t, out, scale, m, n, r,
+    splits = t.shape[0] if t is not None else 1
+    blocks = _gemv_blocks(m, n, r, like.element_size(), _triton.num_sms(str(like.device)), splits)
+    _triton.launch(_lora_mv_kernel, (_triton.cdiv(m, blocks["BLOCK_M"]),),
+        w, x, b, t, out, scale, m, n, r, splits,
         w.stride(0) if w is not None else 0, x.stride(0) if x is not None else 0,
-        b.stride(0) if b is not None else 0, t.stride(0) if t is not None else 0, out.stride(0),
+        b.stride(0) if b is not None else 0, out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), HAS_DENSE=w is not None, HAS_ADAPTER=b is not None,
         num_warps=4, **blocks,
     )
@@ -271,8 +356,8 @@ def _tile_product(ops: Operands, out, *, w=None, x=None, b=None, t=None, scale=1
     """out = w x + scale * b t for out m x n: one _lora_mm_kernel launch."""
     m, n = out.shape
     config = _triton.gemm_config(m, n, max(k, 1), ops.dtype)
-    grid = (triton.cdiv(m, config["BLOCK_M"]) * triton.cdiv(n, config["BLOCK_N"]),)
-    _lora_mm_kernel[grid](
+    grid = (_triton.cdiv(m, config["BLOCK_M"]) * _triton.cdiv(n, config["BLOCK_N"]),)
+    _triton.launch(_lora_mm_kernel, grid,
         w, x, b, t, out, scale, m, n, k, r,
         w.stride(0) if w is not None else 0, x.stride(0) if x is not None else 0,
         b.stride(0) if b is not None else 0, t.stride(0) if t is not None else 0, out.stride(0),
@@ -286,8 +371,8 @@ def _combine(z, u, out, scale) -> None:
     m = out.shape[0]
     n = out.shape[1] if out.dim() == 2 else 1
     z2, u2 = z.view(m, n), u.view(m, n)
-    block_m, block_n = 16, min(256, triton.next_power_of_2(n))
-    _combine_kernel[(triton.cdiv(m, block_m), triton.cdiv(n, block_n))](
+    block_m, block_n = 16, min(256, _triton.next_power_of_2(n))
+    _triton.launch(_combine_kernel, (_triton.cdiv(m, block_m), _triton.cdiv(n, block_n)),
         z2, u2, out, scale, m, n, z2.stride(0), u2.stride(0), out.stride(0),
         out.stride(1) if out.dim() == 2 else 0, BLOCK_M=block_m, BLOCK_N=block_n,
     )
@@ -312,7 +397,7 @@ def lowrank_mv_fused(u, v, x, *, out=None):
         return out
     (m, r), n = u.shape, v.shape[1]
     blocks = _lowrank_mv_fused_blocks(m, n, r, _triton.num_sms(str(u.device)))
-    _lowrank_mv_fused_kernel[(triton.cdiv(m, blocks["BLOCK_M"]),)](
+    _triton.launch(_lowrank_mv_fused_kernel, (_triton.cdiv(m, blocks["BLOCK_M"]),),
         u, v, x, out, m, n, r, u.stride(0), v.stride(0), x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), num_warps=4, **blocks,
     )
@@ -325,9 +410,7 @@ def lowrank_mv_twostep(u, v, x, *, out=None):
     out = _output(ops, out, u.device)
     if 0 in ops.out_shape:
         return out
-    t = _scratch(ops, (ops.rank,), u.device)
-    if ops.rank:  # rank 0: U t is all zeros, and a zero-sized grid is an error
-        _row_product(ops, t, w=v, x=x, n=ops.length)
+    t = _shrink(ops, v, x, u.device)
     _row_product(ops, out, b=u, t=t, r=ops.rank)
     return out
 
@@ -341,8 +424,8 @@ def lowrank_mm_fused(u, v, b, *, out=None):
         return out
     (m, r), k, n = u.shape, ops.length, b.shape[1]
     config = _lowrank_mm_fused_config(m, n, k, r, ops.dtype)
-    grid = (triton.cdiv(m, config["BLOCK_M"]), triton.cdiv(n, config["BLOCK_N"]))
-    _lowrank_mm_fused_kernel[grid](
+    grid = (_triton.cdiv(m, config["BLOCK_M"]), _triton.cdiv(n, config["BLOCK_N"]))
+    _triton.launch(_lowrank_mm_fused_kernel, grid,
         u, v, b, out, m, n, k, r, u.stride(0), v.stride(0), b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), INPUT_PRECISION=_triton.input_precision(ops.dtype),
         IS_INT=ops.dtype == "int8", **config,
@@ -370,9 +453,7 @@ def lora_mv_fused(w, a, b, x, *, scale, out=None):
     out = _output(ops, out, w.device)
     if 0 in ops.out_shape:
         return out
-    t = _scratch(ops, (ops.rank,), w.device)
-    if ops.rank:
-        _row_product(ops, t, w=a, x=x, n=ops.length)
+    t = _shrink(ops, a, x, w.device)
     _row_product(ops, out, w=w, x=x, b=b, t=t, scale=kernel_scale(ops.dtype, scale), n=ops.length, r=ops.rank)
     return out
 
@@ -384,9 +465,8 @@ def lora_mv_unfused(w, a, b, x, *, scale, out=None):
     if 0 in ops.out_shape:
         return out
     m = ops.out_shape[0]
-    t, u, z = (_scratch(ops, (size,), w.device) for size in (ops.rank, m, m))
-    if ops.rank:
-        _row_product(ops, t, w=a, x=x, n=ops.length)
+    u, z = (_scratch(ops, (m,), w.device) for _ in range(2))
+    t = _shrink(ops, a, x, w.device)
     _row_product(ops, u, b=b, t=t, r=ops.rank)
     _row_product(ops, z, w=w, x=x, n=ops.length)
     _combine(z, u, out, kernel_scale(ops.dtype, scale))

@@ -34,11 +34,12 @@ import triton.language as tl
 
 from kernels import _triton
 from kernels._checks import out_dtype_name
-from kernels._csr import check_csr
+from kernels._csr import CsrPlan, check_csr, vector_route
 
 _PARTITION_BLOCK = 128  # tile starts searched per program
 _FIXUP_BLOCK = 64  # carries read per step of the fixup's backward walk
 _ROW_TILE = 1024  # elements per step of a csr_mv program: BLOCK_M * BLOCK_NNZ
+_MERGE_ITEMS = 1024  # merged items (row ends + elements) per csr_mv merge tile: 8 per thread
 
 
 @triton.jit
@@ -96,42 +97,54 @@ def _tile_bounds(tile_rows_ptr, tile, total_items, items_per_tile):
 
 
 @triton.jit
+def _segmented_add(value_a, starts_a, value_b, starts_b):
+    """The combine of a segmented sum: a running sum restarts at an element that starts
+    a segment (starts_b); associative, so tl.associative_scan may use it."""
+    return tl.where(starts_b, value_b, value_a + value_b), starts_a | starts_b
+
+
+@triton.jit
 def _csr_mv_merge_kernel(
     indptr_ptr, indices_ptr, data_ptr, x_ptr, y_ptr,
     tile_rows_ptr, head_rows_ptr, head_vals_ptr, carry_rows_ptr, carry_vals_ptr,
     m, total_items, items_per_tile, x_stride, y_stride,
-    ACC_DTYPE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_NNZ: tl.constexpr,
+    ACC_DTYPE: tl.constexpr, ITEMS: tl.constexpr,
 ):
+    """One merge tile, flat: its (at most ITEMS) elements are loaded as one dense,
+    contiguous block (no per-row padding, however long or short the rows), multiplied,
+    and summed per row by one segmented scan; each row's total is read at its last element."""
     tile = tl.program_id(0)
     r0, r1, n0, n1 = _tile_bounds(tile_rows_ptr, tile, total_items, items_per_tile)
+    lanes = tl.arange(0, ITEMS)
+    elems = n0 + lanes
+    in_tile = elems < n1
+    cols = tl.load(indices_ptr + elems, mask=in_tile, other=0)
+    vals = tl.load(data_ptr + elems, mask=in_tile, other=0)
+    xs = tl.load(x_ptr + cols.to(tl.int64) * x_stride, mask=in_tile, other=0)
+    prods = tl.where(in_tile, vals.to(ACC_DTYPE) * xs.to(ACC_DTYPE), 0)
+    # Rows r0 + j (j < r1 - r0) end in this tile, at local offset ends[j]; the element at
+    # a row end (if any) starts the next row's segment.
+    ended = r1 - r0
+    row_here = lanes < ended
+    starts = tl.maximum(tl.load(indptr_ptr + r0 + lanes, mask=row_here, other=0).to(tl.int64) - n0, 0)
+    ends = tl.load(indptr_ptr + r0 + 1 + lanes, mask=row_here, other=0).to(tl.int64) - n0
+    segment_starts = tl.histogram(ends.to(tl.int32), ITEMS, mask=row_here & (ends < ITEMS)) > 0
+    sums, _ = tl.associative_scan((prods, segment_starts), 0, _segmented_add)
+    # Row j's total: the scan at its last element, when it has elements in this tile.
+    has_elements = row_here & (ends > starts)
+    row_sums = tl.where(has_elements, tl.gather(sums, tl.where(has_elements, ends - 1, 0).to(tl.int32), 0), 0)
     # The first row is a "head" when it began in an earlier tile and ends in this one:
     # its sum here is partial, and the fixup kernel writes it.
-    head_spans = (r0 < r1) & (tl.load(indptr_ptr + r0).to(tl.int64) < n0)
+    head_spans = (ended > 0) & (tl.load(indptr_ptr + r0).to(tl.int64) < n0)
+    is_head = (lanes == 0) & head_spans
+    tl.store(y_ptr + (r0 + lanes) * y_stride, row_sums.to(y_ptr.dtype.element_ty), mask=row_here & ~is_head)
     tl.store(head_rows_ptr + tile, tl.where(head_spans, r0, -1).to(tl.int32))
+    tl.store(head_vals_ptr + tile, tl.sum(tl.where(is_head, row_sums, 0), axis=0))
+    # The open row r1 (if any) holds the elements after the last row end.
+    last_end = tl.max(tl.where(row_here, ends, 0), axis=0)
+    carry = tl.sum(tl.where(in_tile & (lanes >= last_end), prods, 0), axis=0)
     tl.store(carry_rows_ptr + tile, r1.to(tl.int32))
-    lanes = tl.arange(0, BLOCK_NNZ)
-    for first_row in range(r0, r1 + 1, BLOCK_M):
-        rows = first_row + tl.arange(0, BLOCK_M)
-        in_tile = (rows <= r1) & (rows < m)
-        # each row clipped to this tile's elements [n0, n1)
-        seg_starts = tl.maximum(tl.load(indptr_ptr + rows, mask=in_tile, other=0).to(tl.int64), n0)
-        seg_ends = tl.minimum(tl.load(indptr_ptr + rows + 1, mask=in_tile, other=0).to(tl.int64), n1)
-        lengths = tl.where(in_tile, seg_ends - seg_starts, 0)
-        acc = tl.zeros((BLOCK_M, BLOCK_NNZ), dtype=ACC_DTYPE)
-        for offset in range(0, tl.max(lengths, axis=0), BLOCK_NNZ):
-            in_row = (offset + lanes[None, :]) < lengths[:, None]
-            elems = seg_starts[:, None] + offset + lanes[None, :]
-            cols = tl.load(indices_ptr + elems, mask=in_row, other=0)
-            vals = tl.load(data_ptr + elems, mask=in_row, other=0)
-            xs = tl.load(x_ptr + cols.to(tl.int64) * x_stride, mask=in_row, other=0)
-            acc += vals.to(ACC_DTYPE) * xs.to(ACC_DTYPE)
-        sums = tl.sum(acc, axis=1)
-        ended = in_tile & (rows < r1)
-        is_head = ended & (rows == r0) & head_spans
-        same_slot = tl.zeros_like(rows) + tile  # one lane at most writes the tile's slot
-        tl.store(y_ptr + rows * y_stride, sums.to(y_ptr.dtype.element_ty), mask=ended & ~is_head)
-        tl.store(head_vals_ptr + same_slot, sums, mask=is_head)
-        tl.store(carry_vals_ptr + same_slot, sums, mask=in_tile & (rows == r1))
+    tl.store(carry_vals_ptr + tile, carry)
 
 
 @triton.jit
@@ -242,18 +255,35 @@ def _csr_mm_fixup_kernel(head_rows_ptr, head_vals_ptr, carry_rows_ptr, carry_val
 
 # --- block-size heuristics ---------------------------------------------------------------
 def _pow2_between(value: float, low: int, high: int) -> int:
-    return max(low, min(high, triton.next_power_of_2(max(1, int(-(-value // 1))))))
+    return max(low, min(high, _triton.next_power_of_2(max(1, int(-(-value // 1))))))
+
+
+_MAX_ROW_STEPS = 4  # steps over a mean-length row that _row_lanes accepts to save padding
+
+
+def _row_lanes(mean_row: float) -> int:
+    """Lanes per row (a power of two, 2..256): the fewest lane slots per mean-length row
+    (lanes x steps), in at most _MAX_ROW_STEPS steps, ties to more lanes (fewer steps).
+    A 10.5 mean (rows of 10-11) gets 4 lanes x 3 steps = 12 slots (8% masked), not 16
+    lanes (31% masked); a 5-point stencil's 5 gets 2 x 3 = 6, not 8."""
+    length = max(1, int(-(-mean_row // 1)))
+    best = None
+    for lanes in (256, 128, 64, 32, 16, 8, 4, 2):
+        steps = -(-length // lanes)
+        if steps <= _MAX_ROW_STEPS and (best is None or lanes * steps < best[0]):
+            best = (lanes * steps, lanes)
+    return best[1] if best else 256
 
 
 def _mv_blocks(mean_row: float) -> tuple[int, int]:
-    """BLOCK_NNZ lanes per row (about a mean row), BLOCK_M rows: _ROW_TILE elements a step."""
-    block_nnz = _pow2_between(mean_row, 2, 256)
+    """BLOCK_NNZ lanes per row (_row_lanes), BLOCK_M rows: _ROW_TILE elements a step."""
+    block_nnz = _row_lanes(mean_row)
     return _ROW_TILE // block_nnz, block_nnz
 
 
 def _vector_mv_blocks(m: int, mean_row: float, num_sms: int) -> tuple[int, int]:
     block_m, block_nnz = _mv_blocks(mean_row)
-    while block_m > 1 and triton.cdiv(m, block_m) < 4 * num_sms:  # keep every SM busy
+    while block_m > 1 and _triton.cdiv(m, block_m) < 4 * num_sms:  # keep every SM busy
         block_m //= 2
     return block_m, block_nnz
 
@@ -262,7 +292,7 @@ def _merge_items(total_items: int, num_sms: int, per_tile: int) -> int:
     """Items per merge tile: about one step of the row block, fewer when that would leave
     SMs short of tiles."""
     items = per_tile
-    while items > 32 and triton.cdiv(total_items, items) < 4 * num_sms:
+    while items > 32 and _triton.cdiv(total_items, items) < 4 * num_sms:
         items //= 2
     return items
 
@@ -282,7 +312,7 @@ def _merge_workspace(num_tiles: int, width: int, dtype: str, device) -> tuple[to
 
 
 def _partition(indptr, tile_rows, m: int, nnz: int, num_tiles: int, items: int) -> None:
-    _merge_partition_kernel[(triton.cdiv(num_tiles + 1, _PARTITION_BLOCK),)](
+    _triton.launch(_merge_partition_kernel, (_triton.cdiv(num_tiles + 1, _PARTITION_BLOCK),),
         indptr, tile_rows, m, nnz, num_tiles, items, m.bit_length() + 1, BLOCK=_PARTITION_BLOCK)
 
 
@@ -295,14 +325,18 @@ def _mv_operands(indptr, indices, data, x, out, validate):
     return ops, out
 
 
-def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True):
+def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
     """y = A x, CSR-vector design. indptr int32/int64, indices int32, data and x of one
-    dtype (x any stride); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32."""
+    dtype (x any stride); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32.
+    A matrix with rows far longer than its mean (``plan``, or the one validation makes)
+    takes the merge-path route instead (kernels._csr.vector_route)."""
     ops, out = _mv_operands(indptr, indices, data, x, out, validate)
     if ops.m == 0:  # nothing to compute; a zero-sized grid is an error
         return out
+    if vector_route(plan or ops.plan) == "merge":
+        return _launch_mv_merge(ops, indptr, indices, data, x, out, None)
     block_m, block_nnz = _vector_mv_blocks(ops.m, ops.nnz / ops.m, _triton.num_sms(str(data.device)))
-    _csr_mv_vector_kernel[(triton.cdiv(ops.m, block_m),)](
+    _triton.launch(_csr_mv_vector_kernel, (_triton.cdiv(ops.m, block_m),),
         indptr, indices, data, x, out, ops.m, x.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_NNZ=block_nnz, num_warps=4)
     return out
@@ -314,18 +348,21 @@ def csr_mv_merge(indptr, indices, data, x, *, out=None, validate: bool = True, i
     ops, out = _mv_operands(indptr, indices, data, x, out, validate)
     if ops.m == 0:
         return out
-    block_m, block_nnz = _mv_blocks(ops.nnz / ops.m)
+    return _launch_mv_merge(ops, indptr, indices, data, x, out, items_per_tile)
+
+
+def _launch_mv_merge(ops, indptr, indices, data, x, out, items_per_tile):
     total = ops.m + ops.nnz
-    items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), block_m * (block_nnz + 1))
-    num_tiles = triton.cdiv(total, items)
+    items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), _MERGE_ITEMS)
+    num_tiles = _triton.cdiv(total, items)
     tile_rows, head_rows, head_vals, carry_rows, carry_vals = _merge_workspace(num_tiles, 0, ops.dtype, data.device)
     _partition(indptr, tile_rows, ops.m, ops.nnz, num_tiles, items)
-    _csr_mv_merge_kernel[(num_tiles,)](
+    _triton.launch(_csr_mv_merge_kernel, (num_tiles,),
         indptr, indices, data, x, out, tile_rows, head_rows, head_vals, carry_rows, carry_vals,
         ops.m, total, items, x.stride(0), out.stride(0),
-        ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_M=block_m, BLOCK_NNZ=block_nnz, num_warps=4)
-    _csr_mv_fixup_kernel[(num_tiles,)](head_rows, head_vals, carry_rows, carry_vals, out, out.stride(0),
-                                       BLOCK=_FIXUP_BLOCK, num_warps=1)
+        ACC_DTYPE=_triton.acc_dtype(ops.dtype), ITEMS=_triton.next_power_of_2(items), num_warps=4)
+    _triton.launch(_csr_mv_fixup_kernel, (num_tiles,), head_rows, head_vals, carry_rows, carry_vals, out,
+                   out.stride(0), BLOCK=_FIXUP_BLOCK, num_warps=1)
     return out
 
 
@@ -337,15 +374,18 @@ def _mm_operands(indptr, indices, data, b, out, validate):
     return ops, out
 
 
-def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True):
+def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
     """C = A B, one program per row and BLOCK_N columns. B (k, n) and C row-major (rows
-    may be padded); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32."""
+    may be padded); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32.
+    Rows far longer than the mean route to merge-path (see csr_mv_vector)."""
     ops, out = _mm_operands(indptr, indices, data, b, out, validate)
     n = ops.out_shape[1]
     if 0 in ops.out_shape:
         return out
+    if vector_route(plan or ops.plan) == "merge":
+        return _launch_mm_merge(ops, indptr, indices, data, b, out, None)
     block_k, block_n = _mm_blocks(n, ops.nnz / ops.m)
-    _csr_mm_vector_kernel[(ops.m, triton.cdiv(n, block_n))](
+    _triton.launch(_csr_mm_vector_kernel, (ops.m, _triton.cdiv(n, block_n)),
         indptr, indices, data, b, out, n, b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_K=block_k, BLOCK_N=block_n, num_warps=4)
     return out
@@ -355,37 +395,41 @@ def csr_mm_merge(indptr, indices, data, b, *, out=None, validate: bool = True, i
     """C = A B, merge-path design (same semantics as csr_mm_vector). Needs two
     (tiles x n) accumulator buffers for the partial rows at tile boundaries."""
     ops, out = _mm_operands(indptr, indices, data, b, out, validate)
-    n = ops.out_shape[1]
     if 0 in ops.out_shape:
         return out
+    return _launch_mm_merge(ops, indptr, indices, data, b, out, items_per_tile)
+
+
+def _launch_mm_merge(ops, indptr, indices, data, b, out, items_per_tile):
+    n = ops.out_shape[1]
     block_k, block_n = _mm_blocks(n, ops.nnz / ops.m)
     total = ops.m + ops.nnz
     items = items_per_tile or _merge_items(total, _triton.num_sms(str(data.device)), 256)
-    num_tiles = triton.cdiv(total, items)
+    num_tiles = _triton.cdiv(total, items)
     tile_rows, head_rows, head_vals, carry_rows, carry_vals = _merge_workspace(num_tiles, n, ops.dtype, data.device)
     _partition(indptr, tile_rows, ops.m, ops.nnz, num_tiles, items)
-    grid = (num_tiles, triton.cdiv(n, block_n))
-    _csr_mm_merge_kernel[grid](
+    grid = (num_tiles, _triton.cdiv(n, block_n))
+    _triton.launch(_csr_mm_merge_kernel, grid,
         indptr, indices, data, b, out, tile_rows, head_rows, head_vals, carry_rows, carry_vals,
         ops.m, n, total, items, b.stride(0), out.stride(0),
         ACC_DTYPE=_triton.acc_dtype(ops.dtype), BLOCK_K=block_k, BLOCK_N=block_n, num_warps=4)
-    _csr_mm_fixup_kernel[grid](head_rows, head_vals, carry_rows, carry_vals, out, n, out.stride(0),
-                               BLOCK_P=16, BLOCK_N=block_n, num_warps=4)
+    _triton.launch(_csr_mm_fixup_kernel, grid, head_rows, head_vals, carry_rows, carry_vals, out, n,
+                   out.stride(0), BLOCK_P=16, BLOCK_N=block_n, num_warps=4)
     return out
 
 
 # --- what the benchmark times: the same arrays were validated once in Impl.prepare ----------
-def csr_mv_vector_prevalidated(indptr, indices, data, x, *, out=None):
-    return csr_mv_vector(indptr, indices, data, x, out=out, validate=False)
+def csr_mv_vector_prevalidated(indptr, indices, data, x, plan=None, *, out=None):
+    return csr_mv_vector(indptr, indices, data, x, out=out, validate=False, plan=plan)
 
 
-def csr_mv_merge_prevalidated(indptr, indices, data, x, *, out=None):
+def csr_mv_merge_prevalidated(indptr, indices, data, x, plan=None, *, out=None):
     return csr_mv_merge(indptr, indices, data, x, out=out, validate=False)
 
 
-def csr_mm_vector_prevalidated(indptr, indices, data, b, *, out=None):
-    return csr_mm_vector(indptr, indices, data, b, out=out, validate=False)
+def csr_mm_vector_prevalidated(indptr, indices, data, b, plan=None, *, out=None):
+    return csr_mm_vector(indptr, indices, data, b, out=out, validate=False, plan=plan)
 
 
-def csr_mm_merge_prevalidated(indptr, indices, data, b, *, out=None):
+def csr_mm_merge_prevalidated(indptr, indices, data, b, plan=None, *, out=None):
     return csr_mm_merge(indptr, indices, data, b, out=out, validate=False)

@@ -453,13 +453,23 @@ class _FakeDevice:
         getattr(self, f"_{kernel}")(*[int(a) if isinstance(a, (np.integer,)) else float(a) for a in args],
                                     grid=grid, block=block, shared_mem=shared_mem)
 
-    def _lora_mv(self, w, x, b, t, y, m, n, r, w_stride, x_stride, b_stride, y_stride, scale, vec_ok, **launch):
+    def _lora_mv(self, w, x, b, t, y, m, n, r, w_stride, x_stride, b_stride, y_stride, scale, vec_ok, t_splits,
+                 **launch):
         assert launch["grid"][0] * launch["block"][0] // 32 >= m  # a warp per row
+        assert t_splits == 1 or launch["shared_mem"] >= 4 * r  # split t summed in shared memory
         dense = self.view(w, m, n, w_stride) @ self.view(x, n, 1, x_stride)[:, 0] if n else 0
-        adapter = self.view(b, m, r, b_stride) @ self.view(t, r, 1, 1)[:, 0] if r else 0
+        adapter = self.view(b, m, r, b_stride) @ self.view(t, t_splits, r, r).sum(axis=0) if r else 0
         self.write(y, np.asarray(dense + scale * adapter, dtype=np.float64).reshape(m, 1), y_stride)
 
     _lowrank_gemv_acc = _lora_mv
+
+    def _lowrank_shrink(self, a, x, t, r, n, cols_per_split, a_stride, x_stride, vec_ok, **launch):
+        splits = launch["grid"][1]
+        assert launch["grid"][0] == r and splits * cols_per_split >= n and launch["block"] == (32,)
+        partial = [self.view(a + 0, r, n, a_stride)[:, s * cols_per_split:(s + 1) * cols_per_split]
+                   @ self.view(x, n, 1, x_stride)[s * cols_per_split:(s + 1) * cols_per_split, 0]
+                   for s in range(splits)]
+        self.write(t, np.stack(partial), r)
 
     def _lowrank_mv_fused(self, u, v, x, y, m, n, r, u_stride, v_stride, x_stride, y_stride, vec_ok, rows, **launch):
         assert launch["grid"][0] * rows >= m and launch["shared_mem"] >= 4 * r
@@ -496,14 +506,15 @@ def test_cupy_launchers_match_the_cuda_signatures_and_compose_correctly(impl, dt
     fake = _FakeDevice()
     monkeypatch.setattr(_cupy, "launch", fake.launch)
     monkeypatch.setattr(_cupy, "empty", fake.empty)
+    monkeypatch.setattr(cupy_lowrank, "_num_sms", lambda device: 132)  # an H100: the shrink splits
     for name in ("check_lowrank", "check_lora"):  # CPU tensors stand in for CUDA ones
         check = getattr(_lowrank, name)
         monkeypatch.setattr(cupy_lowrank, name, lambda *a, _check=check, **k: _check(*a, **{**k, "device_type": "cpu"}))
     backend, d = get_backend("torch-cpu"), get_dtype(dtype)
     rng = np.random.default_rng(8)
     shape = {"m": 70, "n": 9, "k": 13, "r": 6, "scale": -2.0}
-    if impl.op.endswith("_mv"):
-        shape = {"m": 70, "n": 9, "r": 6, "scale": -2.0}
+    if impl.op.endswith("_mv"):  # fp32: n = 600 is 5 shrink steps, split 5 ways
+        shape = {"m": 70, "n": 600 if dtype == "fp32" else 9, "r": 6, "scale": -2.0}
     host = _op(impl.op).make_inputs(shape, d, rng)
     args = [backend.to_device(host[name], d) for name in _op(impl.op).input_names]
     fake.tensors.extend(args)

@@ -400,3 +400,52 @@ def test_designs_agree_on_a_powerlaw_pattern():
         skip_unless_runnable(impl)
         bound = bind(REG.op("csr_mv"), impl, host, p, get_dtype("fp32"))
         assert max_rel_err(bound.backend.to_host(bound()), reference) <= tolerance(get_dtype("fp32"))
+
+
+# --- the vector launchers' long-row route ------------------------------------------------------
+def _one_long_row(long_row=2000, short_rows=300, cols=2500, seed=3):
+    """indptr/indices of short rows (0-3 elements) around one row of long_row elements."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 4, size=short_rows)
+    lengths[short_rows // 3] = long_row
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate([np.sort(rng.choice(cols, size=n, replace=False)) for n in lengths])
+    return indptr, indices, cols
+
+
+def test_validation_yields_the_row_length_plan():
+    indptr, indices, cols = _one_long_row()
+    impl = REG.impl("csr_mv", "triton-vector")
+    skip_unless_runnable(impl)
+    arrays = _csr_arrays(impl, indptr, indices, k=cols)
+    *same, plan = _csr.validated(*arrays)
+    assert all(a is b for a, b in zip(same, arrays))
+    assert (plan.m, plan.nnz, plan.longest_row) == (300, len(indices), 2000)
+    assert plan.has_long_rows and _csr.vector_route(plan) == "merge"
+
+
+@pytest.mark.parametrize("op", ["csr_mv", "csr_mm"])
+def test_vector_impl_takes_the_merge_route_for_a_long_row(op):
+    """The benchmark's path (prepare, then the timed launcher) runs merge-path kernels
+    for a matrix with a row far longer than the mean, and gets the right answer."""
+    from kernels import _triton
+
+    impl = REG.impl(op, "triton-vector")
+    skip_unless_runnable(impl)
+    indptr, indices, cols = _one_long_row()
+    arrays = _csr_arrays(impl, indptr, indices, k=cols, n=5)
+    prepared = _csr.validated(*arrays)
+    launched = []
+    with _triton.capture(lambda kernel, grid, args, meta: launched.append(kernel.fn.__name__)):
+        impl.load()(*[a.cpu() for a in prepared[:4]], prepared[4])
+    assert launched and all("vector" not in name for name in launched), launched
+    result = impl.load()(*prepared)
+    assert max_rel_err(get_backend(impl.backend).to_host(result), _reference(op, _host(get_backend(impl.backend), arrays))) \
+        <= tolerance(get_dtype("fp32"))
+
+
+def test_vector_lanes_waste_few_slots():
+    from kernels.triton_sparse import _row_lanes
+
+    assert _row_lanes(10.5) == 4  # 3 steps of 4 lanes: 12 slots for rows of 10-11 (16 lanes: 16)
+    assert _row_lanes(5) == 2 and _row_lanes(16) == 16 and _row_lanes(10_000) == 256

@@ -383,3 +383,56 @@ def test_dense_baseline_on_a_one_row_matrix_int8():
     out = torch.empty((1, 2), dtype=torch.int32)
     impl.load()(t, b, out=out)
     assert out.tolist() == (r.long()[None] @ torch.arange(18).reshape(9, 2)).tolist()
+
+
+# --- the Triton design's split, tail and edge paths -------------------------------------------
+def _triton_toeplitz(op):
+    impl = default_registry().impl(op, "triton")
+    skip_unless_runnable(impl)
+    return impl, getattr(importlib.import_module("kernels.triton_toeplitz"), op)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "int8"])
+@pytest.mark.parametrize("m, n", [(300, 70), (700, 1100), (130, 290), (2100, 640)])
+def test_triton_matvec_splits_and_tail_as_on_a_gpu(monkeypatch, dtype, m, n):
+    """With an H100's 132 SMs the block diagonals are split over many programs (a
+    finishing kernel adds the splits), n % 64 columns go through the tail path, and the
+    edge diagonals mask whole row blocks: all must give the reference."""
+    from kernels import _triton, triton_toeplitz
+
+    monkeypatch.setattr(_triton, "num_sms", lambda device: 132)
+    impl, fn = _triton_toeplitz("toeplitz_mv")
+    assert triton_toeplitz._mv_config(m, n, 132)["splits"] > 1
+    c, r, x = _inputs(impl, dtype, m=m, n=n)
+    assert max_rel_err(_host(impl, fn(c, r, x)), _reference(impl, c, r, x)) <= tolerance(get_dtype(dtype))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the interpreter's numpy sees the dropped inf * 0
+@pytest.mark.parametrize("op", ["toeplitz_mv", "toeplitz_mm"])
+def test_an_inf_in_t_stays_in_its_own_rows(monkeypatch, op):
+    """Tiles of T reach past the matrix (edge blocks, tail columns); where they do, the
+    products are dropped, not computed as inf * 0 = NaN in rows the inf is not in."""
+    from kernels import _triton
+
+    monkeypatch.setattr(_triton, "num_sms", lambda device: 132)
+    impl, fn = _triton_toeplitz(op)
+    m, n = 200, 70
+    rng = np.random.default_rng(11)
+    c, r = np.abs(rng.standard_normal(m)) + 0.5, np.abs(rng.standard_normal(n)) + 0.5
+    r[0] = c[0]
+    c[150] = np.inf  # on the diagonal i - j = 150: rows 150..199 only
+    b = np.abs(rng.standard_normal((n,) if op == "toeplitz_mv" else (n, 17))) + 0.5
+    expected = _op(op).reference(c, r, b)
+    to = lambda a: torch.from_numpy(a.astype(np.float32))  # noqa: E731
+    result = fn(to(c), to(r), to(b)).numpy()
+    assert np.array_equal(np.isinf(result), np.isinf(expected)) and not np.isnan(result).any()
+    finite = np.isfinite(expected)
+    assert max_rel_err(result[finite], expected[finite]) <= tolerance(get_dtype("fp32"))
+
+
+def test_triton_matmul_with_one_column_is_the_matvec():
+    impl, fn = _triton_toeplitz("toeplitz_mm")
+    c, r, b = _inputs(impl, m=90, n=130, k=1)
+    out = torch.full((90, 1), float("nan"))
+    fn(c, r, b, out=out)
+    assert max_rel_err(out.numpy(), _reference(impl, c, r, b)) <= tolerance(get_dtype("fp32"))

@@ -7,14 +7,14 @@ constexpr misuse, int8 dot constraints, pointer types, shared memory beyond the 
 all pass there and fail on the GPU. So a subprocess, with the interpreter off (its
 kernels are real JITFunctions, which the pytest process's are not), drives every
 registered Triton implementation (ours and the dense-triton baselines) through the normal
-path (Op.make_inputs, bench.cases.bind, the launcher) on small CPU tensors, with
-``JITFunction.run`` replaced: instead of launching, it asks Triton's own binder for what a
-launch would compile (pointer types from the tensors, ints specialised as on the GPU:
-== 1 becomes a constexpr, % 16 == 0 a divisibility hint; None a constexpr; the options
-from num_warps/num_stages), records it and returns. ``kernels._triton.device_type`` says
-"cpu" so the launchers accept CPU tensors (as under the interpreter) and
-``kernels._triton.num_sms`` says 132 (an H100) so their block heuristics choose what they
-choose on the GPU. The records are compiled by ``triton.compile`` for
+path (Op.make_inputs, bench.cases.bind, the launcher) on small CPU tensors, under
+``kernels._triton.capture``: the one launch seam hands each launch (kernel, grid,
+arguments, constexprs, options) to a recorder instead of launching, the launchers accept
+CPU tensors and size their grids for an H100's 132 SMs. ``bench.inspect.launch_source``
+turns a launch into what Triton compiles (pointer types from the tensors, ints
+specialised as on the GPU: == 1 becomes a constexpr, % 16 == 0 a divisibility hint; None
+a constexpr; the options from num_warps/num_stages): no Triton JIT internals.
+The records are compiled by ``triton.compile`` for
 ``GPUTarget("cuda", arch, 32)`` (TTIR, TTGIR, LLVM IR, PTX and ptxas's cubin: no driver
 needed), in threads (the compiler releases the GIL), and the shared memory each kernel
 needs is checked against the device's limit (a launch beyond it fails on the GPU).
@@ -38,8 +38,9 @@ take minutes; this selection is ~300 compiles, ~50 s cold on 2 cores, ~12 s once
   aranges, tl.dot's minimum K (16; 32 for 8-bit operands); big tiles: shared memory, registers), for sm_90;
 - for each family its largest tile for sm_80 (the oldest architecture we support: mma
   instead of wgmma, 163 KiB of shared memory instead of 227 KiB).
-Not covered: ints == 1 / % 16 specialisations of other shapes than those compiled, and
-register spills (ptxas reports them only through the driver at load time).
+Not covered: ints == 1 / % 16 specialisations of other shapes than those compiled.
+Registers, spills, load widths and instructions of the hot kernels are asserted by
+tests/test_kernel_facts.py (through bench.inspect).
 
 Run alone: python -m tests.test_triton_compile OUT.json (with TRITON_INTERPRET unset).
 """
@@ -91,13 +92,8 @@ def _unsupported_reason() -> str | None:
     try:
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource, make_backend  # noqa: F401
-        from triton.runtime import jit
     except ImportError as exc:
         return f"this Triton lacks GPUTarget/ASTSource/make_backend ({exc})"
-    missing = [name for name, owner in (("create_function_from_signature", jit), ("_pack_args", jit.JITFunction),
-                                        ("run", jit.JITFunction)) if not hasattr(owner, name)]
-    if missing:
-        return f"this Triton's JIT internals differ from 3.8's (no {', '.join(missing)}): update this test"
     try:
         make_backend(GPUTarget("cuda", SM90, 32))
     except Exception as exc:  # no NVIDIA backend in this build
@@ -108,47 +104,41 @@ def _unsupported_reason() -> str | None:
 class _Recorder:
     """What each intercepted launch would compile, deduplicated, with who launched it."""
 
-    def __init__(self, backend) -> None:
-        self.backend = backend
-        self.binders: dict = {}
+    def __init__(self) -> None:
         self.launches: dict[str, dict] = {}  # exact compile key -> record
         self.case: dict | None = None  # the (op, impl, dtype, shape) being driven
         self.case_families: dict[str, set[str]] = {}  # case name -> families it launched
         self.large_ops: set[str] = set()  # ops that launched at a quick-profile shape
 
-    def record(self, fn, args, kwargs) -> None:
-        from triton import knobs
-        from triton.runtime import jit
+    def record(self, kernel, grid, args, meta) -> None:
+        """The capture hook of kernels._triton.launch."""
+        from bench.inspect import Launch, launch_source
 
-        # What JITFunction.run (triton 3.8) does before compiling, with the GPU backend.
-        kwargs["debug"] = kwargs.get("debug", fn.debug) or knobs.runtime.debug
-        kwargs["instrumentation_mode"] = knobs.compilation.instrumentation_mode
-        if fn not in self.binders:
-            self.binders[fn] = jit.create_function_from_signature(fn.signature, fn.params, self.backend)
-        bound_args, specialization, options = self.binders[fn](*args, **kwargs)
-        options, signature, constexprs, attrs = fn._pack_args(self.backend, kwargs, bound_args, specialization,
-                                                              options)
+        fn = kernel
+        signature, constexprs, attrs, options = launch_source(Launch(kernel, tuple(grid), args, meta))
         kernel = f"{fn.module}:{fn.fn.__qualname__}"
-        declared = [p.name for p in fn.params if p.is_constexpr]
+        names = list(signature)
+        declared = [name for name in names if name in meta]  # constexprs come by keyword
         # Integer constexprs are tile sizes (BLOCK_*, GROUP_M); the others (dtypes,
         # strings, bools, None) pick a code path.
-        tiles = {name: bound_args[name] for name in declared
-                 if isinstance(bound_args[name], int) and not isinstance(bound_args[name], bool)}
-        variant = {name: repr(bound_args[name]) for name in declared if name not in tiles}
+        tiles = {name: meta[name] for name in declared
+                 if isinstance(meta[name], int) and not isinstance(meta[name], bool)}
+        variant = {name: repr(meta[name]) for name in declared if name not in tiles}
         pointers = {name: kind for name, kind in signature.items() if kind.startswith("*")}
-        family = repr((kernel, sorted(pointers.items()), sorted(variant.items()), options.num_warps,
-                       options.num_stages))
-        key = repr((kernel, sorted(signature.items()), sorted(constexprs.items()), sorted(attrs.items()), options))
+        num_warps, num_stages = options.get("num_warps", 4), options.get("num_stages", 3)
+        family = repr((kernel, sorted(pointers.items()), sorted(variant.items()), num_warps, num_stages))
+        key = repr((kernel, sorted(signature.items()), sorted(constexprs.items()), sorted(attrs.items()),
+                    sorted(options.items())))
         entry = self.launches.setdefault(key, {
             "key": key, "fn": fn, "source": (signature, constexprs, attrs),
             # The launch's own options (num_warps, num_stages, debug...): each target's
             # backend derives the rest (arch, fp8 types, dot precisions) from them.
-            "options": {name: value for name, value in kwargs.items() if name not in bound_args},
+            "options": options,
             "kernel": kernel, "family": family, "tiles": tiles,
-            "specialisation": {fn.params[path[0]].name: repr(value) for path, value in constexprs.items()
-                               if fn.params[path[0]].name not in declared},
+            "specialisation": {names[path[0]]: repr(value) for path, value in constexprs.items()
+                               if names[path[0]] not in declared},
             "summary": {"pointers": pointers, "constexprs": {**variant, **tiles},
-                        "num_warps": options.num_warps, "num_stages": options.num_stages},
+                        "num_warps": num_warps, "num_stages": num_stages},
             "divisible": sum(1 for hints in attrs.values() if hints), "large": False, "launched_by": [],
         })
         entry["launched_by"].append(self.case["label"])
@@ -161,10 +151,7 @@ class _Recorder:
 def _drive_launchers(recorder: _Recorder) -> tuple[list[dict], list[dict]]:
     """Every Triton impl x dtype x (the op's cheapest quick shape, then its test shapes)
     through bind and the launcher, launches intercepted. -> (cases, errors)."""
-    from unittest import mock
-
     import numpy as np
-    from triton.runtime import jit
 
     from bench.cases import bind
     from bench.inputs import case_seed
@@ -176,12 +163,7 @@ def _drive_launchers(recorder: _Recorder) -> tuple[list[dict], list[dict]]:
     host_inputs: dict = {}  # (op, shape, dtype) -> host arrays, shared by the op's impls
     cases, errors = [], []
 
-    def intercepted_run(fn, *args, grid, warmup, **kwargs):
-        recorder.record(fn, args, kwargs)
-
-    with mock.patch.object(jit.JITFunction, "run", intercepted_run), \
-            mock.patch.object(_triton, "device_type", lambda: "cpu"), \
-            mock.patch.object(_triton, "num_sms", lambda device: SM_COUNT):
+    with _triton.capture(recorder.record, sms=SM_COUNT):
         for impl in _triton_impls():
             op = registry.op(impl.op)
             if any(key[0] != op.name for key in host_inputs):  # a new op: free the last one's arrays
@@ -306,11 +288,8 @@ def worker(out_path: str) -> None:
     if reason:
         Path(out_path).write_text(json.dumps({"unsupported": reason}))
         return
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import make_backend
-
     started = time.perf_counter()
-    recorder = _Recorder(make_backend(GPUTarget("cuda", SM90, 32)))
+    recorder = _Recorder()
     cases, launch_errors = _drive_launchers(recorder)
     launches = list(recorder.launches.values())
     captured_s = time.perf_counter() - started

@@ -71,7 +71,9 @@ def register(reg: Registry) -> None:
         flops=dense_mv_flops,
         min_bytes=dense_mv_min_bytes,
         # Triton GEMV blocks span up to 8 rows x 2048 columns: 37 x 4100 crosses both.
-        test_shapes=({"m": 1, "n": 1}, {"m": 7, "n": 33}, {"m": 1000, "n": 257}, {"m": 37, "n": 4100}),
+        # 5 x 0: an empty reduction, y = 0.
+        test_shapes=({"m": 1, "n": 1}, {"m": 7, "n": 33}, {"m": 1000, "n": 257}, {"m": 37, "n": 4100},
+                     {"m": 5, "n": 0}),
     ))
     reg.add_op(Op(
         name="dense_mm",
@@ -85,7 +87,7 @@ def register(reg: Registry) -> None:
         min_bytes=dense_mm_min_bytes,
         # GEMM tiles are up to 128 wide: 150 x 140 x 300 spans several in every dimension.
         test_shapes=({"m": 1, "n": 1, "k": 1}, {"m": 7, "n": 5, "k": 33}, {"m": 1000, "n": 7, "k": 257},
-                     {"m": 150, "n": 140, "k": 300}),
+                     {"m": 150, "n": 140, "k": 300}, {"m": 5, "n": 3, "k": 0}),
     ))
 
     mv, mm = "dense_mv", "dense_mm"

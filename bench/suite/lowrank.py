@@ -155,7 +155,7 @@ def register(reg: Registry) -> None:
         flops=lowrank_mv_flops,
         min_bytes=lowrank_mv_min_bytes,
         test_shapes=({"m": 1, "n": 1, "r": 1}, {"m": 7, "n": 33, "r": 7}, {"m": 300, "n": 5, "r": 100},
-                     {"m": 37, "n": 1100, "r": 3}),
+                     {"m": 37, "n": 1100, "r": 3}, {"m": 5, "n": 0, "r": 3}, {"m": 5, "n": 4, "r": 0}),
     ))
     reg.add_op(Op(
         name="lowrank_mm",
@@ -168,7 +168,8 @@ def register(reg: Registry) -> None:
         flops=lowrank_mm_flops,
         min_bytes=lowrank_mm_min_bytes,
         test_shapes=({"m": 1, "n": 1, "k": 1, "r": 1}, {"m": 7, "n": 5, "k": 33, "r": 7},
-                     {"m": 150, "n": 70, "k": 5, "r": 130}, {"m": 37, "n": 20, "k": 300, "r": 3}),
+                     {"m": 150, "n": 70, "k": 5, "r": 130}, {"m": 37, "n": 20, "k": 300, "r": 3},
+                     {"m": 5, "n": 3, "k": 0, "r": 2}, {"m": 5, "n": 3, "k": 4, "r": 0}),
     ))
     reg.add_op(Op(
         name="lora_mv",
@@ -182,7 +183,8 @@ def register(reg: Registry) -> None:
         min_bytes=lora_mv_min_bytes,
         # Scales: positive, zero (LoRA reduces to dense), negative, fractional (float only).
         test_shapes=({"m": 1, "n": 1, "r": 1, "scale": 2.0}, {"m": 7, "n": 33, "r": 7, "scale": 0.0},
-                     {"m": 300, "n": 5, "r": 100, "scale": -2.0}, {"m": 37, "n": 1100, "r": 3, "scale": 0.375}),
+                     {"m": 300, "n": 5, "r": 100, "scale": -2.0}, {"m": 37, "n": 1100, "r": 3, "scale": 0.375},
+                     {"m": 5, "n": 0, "r": 3, "scale": 2.0}),
         call_kwargs=lora_call_kwargs,
     ))
     reg.add_op(Op(
@@ -197,7 +199,8 @@ def register(reg: Registry) -> None:
         min_bytes=lora_mm_min_bytes,
         test_shapes=({"m": 1, "n": 1, "k": 1, "r": 1, "scale": 2.0}, {"m": 7, "n": 5, "k": 33, "r": 7, "scale": 0.0},
                      {"m": 150, "n": 70, "k": 5, "r": 100, "scale": -2.0},
-                     {"m": 37, "n": 20, "k": 300, "r": 3, "scale": 0.375}),
+                     {"m": 37, "n": 20, "k": 300, "r": 3, "scale": 0.375},
+                     {"m": 5, "n": 3, "k": 0, "r": 2, "scale": 2.0}),
         call_kwargs=lora_call_kwargs,
     ))
 

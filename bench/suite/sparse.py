@@ -215,7 +215,7 @@ def _real_pattern(p: Params, cols_dim: str) -> tuple[np.ndarray, np.ndarray]:
 def csr_pattern(p: Params, cols_dim: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(indptr, indices) of A: indptr int32 (int64 when nnz needs it), indices int32."""
     indptr, indices = _real_pattern(p, cols_dim) if "matrix" in p else _generated_pattern(p, cols_dim, rng)
-    if len(indices) == 0:
+    if len(indices) == 0 and p[cols_dim] > 0:  # no columns: an empty reduction, y = 0 by definition
         raise ValueError(f"{dict(p)} gives a matrix with no stored element; benchmark inputs are never all zero")
     return indptr.astype(np.int32 if len(indices) <= INT32_MAX else np.int64), indices
 
@@ -280,7 +280,7 @@ def _uniform(density: float) -> dict:
 def register(reg: Registry) -> None:
     # Interpreter-sized: 1x1; fewer elements than rows (empty rows); a power-law pattern
     # whose longest row is full (a dense row) next to empty ones; a band; a real matrix;
-    # rows spread over several programs/tiles.
+    # rows spread over several programs/tiles; an empty reduction (no columns: y = 0).
     reg.add_op(Op(
         name="csr_mv",
         summary="y = A x, A sparse m x n in CSR (indptr, indices, data)",
@@ -294,7 +294,7 @@ def register(reg: Registry) -> None:
         test_shapes=_shapes(("m", "n"), (1, 1, _uniform(1.0)), (37, 50, _uniform(0.01)),
                             (120, 90, {"density": 0.08, "dist": "powerlaw"}),
                             (200, 333, {"density": 0.03, "dist": "banded"}),
-                            (239, 239, {"matrix": "knot"}), (1000, 257, _uniform(0.02))),
+                            (239, 239, {"matrix": "knot"}), (1000, 257, _uniform(0.02)), (5, 0, _uniform(0.5))),
         index_inputs=("indptr", "indices"),
     ))
     reg.add_op(Op(
@@ -311,7 +311,7 @@ def register(reg: Registry) -> None:
         test_shapes=_shapes(("m", "n", "k"), (1, 1, 1, _uniform(1.0)), (37, 5, 50, _uniform(0.01)),
                             (48, 7, 40, {"density": 0.1, "dist": "powerlaw"}),
                             (40, 130, 33, {"density": 0.1, "dist": "banded"}),
-                            (125, 3, 125, {"matrix": "unit_cube"})),
+                            (125, 3, 125, {"matrix": "unit_cube"}), (5, 3, 0, _uniform(0.5))),
         index_inputs=("indptr", "indices"),
     ))
 
