@@ -485,7 +485,9 @@ def cmd_inspect(args) -> int:
         rows.extend({**label, **f.row()} for f in facts)
     if not rows:
         raise ValueError("nothing to inspect: no Triton or CUDA C implementation matches the filters")
-    print(pd.DataFrame(rows, dtype=object).fillna("").to_string(index=False))
+    table = pd.DataFrame(rows, dtype=object).fillna("")
+    table = table[[c for c in table.columns if c != "error"] + (["error"] if "error" in table else [])]
+    print(table.to_string(index=False))
     if cuda_done:
         print("CUDA C: grid not captured; blocks/SM and occupancy assume 256-thread blocks.")
     return 0
