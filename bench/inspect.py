@@ -264,7 +264,7 @@ class _Binary:
     instructions: dict
 
 
-_INSTRUCTION = re.compile(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
+_INSTRUCTION = re.compile(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*(?:x[0-9][A-Z0-9_.x]*)?)")  # HGMMA.64x256x16.F32.BF16
 _LOAD_BITS = re.compile(r"\b(?:LDGSTS|LDG)(?:\.[A-Z0-9_]+)*(?![A-Z0-9_])")  # not LDGDEPBAR
 _WIDTH_SUFFIX = {"128": 128, "64": 64, "U16": 16, "S16": 16, "U8": 8, "S8": 8}
 
