@@ -68,7 +68,7 @@ def measure(ops=None, impls=None, dtypes=None, shape_text=None) -> list[dict]:
         if impl.backend != "triton" or impl.is_baseline or (ops and impl.op not in ops) or (impls and impl.name not in impls):
             continue
         op = registry.op(impl.op)
-        shape = parse_shape(shape_text, op.dims) if shape_text else default_shape(op.name)
+        shape = {**default_shape(op.name), **parse_shape(shape_text, op.dims)} if shape_text else default_shape(op.name)
         for dtype in [d for d in impl.dtypes if not dtypes or d in dtypes][:1 if not dtypes else None]:
             from bench.dtypes import get_dtype
 

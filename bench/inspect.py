@@ -264,7 +264,7 @@ class _Binary:
     instructions: dict
 
 
-_INSTRUCTION = re.compile(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
+_INSTRUCTION = re.compile(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*(?:x[0-9][A-Z0-9_.x]*)?)")  # HGMMA.64x256x16.F32.BF16
 _LOAD_BITS = re.compile(r"\b(?:LDGSTS|LDG)(?:\.[A-Z0-9_]+)*(?![A-Z0-9_])")  # not LDGDEPBAR
 _WIDTH_SUFFIX = {"128": 128, "64": 64, "U16": 16, "S16": 16, "U8": 8, "S8": 8}
 
@@ -418,7 +418,7 @@ def parse_shape(text: str, dims: tuple[str, ...]) -> dict:
     except ValueError:
         raise ValueError(f"bad --shape {text!r}: use m=4096,n=4096 or 4096x4096") from None
     if len(values) != len(dims):
-        raise ValueError(f"bad --shape {text!r}: this op's dims are {'x'.join(dims)}")
+        raise ValueError(f"bad --shape {text!r}: this op's dims are {' x '.join(dims)}")
     return dict(zip(dims, values))
 
 
@@ -464,23 +464,32 @@ def cmd_inspect(args) -> int:
         from bench.host_overhead import print_host_overhead
 
         return print_host_overhead(args)
-    rows = []
+    rows, cuda_done = [], set()
     for op, impl, dtype in _selected_impls(args):
-        shape = parse_shape(args.shape, op.dims) if args.shape else default_shape(op.name)
+        # Parameters --shape leaves out (LoRA's r and scale, CSR's density) from the quick shape.
+        shape = {**default_shape(op.name), **parse_shape(args.shape, op.dims)} if args.shape else default_shape(op.name)
         label = {"op": op.name, "impl": impl.name, "dtype": dtype, "shape": "x".join(str(shape[d]) for d in op.dims)}
         try:
             if impl.backend == "triton":
                 facts = inspect_case(op.name, impl.name, dtype, shape, args.arch, spills=not args.no_spills)
-            else:
-                facts = [f for f in inspect_cuda(cuda_source(impl), args.arch) if f.kernel.endswith(dtype)
-                         or f"_{dtype}" in f.kernel]
-        except (ValueError, TypeError, RuntimeError) as exc:
-            rows.append({**label, "kernel": f"error: {exc}"})
+            else:  # every kernel of the impl's .cu in this dtype, once per .cu
+                source = cuda_source(impl)
+                if (source, dtype) in cuda_done:
+                    continue
+                cuda_done.add((source, dtype))
+                label["impl"] = f"{source.name} (CUDA C)"
+                facts = [f for f in inspect_cuda(source, args.arch) if f.kernel.endswith(f"_{dtype}")]
+        except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+            rows.append({**label, "kernel": "-", "error": str(exc)})
             continue
         rows.extend({**label, **f.row()} for f in facts)
     if not rows:
         raise ValueError("nothing to inspect: no Triton or CUDA C implementation matches the filters")
-    print(pd.DataFrame(rows).fillna("").to_string(index=False))
+    table = pd.DataFrame(rows, dtype=object).fillna("")
+    table = table[[c for c in table.columns if c != "error"] + (["error"] if "error" in table else [])]
+    print(table.to_string(index=False))
+    if cuda_done:
+        print("CUDA C: grid not captured; blocks/SM and occupancy assume 256-thread blocks.")
     return 0
 
 
