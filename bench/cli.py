@@ -437,7 +437,7 @@ RUN_EXAMPLES = """examples:
   structbench run --op dense_mv --shape m=4096,n=11008 --dtype fp16 --impl triton,torch
   structbench run --op lowrank_mv --shape m=2048,n=2048,r=16 --shape m=4096,n=4096,r=64
   structbench run --op csr_mv --shape m=4096,n=4096,density=0.01,dist=powerlaw --impl scipy
-  structbench run --out results/mine.csv --resume     # finish an interrupted sweep
+  structbench run --op dense_mv --impl numpy,torch-cpu --dtype fp32 --out results/mine.csv --resume
 
 Ctrl-C (or SIGTERM) stops at once with exit 130 (143), keeping every finished row;
 --resume then runs the cases the CSV lacks (with the same settings, or --force)."""

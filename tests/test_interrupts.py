@@ -182,7 +182,7 @@ def test_a_signal_mid_case_stops_at_once_with_the_run_record_and_no_orphan(tmp_p
     assert "resume: 1 cases already in" in resumed.stdout, resumed.stdout + resumed.stderr
 
 
-@pytest.mark.parametrize("delay_s", [0.2, 1.0])
+@pytest.mark.parametrize("delay_s", [0.5, 1.5])
 def test_ctrl_c_at_startup_is_a_clean_exit(tmp_path, delay_s):
     out = tmp_path / "r.csv"
     sweep = Sweep(["run", "--profile", "smoke", "--no-calibrate", "--op", "dense_mv", "--out", str(out)],
@@ -253,7 +253,7 @@ def test_an_impl_that_forks_and_dies_is_a_dead_worker_and_its_child_is_killed(tm
                              echo=lambda line: None)
     finally:
         executor.close()
-    assert time.monotonic() - started < 25  # not the 30 s timeout: the death is seen at once
+    assert time.monotonic() - started < 15  # not the 30 s timeout: the death is seen at once
     assert [r["status"] for r in rows] == ["error", "ok"]
     assert "worker died (exit code 3)" in rows[0]["error"]
     assert _gone([int(pid_file.read_text())]), "the forked child survived"
