@@ -257,3 +257,15 @@ def test_an_impl_that_forks_and_dies_is_a_dead_worker_and_its_child_is_killed(tm
     assert [r["status"] for r in rows] == ["error", "ok"]
     assert "worker died (exit code 3)" in rows[0]["error"]
     assert _gone([int(pid_file.read_text())]), "the forked child survived"
+
+
+def test_an_interrupt_inside_exec_code_still_exits_130():
+    """CPython 3.11 exits with -SIGINT after any KeyboardInterrupt that passed through exec()
+    of a string (dataclasses and namedtuples during imports), even a handled one: that is
+    why the CLI's signal handlers raise bench.signals.Interrupted instead."""
+    script = ("import os, signal, sys\nfrom bench import signals\nsignals.install()\n"
+              "try:\n    exec('os.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(10**7): pass')\n"
+              "except signals.Interrupted as stop:\n    sys.exit(stop.exit_code)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True)
+    assert result.returncode == 130, result.stderr
