@@ -1,10 +1,10 @@
 """Ctrl-C and SIGTERM as one exception, ``Interrupted``, that the CLI catches to stop a
 sweep cleanly (exit 128 + signal number: 130, 143).
 
-Not a KeyboardInterrupt on purpose: CPython (3.11) marks the process as killed by SIGINT
-whenever a KeyboardInterrupt passes through code run by exec() of a string (dataclasses
-and namedtuples are made that way during imports), and then exits with -SIGINT even
-though the exception was handled. Stdlib only: installed before anything heavy loads.
+Not a KeyboardInterrupt on purpose: CPython (3.11) can flag a KeyboardInterrupt that
+passed through exec()'d code (dataclasses are made that way during imports) as unhandled
+and exit with -SIGINT although the CLI caught it (seen in 1-2 of 16 runs under load).
+Stdlib only: installed before anything heavy loads.
 """
 
 from __future__ import annotations
