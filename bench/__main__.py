@@ -1,17 +1,19 @@
 """`python -m bench` and the `structbench` command: a Ctrl-C or SIGTERM while the CLI is
 still being imported is a clean exit too (bench.cli.main handles them from then on)."""
 
-import signal
 import sys
+
+from bench import signals
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signals.install()
     try:
         from bench.cli import main as cli_main
-    except KeyboardInterrupt:
+    except signals.Interrupted as stop:
+        signals.ignore()
         print("\nstructbench: interrupted before any case ran", file=sys.stderr)
-        return 128 + signal.SIGINT
+        return stop.exit_code
     return cli_main()
 
 

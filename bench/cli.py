@@ -7,13 +7,13 @@ import dataclasses
 import datetime
 import json
 import os
-import signal
 import sys
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
+from bench import signals
 from bench.cli_types import (available_device, comma_list, nonnegative_float, positive_float, probability,
                              shape_spec, shard_spec)
 
@@ -331,7 +331,7 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
               "sweep and --timeout does not apply")
     rows: list[dict] = []
     executor = None
-    interrupted: KeyboardInterrupt | None = None
+    interrupted: signals.Interrupted | None = None
     with ResultWriter(out) as writer:
         # The run record is written first (every run_id of the CSV has one, even after a
         # SIGKILL), then completed once the worker is up, and at the end.
@@ -345,10 +345,10 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
             executor = _executor(args, settings)
             writer.write_run({"run_id": settings.run_id, "event": "ready", **executor.hello})
             run_sweep(executor, cases, writer, deadline=deadline, rows=rows)
-        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (see main): stop now, keep the rows
+        except signals.Interrupted as exc:  # Ctrl-C or SIGTERM (see main): stop now, keep the rows
             interrupted = exc
         finally:
-            _ignore_stop_signals()  # from here on a Ctrl-C must not break the record (main restores them)
+            signals.ignore()  # from here on a Ctrl-C must not break the record (main restores them)
             clocks = executor.clocks() if executor is not None else {}
             if executor is not None:
                 executor.close()
@@ -359,7 +359,7 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
     if interrupted is not None:
         print(f"\ninterrupted after {len(rows)} of {len(cases)} cases; `--resume` continues: "
               f"{_resume_command(args, out)}", file=sys.stderr)
-        return 128 + getattr(interrupted, "signum", signal.SIGINT)
+        return interrupted.exit_code
     counts = Counter(row["status"] for row in rows)
     print("\n" + summary_by_op(rows))
     print(f"\ndone: {dict(counts)} rows in {out} (all columns there; `structbench report {out}`)")
@@ -511,7 +511,7 @@ RUN_EXAMPLES = """examples:
   structbench run --op dense_mv --shape m=4096,n=11008 --dtype fp16 --impl triton,torch
   structbench run --op lowrank_mv --shape m=2048,n=2048,r=16 --shape m=4096,n=4096,r=64
   structbench run --op csr_mv --shape m=4096,n=4096,density=0.01,dist=powerlaw --impl scipy
-  structbench run --out results/mine.csv --resume     # finish an interrupted sweep
+  structbench run --op dense_mv --impl numpy,torch-cpu --dtype fp32 --out results/mine.csv --resume
 
 Ctrl-C (or SIGTERM) stops at once with exit 130 (143), keeping every finished row;
 --resume then runs the cases the CSV lacks (with the same settings, or --force)."""
@@ -650,30 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the sweep stops, keeps its rows and says so."""
-
-    signum = signal.SIGTERM
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
-
-
-def _ignore_stop_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def main(argv: list[str] | None = None) -> int:
     """The CLI. Called without argv (the command line), it keeps ignoring Ctrl-C once the
     work is done, so a late one cannot break the interpreter's exit; called with argv (a
     program, a test), it restores the caller's signal handlers."""
     as_command = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signals.install()
     try:
         args = build_parser().parse_args(argv)
         args.argv = argv
@@ -687,13 +670,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `structbench list | head`: the reader left; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except KeyboardInterrupt as exc:  # before any case ran (imports, planning, --out checks)
-        _ignore_stop_signals()
+    except signals.Interrupted as stop:  # before any case ran (imports, planning, --out checks)
+        signals.ignore()
         print("\nstructbench: interrupted before any case ran", file=sys.stderr)
-        return 128 + getattr(exc, "signum", signal.SIGINT)
+        return stop.exit_code
     finally:
         if as_command:
-            _ignore_stop_signals()
+            signals.ignore()
         else:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            signals.restore(previous)

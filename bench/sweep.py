@@ -206,12 +206,14 @@ class IsolatedExecutor:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _NoReply
-            ready = wait([self._conn, self._process.sentinel], remaining)
+            # A grandchild forked by an implementation inherits the pipe and the sentinel's
+            # fd, keeping both open after the worker died: hence also waitpid (is_alive).
+            ready = wait([self._conn, self._process.sentinel], min(remaining, 0.5))
             if self._conn in ready:
                 reply_seq, _kind, payload = self._conn.recv()
                 if reply_seq == seq:
                     return payload
-            elif ready and not self._conn.poll(0):
+            elif not self._process.is_alive() and not self._conn.poll(0):
                 raise EOFError("worker exited")
 
     def _retire(self) -> None:

@@ -252,6 +252,19 @@ def test_a_long_step_says_what_it_is_and_how_long(tmp_path, monkeypatch, capsys)
     assert re.search(r"calibrating cpu ceilings \(~\d+ s, once; cached in .*calibration/\)", capsys.readouterr().out)
 
 
+def test_every_help_example_parses_as_written():
+    parser = build_parser()
+    for command in ("list", "calibrate", "run", "compare", "report"):
+        text = parser._subparsers._group_actions[0].choices[command].format_help()
+        examples = [line.split("#")[0].split(" > ")[0].strip() for line in text.split("examples:")[1].splitlines()
+                    if line.strip().startswith("structbench ")]
+        assert examples, command
+        for example in examples:
+            if "--device cuda" in example and cuda_reason():
+                continue
+            assert callable(parser.parse_args(shlex.split(example)[1:]).func), example
+
+
 def test_readme_cli_examples_parse_as_written():
     readme = (ROOT / "README.md").read_text()
     commands = [line.split("#")[0].split(" | ")[0].strip() for line in readme.splitlines()
