@@ -9,14 +9,23 @@ VENV := .venv
 DEPS := import numpy, pandas, torch, triton, pytest, matplotlib
 PY := $(shell $(SYSTEM_PYTHON) -c "$(DEPS)" >/dev/null 2>&1 && echo $(SYSTEM_PYTHON) || echo $(VENV)/bin/python)
 
+# Beside it, where we build venvs (not on the GPU machine: no network), .venv-triton36 holds
+# triton 3.6, the GPU machine's version, so the compiled-code facts tests check both Tritons.
+VENV36 := .venv-triton36
+
 .PHONY: setup test bench bench-pytest calibrate report gpu-check list clean
-setup: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/.installed)
+setup: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/.installed $(VENV36)/.installed)
 	@echo "using $(PY)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV36)/.installed: requirements-triton36.txt
+	$(SYSTEM_PYTHON) -m venv $(VENV36)
+	$(VENV36)/bin/pip install --quiet -r requirements-triton36.txt
 	touch $@
 
 # Without a GPU the Triton kernels run under TRITON_INTERPRET=1 (tests/conftest.py sets it).
@@ -48,4 +57,4 @@ list: setup
 	$(PY) -m bench list
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VENV36) .pytest_cache
