@@ -67,6 +67,14 @@ def test_toeplitz_mm_min_bytes(dtype, expected):
     assert _op("toeplitz_mm").min_bytes({"m": 2, "n": 3, "k": 4}, get_dtype(dtype)) == expected
 
 
+def test_empty_matrix_moves_only_its_zero_output_and_right_hand_side():
+    # T 7 x 0 has no parameters: y (7 fp32 zeros) is all; C 7 x 5 likewise, B is 0 x 5.
+    fp32 = get_dtype("fp32")
+    assert _op("toeplitz_mv").min_bytes({"m": 7, "n": 0}, fp32) == 7 * 4
+    assert _op("toeplitz_mm").min_bytes({"m": 7, "n": 0, "k": 5}, fp32) == 35 * 4
+    assert _op("toeplitz_mv").min_bytes({"m": 0, "n": 5}, fp32) == 5 * 4  # x, read or not
+
+
 def test_matmul_with_one_column_costs_a_matvec():
     for dtype in ("fp32", "int8"):
         d = get_dtype(dtype)
