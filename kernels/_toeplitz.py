@@ -3,7 +3,8 @@ validation the benchmark runs in ``Impl.prepare``.
 
 T (m x n) arrives as its first column ``c`` (length m) and first row ``r`` (length n);
 the right-hand side is ``x`` (length n, toeplitz_mv) or ``b`` (n x k, toeplitz_mm).
-Our kernels read the diagonal from c[0] and never read r[0].
+Our kernels read the diagonal from c[0] and never read r[0]. m = 0 or n = 0 is legal: T
+is empty, y (or C) is zeros of length m (m x k), and there is no corner to check.
 
 The corner r[0] == c[0]: both name the diagonal, so a mismatch means the caller built c
 and r inconsistently. Checking it needs the two values on the host, i.e. one tiny
@@ -80,10 +81,7 @@ def check_toeplitz(op: str, c, r, b, out, *, vector: bool, device_type: str, val
     require_ndim(op, b_info, 1 if vector else 2)
     dtype = require_same_dtype(op, [c_info, r_info, b_info], dtypes)
     require_device(op, [c_info, r_info, b_info], device_type)
-    m, n = c_info.shape[0], r_info.shape[0]
-    if m == 0 or n == 0:
-        raise ValueError(f"{op}: c (length {m}) and r (length {n}) must both be non-empty: "
-                         "c[0] = r[0] is the diagonal of T")
+    m, n = c_info.shape[0], r_info.shape[0]  # m = 0 or n = 0: an empty T, the product is zeros
     if b_info.shape[0] != n:
         raise ValueError(f"{op}: shape mismatch: T is {m}x{n} (len(c) x len(r)) but {b_name} has "
                          f"{b_info.shape[0]} rows (shape {b_info.shape}); they must agree on {n}")
@@ -123,7 +121,10 @@ def _corner_values(c, r) -> tuple[float, float]:
 
 
 def require_matching_corner(op: str, c, r) -> None:
-    """r[0] == c[0] (both NaN counts as equal), else a ValueError naming both."""
+    """r[0] == c[0] (both NaN counts as equal), else a ValueError naming both. An empty T
+    (c or r of length 0) has no diagonal, so nothing to check."""
+    if c.shape[0] == 0 or r.shape[0] == 0:
+        return
     c0, r0 = _corner_values(c, r)
     if not (c0 == r0 or (math.isnan(c0) and math.isnan(r0))):
         raise ValueError(f"{op}: r[0] = {r0!r} but c[0] = {c0!r}; the first row and the first column of a "

@@ -61,6 +61,9 @@ def toeplitz_mv(c, r, x, *, out=None, validate: bool = True):
     if out is None:
         out = _cupy.empty(ops.c, c, ops.out_shape, out_dtype_name(ops.dtype))
         ops = check_toeplitz("toeplitz_mv", c, r, x, out, vector=True, device_type="cuda", validate=False)
+    if ops.m == 0 or ops.n == 0:  # an empty T: y = 0, and a zero-sized grid is an error
+        out[...] = 0
+        return out
     splits, split_cols = _mv_splits(ops.m, ops.n, _num_sms())
     parts = ops.out  # not read with one split
     if splits > 1:  # the splits' partial sums, in the accumulator type
@@ -87,7 +90,8 @@ def toeplitz_mm(c, r, b, *, out=None, validate: bool = True):
     if out is None:
         out = _cupy.empty(ops.c, c, ops.out_shape, out_dtype_name(ops.dtype))
         ops = check_toeplitz("toeplitz_mm", c, r, b, out, vector=False, device_type="cuda", validate=False)
-    if ops.k == 0:  # nothing to compute; a zero-sized grid is an error
+    if 0 in (ops.m, ops.n, ops.k):  # an empty T or B: C = 0, and a zero-sized grid is an error
+        out[...] = 0
         return out
     grid = (_cdiv(ops.m, _MM_TILE), _cdiv(ops.k, _MM_TILE))  # rows along x: up to 2**31 - 1 tiles
     if grid[1] > _MAX_GRID_Y:

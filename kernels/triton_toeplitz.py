@@ -247,6 +247,8 @@ def toeplitz_mv(c: torch.Tensor, r: torch.Tensor, x: torch.Tensor, *, out: torch
                          validate=validate)
     if out is None:
         out = _triton.empty(ops.out_shape, out_dtype_name(ops.dtype), c.device)
+    if ops.m == 0 or ops.n == 0:  # an empty T: y = 0, and a zero-sized grid is an error
+        return out.zero_()
     return _launch_mv(c, r, x, out, ops.m, ops.n, ops.dtype)
 
 
@@ -258,8 +260,8 @@ def toeplitz_mm(c: torch.Tensor, r: torch.Tensor, b: torch.Tensor, *, out: torch
                          validate=validate)
     if out is None:
         out = _triton.empty(ops.out_shape, out_dtype_name(ops.dtype), c.device)
-    if ops.k == 0:  # nothing to compute; a zero-sized grid is an error
-        return out
+    if 0 in (ops.m, ops.n, ops.k):  # an empty T or B: C = 0, and a zero-sized grid is an error
+        return out.zero_()
     if ops.k == 1:  # one column of B: a matvec, which needs no tl.dot tile 16 columns wide
         _launch_mv(c, r, b[:, 0], out[:, 0], ops.m, ops.n, ops.dtype)
         return out

@@ -6,6 +6,7 @@ for i >= j and r[j - i] for i < j, so T is defined by the m + n - 1 numbers of
 
     v = [r[n-1], ..., r[1], c[0], c[1], ..., c[m-1]],   T[i, j] = v[(n - 1) + i - j].
 
+m = 0 or n = 0 gives an empty T, whose products are zeros (of length m, or m x k).
 r[0] and c[0] both name the diagonal and should be equal; where they differ, c[0] is
 used and r[0] is ignored, as in scipy.linalg.toeplitz (our launchers refuse the mismatch
 unless told not to check; see kernels/_toeplitz.py). NumPy only: the GPU machine has no
@@ -31,11 +32,15 @@ def toeplitz_params(c: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def toeplitz_matrix(c: np.ndarray, r: np.ndarray) -> np.ndarray:
     """T as a read-only m x n view of toeplitz_params (no copy): row i is v[i : i + n] reversed."""
+    if len(c) == 0 or len(r) == 0:  # an empty T has no parameters (v would be too short or long)
+        return np.zeros((len(c), len(r)), dtype=np.result_type(c, r))
     return sliding_window_view(toeplitz_params(c, r), len(r))[:, ::-1]
 
 
 def _blockwise_product(c: np.ndarray, r: np.ndarray, b: np.ndarray) -> np.ndarray:
     """T b for b of shape (n,) or (n, k), T materialised a block of rows at a time."""
+    if len(c) == 0 or len(r) == 0:  # an empty T: zeros of length m (m x k)
+        return exact_matmul(toeplitz_matrix(c, r), b)
     t = toeplitz_matrix(c, r)
     rows_per_step = max(1, _ELEMENTS_PER_STEP // max(1, len(r)))
     return np.concatenate([exact_matmul(t[start:start + rows_per_step], b)

@@ -67,6 +67,14 @@ def test_toeplitz_mm_min_bytes(dtype, expected):
     assert _op("toeplitz_mm").min_bytes({"m": 2, "n": 3, "k": 4}, get_dtype(dtype)) == expected
 
 
+def test_empty_matrix_moves_only_its_zero_output_and_right_hand_side():
+    # T 7 x 0 has no parameters: y (7 fp32 zeros) is all; C 7 x 5 likewise, B is 0 x 5.
+    fp32 = get_dtype("fp32")
+    assert _op("toeplitz_mv").min_bytes({"m": 7, "n": 0}, fp32) == 7 * 4
+    assert _op("toeplitz_mm").min_bytes({"m": 7, "n": 0, "k": 5}, fp32) == 35 * 4
+    assert _op("toeplitz_mv").min_bytes({"m": 0, "n": 5}, fp32) == 5 * 4  # x, read or not
+
+
 def test_matmul_with_one_column_costs_a_matvec():
     for dtype in ("fp32", "int8"):
         d = get_dtype(dtype)
@@ -238,13 +246,17 @@ def test_wrong_ndim(ours):
         fn(c, r, b[None])
 
 
-def test_empty_parameters_are_refused(ours):
+@pytest.mark.parametrize("m, n", [(9, 0), (0, 12), (0, 0)], ids=["9x0", "0x12", "0x0"])
+def test_empty_matrix_gives_zeros(ours, m, n):
+    """An empty T (no rows, or an empty reduction): y (C) = 0, written into a poisoned out;
+    validate=True has no corner to check."""
     impl, fn = ours
-    c, r, b = _inputs(impl)
-    with pytest.raises(ValueError, match="non-empty"):
-        fn(c[:0], r, b)
-    with pytest.raises(ValueError, match="non-empty"):
-        fn(c, r[:0], b[:0])
+    c, r, b = _inputs(impl, m=m, n=n)
+    shape = (m,) if impl.op == "toeplitz_mv" else (m, 3)
+    out = get_backend(impl.backend).empty_poisoned(shape, get_dtype("fp32"))
+    assert fn(c, r, b, out=out) is out
+    assert np.array_equal(_host(impl, out), np.zeros(shape))
+    assert np.array_equal(_host(impl, fn(c, r, b)), np.zeros(shape))
 
 
 def test_dtypes(ours):

@@ -1,6 +1,7 @@
 """Library Toeplitz products, called as a user would call them.
 
-Every one follows scipy.linalg.toeplitz's rule: c[0] is the diagonal, r[0] is ignored.
+Every one follows scipy.linalg.toeplitz's rule: c[0] is the diagonal, r[0] is ignored;
+an empty T (m = 0 or n = 0) gives zeros.
 - dense on the materialised matrix: ``materialise`` (the Impl.prepare, outside timing)
   builds T once; the timed call is the dense family's baseline (bench.baselines.dense).
   What the structure saves.
@@ -30,6 +31,17 @@ def _fft_length(size: int) -> int:
     return 1 << max(0, size - 1).bit_length()
 
 
+def _is_empty(c, r) -> bool:
+    """An empty T (m = 0 or n = 0): its products are zeros, which no library method below
+    computes (no FFT of length m + n - 1 < m, no conv1d kernel of 0 taps)."""
+    return c.shape[0] == 0 or r.shape[0] == 0
+
+
+def _zeros(out):
+    out[...] = 0
+    return out
+
+
 # --- dense on the materialised matrix ----------------------------------------------------
 def materialise(c, r, b):
     """Impl.prepare: (T, b) with T the m x n matrix in c's library, on its device."""
@@ -37,14 +49,19 @@ def materialise(c, r, b):
     if library == "torch":
         import torch
 
+        if _is_empty(c, r):
+            return torch.zeros((c.shape[0], r.shape[0]), dtype=c.dtype, device=c.device), b
         v = torch.cat((r[1:].flip(0), c))  # v[(n - 1) + i - j] = T[i, j]
         # Copied into a fresh (m, n) tensor for plain strides (n, 1): flip() of a 1-row view
         # keeps strides (1, 1), and torch._int_mm on the CPU returns garbage for those.
         t = torch.empty((c.shape[0], r.shape[0]), dtype=c.dtype, device=c.device)
         return t.copy_(v.unfold(0, r.shape[0], 1).flip(1)), b
     if library == "cupy":
+        import cupy
         import cupyx.scipy.linalg
 
+        if _is_empty(c, r):
+            return cupy.zeros((c.shape[0], r.shape[0]), dtype=c.dtype), b
         return cupyx.scipy.linalg.toeplitz(c, r), b
     return np.ascontiguousarray(toeplitz_matrix(c, r)), b
 
@@ -52,6 +69,8 @@ def materialise(c, r, b):
 # --- FFT ---------------------------------------------------------------------------------
 def torch_fft(c, r, b, *, out):
     """T b (b of shape (n,) or (n, k)) through torch.fft."""
+    if _is_empty(c, r):
+        return _zeros(out)
     import torch
 
     m, n = c.shape[0], r.shape[0]
@@ -67,6 +86,8 @@ def torch_fft(c, r, b, *, out):
 
 def cupy_fft(c, r, b, *, out):
     """T b through cupy.fft (cuFFT); fp16 computed in fp32."""
+    if _is_empty(c, r):
+        return _zeros(out)
     import cupy
 
     m, n = c.shape[0], r.shape[0]
@@ -84,6 +105,8 @@ def cupy_fft(c, r, b, *, out):
 # --- conv1d --------------------------------------------------------------------------------
 def torch_conv1d(c, r, b, *, out):
     """T b as torch.nn.functional.conv1d(v, b reversed) (reference.toeplitz.toeplitz_as_conv1d)."""
+    if _is_empty(c, r):
+        return _zeros(out)
     import torch
     import torch.nn.functional as F
 
@@ -96,6 +119,8 @@ def torch_conv1d(c, r, b, *, out):
 
 # --- scipy -----------------------------------------------------------------------------------
 def scipy_matmul_toeplitz(c, r, b, *, out):
+    if _is_empty(c, r):
+        return _zeros(out)
     from scipy.linalg import matmul_toeplitz
 
     out[...] = matmul_toeplitz((c, r), b, check_finite=False)

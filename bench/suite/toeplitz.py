@@ -38,8 +38,13 @@ def toeplitz_mv_flops(p: Params) -> int:
     return 2 * p["m"] * p["n"]
 
 
+def _parameters(p: Params) -> int:
+    """The m + n - 1 numbers defining T (r[0] = c[0] once); none for an empty T."""
+    return p["m"] + p["n"] - 1 if p["m"] and p["n"] else 0
+
+
 def toeplitz_mv_min_bytes(p: Params, dtype: DType) -> int:
-    reads = (p["m"] + p["n"] - 1 + p["n"]) * dtype.width_bytes  # parameters of T (r[0] = c[0] once), x
+    reads = (_parameters(p) + p["n"]) * dtype.width_bytes  # parameters of T, x
     return reads + p["m"] * output_dtype(dtype).width_bytes
 
 
@@ -48,7 +53,7 @@ def toeplitz_mm_flops(p: Params) -> int:
 
 
 def toeplitz_mm_min_bytes(p: Params, dtype: DType) -> int:
-    reads = (p["m"] + p["n"] - 1 + p["n"] * p["k"]) * dtype.width_bytes  # parameters of T, B
+    reads = (_parameters(p) + p["n"] * p["k"]) * dtype.width_bytes  # parameters of T, B
     return reads + p["m"] * p["k"] * output_dtype(dtype).width_bytes
 
 
@@ -56,7 +61,8 @@ def toeplitz_mm_min_bytes(p: Params, dtype: DType) -> int:
 def _first_column_and_row(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
     c = random_array((p["m"],), dtype, rng)
     r = random_array((p["n"],), dtype, rng)
-    r[0] = c[0]  # one diagonal: the same, already rounded, value
+    if p["m"] and p["n"]:  # an empty T (m or n = 0) has no diagonal
+        r[0] = c[0]  # one diagonal: the same, already rounded, value
     return {"c": c, "r": r}
 
 
@@ -106,9 +112,10 @@ def register(reg: Registry) -> None:
         flops=toeplitz_mv_flops,
         min_bytes=toeplitz_mv_min_bytes,
         # 1x1, 1xn, mx1, tall and wide; Triton tiles reach 64 x 128 and CUDA tiles 64 x 256,
-        # so 300 rows and 333 / 290 columns cross several of both.
+        # so 300 rows and 333 / 290 columns cross several of both. 7 x 0: an empty reduction,
+        # y = 0; 0 x 5: no rows. (The multi-block shape stays last: -m gpu_check takes it.)
         test_shapes=({"m": 1, "n": 1}, {"m": 1, "n": 37}, {"m": 45, "n": 1}, {"m": 300, "n": 70},
-                     {"m": 50, "n": 333}, {"m": 130, "n": 290}),
+                     {"m": 50, "n": 333}, {"m": 7, "n": 0}, {"m": 0, "n": 5}, {"m": 130, "n": 290}),
     ))
     reg.add_op(Op(
         name="toeplitz_mm",
@@ -121,8 +128,10 @@ def register(reg: Registry) -> None:
         flops=toeplitz_mm_flops,
         min_bytes=toeplitz_mm_min_bytes,
         # Tiles are 64 x 64 (x 16..64 deep): 130 x 90 x 150 spans several in every dimension.
+        # 7 x 0 (x 5, and x 1, the matvec route): an empty reduction, C = 0; 0 x 5: no rows.
         test_shapes=({"m": 1, "n": 1, "k": 1}, {"m": 1, "n": 37, "k": 3}, {"m": 45, "n": 1, "k": 5},
-                     {"m": 300, "n": 70, "k": 17}, {"m": 50, "n": 333, "k": 40}, {"m": 130, "n": 90, "k": 150}),
+                     {"m": 300, "n": 70, "k": 17}, {"m": 50, "n": 333, "k": 40}, {"m": 7, "n": 0, "k": 5},
+                     {"m": 7, "n": 0, "k": 1}, {"m": 0, "n": 5, "k": 3}, {"m": 130, "n": 90, "k": 150}),
     ))
 
     mv, mm = "toeplitz_mv", "toeplitz_mm"
