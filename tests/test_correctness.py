@@ -4,6 +4,8 @@ first, so an element the kernel never writes fails."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bench.dtypes import get_dtype, tolerance
@@ -27,9 +29,15 @@ def _cases(ours_only: bool = False, shapes: slice = slice(None)):
 
 def _gpu_check_mark(impl, shape, test_shapes) -> tuple:
     """`-m gpu_check` (scripts/gpu_check.sh's correctness pass): every kernel of ours x dtype
-    on two shapes, an odd small one and the multi-block one."""
-    picked = not impl.is_baseline and shape in (test_shapes[1:2] + test_shapes[-1:])
+    on two shapes, an odd small one and the largest (multi-block) one, wherever they stand
+    in the list (empty-reduction shapes are not the largest)."""
+    picked = not impl.is_baseline and shape in (*test_shapes[1:2], max(test_shapes, key=_elements))
     return (pytest.mark.gpu_check,) if picked else ()
+
+
+def _elements(shape: dict) -> int:
+    """m * n * k of a test shape (its dims that are present): what "largest" means."""
+    return math.prod(int(shape[d]) for d in ("m", "n", "k", "r") if d in shape)
 
 
 def _skip_if_declined(impl, dtype, shape):
