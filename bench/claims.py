@@ -210,6 +210,14 @@ def overshoot_note(row, column: str, ceiling: str) -> str | None:
     return None
 
 
+def _best_at_largest(rows: pd.DataFrame, column: str, *, highest: bool):
+    """The row with the highest (or lowest) ``column`` among those at the largest m * n:
+    where C2 and C4 judge a dtype (the shape furthest from the launch floor)."""
+    mn = rows["m"] * rows["n"]
+    at_largest = rows[mn == mn.max()]
+    return at_largest.loc[at_largest[column].idxmax() if highest else at_largest[column].idxmin()]
+
+
 def claim_c2(frame: pd.DataFrame) -> Verdict:
     rows = _ok(frame, "dense_mv")
     if rows.empty:
@@ -224,9 +232,7 @@ def claim_c2(frame: pd.DataFrame) -> Verdict:
             notes.append(f"C2 {dtype}: every dense_mv row is cache-resident (min_bytes < last-level cache).")
             items.append({"dtype": dtype, "verdict": NO_DATA})
             continue
-        mn = memory["m"] * memory["n"]
-        at_largest = memory[mn == mn.max()]
-        best = at_largest.loc[at_largest["pct_of_bw"].idxmax()]
+        best = _best_at_largest(memory, "pct_of_bw", highest=True)
         item = {"dtype": dtype, "m": best["m"], "n": best["n"], "impl": best["impl"], "gbps": best["gbps"],
                 "pct_of_bw": best["pct_of_bw"], "tflops": best["tflops"], "pct_of_peak": best["pct_of_peak"]}
         decided.append(best)
@@ -404,9 +410,7 @@ def claim_c4(frame: pd.DataFrame) -> Verdict:
             notes.append(f"C4 {dtype}: no pair of fp32/{dtype} rows in the memory regime.")
             items.append({"dtype": dtype, "verdict": NO_DATA})
             continue
-        mn = candidates["m"] * candidates["n"]
-        at_largest = candidates[mn == mn.max()]
-        best = at_largest.loc[at_largest["time_ms"].idxmin()]
+        best = _best_at_largest(candidates, "time_ms", highest=False)
         pair = by_id.loc[[best["row_id"], best["fp32_row_id"]]].reset_index()
         decided += [r for _, r in pair.iterrows()]
         item = {k: best[k] for k in ("dtype", "impl", "m", "n", "fp32_ms", "time_ms", "speedup_vs_fp32",

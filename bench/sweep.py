@@ -377,25 +377,6 @@ def _results(executor, cases: list[Case], progress, deadline: float | None = Non
         yield case, *executor.run(case)
 
 
-def summary_table(rows: list[dict]) -> str:
-    """One screen: per op x impl x dtype, how many rows of each status and the best
-    bandwidth (and fraction of the measured ceiling) among the ok rows."""
-    import pandas as pd
-
-    if not rows:
-        return "no rows"
-    frame = pd.DataFrame(rows)
-    for column in ("gbps", "pct_of_bw", "tflops"):
-        frame[column] = pd.to_numeric(frame.get(column), errors="coerce")
-    groups = frame.groupby(["op", "impl", "dtype"], sort=False)
-    table = groups.agg(ok=("status", lambda s: int((s == "ok").sum())),
-                       skipped=("status", lambda s: int((s == "skipped").sum())),
-                       error=("status", lambda s: int((s == "error").sum())),
-                       best_gbps=("gbps", "max"), best_pct_of_bw=("pct_of_bw", "max"),
-                       best_tflops=("tflops", "max"))
-    return table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-")
-
-
 class _PlainProgress:
     """One line per finished case, with the count, the elapsed time and an ETA (the mean
     time per case so far times the cases left): readable in a log, no TTY needed."""

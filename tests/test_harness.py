@@ -18,7 +18,7 @@ from bench.registry import Impl, Registry, default_registry
 from bench.results import COLUMNS, ResultWriter, done_case_keys, read_samples, sidecar
 from bench.runner import Case, SweepSettings, _memory_reason, plan, run_case
 from bench.suite import dense
-from bench.sweep import InProcessExecutor, run_sweep, summary_table
+from bench.sweep import InProcessExecutor, run_sweep, summary_by_op
 from bench.timing import TimingPolicy, measure, median_noise, summarize
 from bench.verify import verify
 
@@ -171,7 +171,7 @@ def test_sweep_goes_on_after_errors_and_writes_every_row(tmp_path):
     assert [r["impl"] for r in written] == ["raises", "unwritten", "numpy", "declines"]
     samples = read_samples(out)
     assert list(samples) == [written[2]["row_id"]] and len(samples[written[2]["row_id"]]) == 3
-    assert "numpy" in summary_table(rows)
+    assert "dense_mv" in summary_by_op(rows)
 
 
 # --- the CSV writer ------------------------------------------------------------------

@@ -120,11 +120,6 @@ def worker(out_path: str) -> None:
     Path(out_path).write_text(json.dumps(results, indent=1))
 
 
-def _triton36_python() -> str | None:
-    candidate = os.environ.get("STRUCTBENCH_TRITON36_PYTHON") or str(ROOT / ".venv-triton36" / "bin" / "python")
-    return candidate if Path(candidate).exists() else None
-
-
 @pytest.fixture(scope="module", params=["this", "3.6"], ids=["this-triton", "triton-3.6"])
 def facts(request, tmp_path_factory):
     import torch
@@ -133,6 +128,8 @@ def facts(request, tmp_path_factory):
         pytest.skip("a CUDA GPU is present: these facts are read by compiling without one")
     python = sys.executable
     if request.param == "3.6":
+        from tests.test_kernel_facts import _triton36_python  # the one rule for finding triton 3.6
+
         python = _triton36_python()
         if not python:
             pytest.skip("no triton 3.6 interpreter: set STRUCTBENCH_TRITON36_PYTHON or build .venv-triton36 "
