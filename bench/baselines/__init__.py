@@ -1,1 +1,0 @@
-"""Library calls we compare against. Baselines, never counted as our kernels."""

@@ -1,1 +1,0 @@
-"""NumPy references: float64 for float inputs, exact int64 for integer inputs."""
