@@ -34,19 +34,19 @@ test: setup
 
 # PROFILE=quick|full|cpu|smoke overrides the default (quick with a GPU, cpu without).
 bench: setup
-	$(PY) -m bench run $(if $(PROFILE),--profile $(PROFILE)) $(BENCH_ARGS)
+	$(PY) -m structbench run $(if $(PROFILE),--profile $(PROFILE)) $(BENCH_ARGS)
 
 # The same cases as pytest-benchmark tests (its --benchmark-compare, histograms, JSON).
 bench-pytest: setup
-	$(PY) -m pytest bench/pytest_benchmarks -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest structbench/pytest_benchmarks -p no:cacheprovider $(PYTEST_ARGS)
 
 # Measured ceilings (copy bandwidth, matmul peaks), cached in results/calibration/.
 calibrate: setup
-	$(PY) -m bench calibrate
+	$(PY) -m structbench calibrate
 
 # The claims report (markdown, HTML, figures) of the newest CSV in results/ (or CSV=...).
 report: setup
-	$(PY) -m bench report $(CSV)
+	$(PY) -m structbench report $(CSV)
 
 # On a GPU machine: versions, GPU correctness pass, claims sweep and report, packed into one
 # OUT/gpu-check-<gpu>-<date>.tar.gz within 8 minutes (README "On a GPU machine").
@@ -54,7 +54,7 @@ gpu-check:
 	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),results/gpu-check)
 
 list: setup
-	$(PY) -m bench list
+	$(PY) -m structbench list
 
 clean:
 	rm -rf $(VENV) $(VENV36) .pytest_cache

@@ -5,7 +5,7 @@
 #   machine  nvidia-smi, versions, `run --plan` of the profile
 #   tests    our kernels x dtype on two shapes each (pytest -m gpu_check, -n auto with xdist)
 #   sweep    the claims sweep, `run --deadline` (cases that decide C1-C5 first)
-#   report   `python -m bench report` of the sweep's CSV
+#   report   `python -m structbench report` of the sweep's CSV
 # then everything (logs, junit, CSV and its sidecars, calibration, report) is packed into ONE
 # OUT_DIR/gpu-check-<gpu>-<date>.tar.gz; beside it only gpu_check.log (the phase table).
 #
@@ -77,7 +77,7 @@ if torch.cuda.is_available():
     print("device", p.name, f"sm_{p.major}{p.minor}", p.multi_processor_count, "SMs",
           f"{p.total_memory / 2**30:.0f} GiB", f"L2 {getattr(p, 'L2_cache_size', 0) / 2**20:.0f} MiB")
 EOF
-  "$PYTHON" -m bench run --plan --profile "$profile"
+  "$PYTHON" -m structbench run --plan --profile "$profile"
 }
 
 tests() {
@@ -95,13 +95,13 @@ sweep() {
   [ "$deadline" -gt 5 ] || { echo "no time left for the sweep"; return 124; }
   # The deadline stops new cases; the hard limit also covers the case in flight and the summary.
   # shellcheck disable=SC2086
-  timeout -k 10 $(( deadline + case_timeout_s + 20 )) "$PYTHON" -m bench run --profile "$profile" \
+  timeout -k 10 $(( deadline + case_timeout_s + 20 )) "$PYTHON" -m structbench run --profile "$profile" \
     --out "$csv" --deadline "$deadline" --timeout "$case_timeout_s" ${SWEEP_ARGS:-}
 }
 
 report() {
   [ -s "$csv" ] || { echo "no CSV to report on"; return 1; }
-  timeout -k 5 60 "$PYTHON" -m bench report "$csv" --out "$dir/report"
+  timeout -k 5 60 "$PYTHON" -m structbench report "$csv" --out "$dir/report"
 }
 
 phase machine machine

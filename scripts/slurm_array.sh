@@ -17,4 +17,4 @@ cd "${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}"
 out="results/${profile}-shard-${index}-of-${count}.csv"
 resume=()
 [[ -s "$out" ]] && resume=(--resume)
-exec python3 -m bench run --profile "$profile" --shard "${index}/${count}" --out "$out" "${resume[@]}"
+exec python3 -m structbench run --profile "$profile" --shard "${index}/${count}" --out "$out" "${resume[@]}"

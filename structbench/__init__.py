@@ -1,1 +1,2 @@
-"""structbench's harness: registry, backends, timing, sweeps and the CLI."""
+"""structbench: GPU matvec/matmul kernels (ops/, one folder per op family) and the harness
+that checks and times them (core, measure, run, analysis, inspect, cli)."""

@@ -1,15 +1,15 @@
-"""`python -m bench` and the `structbench` command: a Ctrl-C or SIGTERM while the CLI is
-still being imported is a clean exit too (bench.cli.main handles them from then on)."""
+"""`python -m structbench` and the `structbench` command: a Ctrl-C or SIGTERM while the CLI is
+still being imported is a clean exit too (structbench.cli.main.main handles them from then on)."""
 
 import sys
 
-from bench import signals
+from structbench.run import signals
 
 
 def main() -> int:
     signals.install()
     try:
-        from bench.cli import main as cli_main
+        from structbench.cli.main import main as cli_main
     except signals.Interrupted as stop:
         signals.ignore()
         print("\nstructbench: interrupted before any case ran", file=sys.stderr)

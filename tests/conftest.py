@@ -2,7 +2,7 @@
 and our CUDA C kernels on the CPU path of tests/cudacpu.
 
 TRITON_INTERPRET must be set before any @triton.jit function is defined, i.e. before
-kernels.triton_* is imported, which is why it happens here, at collection start.
+structbench.ops.*.triton is imported, which is why it happens here, at collection start.
 """
 
 from __future__ import annotations

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.backends import get_backend
-from bench.cases import bind, impl_reference, make_host_case
-from bench.dtypes import get_dtype
-from bench.inputs import case_seed
-from bench.registry import Impl, default_registry
+from structbench.core.backends import get_backend
+from structbench.core.cases import bind, impl_reference, make_host_case
+from structbench.core.dtypes import get_dtype
+from structbench.core.inputs import case_seed
+from structbench.core.registry import Impl, default_registry
 
 
 def shape_id(op: str, shape: dict) -> str:

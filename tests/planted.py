@@ -9,8 +9,8 @@ import json
 
 import numpy as np
 
-from bench.dtypes import get_dtype
-from bench.registry import default_registry
+from structbench.core.dtypes import get_dtype
+from structbench.core.registry import default_registry
 
 MIB = 2**20
 H100 = {"device_name": "NVIDIA H100 80GB HBM3 (planted)", "llc_bytes": 50 * MIB, "ceiling_gbps": 3000.0,
@@ -98,7 +98,7 @@ def gpu_like_rows() -> list[dict]:
 
 
 def write_rows(path, rows, samples=None):
-    from bench.results import COLUMNS, ResultWriter
+    from structbench.run.results import COLUMNS, ResultWriter
 
     with ResultWriter(path) as writer:
         for r in rows:

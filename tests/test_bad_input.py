@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.backends import get_backend
-from bench.dtypes import get_dtype, tolerance
-from bench.inputs import random_array
-from bench.registry import default_registry
-from bench.verify import max_rel_err
-from kernels._checks import INT8_MAX_REDUCTION
-from reference.dense import exact_matmul
+from structbench.core.backends import get_backend
+from structbench.core.dtypes import get_dtype, tolerance
+from structbench.core.inputs import random_array
+from structbench.core.registry import default_registry
+from structbench.core.verify import max_rel_err
+from structbench.ops._shared.checks import INT8_MAX_REDUCTION
+from structbench.ops.dense.reference import exact_matmul
 from tests.helpers import skip_unless_runnable
 
 # The dense launchers, fn(a, b): other families take other arguments and test their own bad input.

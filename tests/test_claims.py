@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.claims import (NO_DATA, NOT_REPRODUCED, REPRODUCED, annotate, claim_c1, claim_c2, claim_c3, claim_c4,
+from structbench.analysis.claims import (NO_DATA, NOT_REPRODUCED, REPRODUCED, annotate, claim_c1, claim_c2, claim_c3, claim_c4,
                           claim_c5, combine, csr_crossover, llc_from_device_name)
 from tests.planted import row
 

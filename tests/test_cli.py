@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from bench import calibrate
-from bench.cli import main
-from bench.results import sidecar
+from structbench.measure import calibrate
+from structbench.cli.main import main
+from structbench.run.results import sidecar
 
 # In-process and uncalibrated: fast; the worker and calibration have tests of their own.
 FAST = ["--profile", "smoke", "--no-isolate", "--no-calibrate"]
@@ -98,7 +98,7 @@ def test_cpu_ceilings_are_real_measurements(precision):
 
 
 def test_pytest_benchmark_entry_point_runs_the_cases(tmp_path):
-    """`make bench-pytest` runs bench/pytest_benchmarks; here on the smoke profile."""
+    """`make bench-pytest` runs structbench/pytest_benchmarks; here on the smoke profile."""
     import os
     import subprocess
     import sys
@@ -108,7 +108,7 @@ def test_pytest_benchmark_entry_point_runs_the_cases(tmp_path):
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "STRUCTBENCH_PROFILE": "smoke", "STRUCTBENCH_OP": "dense_mv"}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(root / "bench" / "pytest_benchmarks"), "-k", "numpy",
+                             str(root / "structbench" / "pytest_benchmarks"), "-k", "numpy",
                              f"--benchmark-json={tmp_path / 'b.json'}"],
                             cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:]

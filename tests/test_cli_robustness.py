@@ -17,16 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.backends import cuda_reason, get_backend
-from bench.cli import build_parser, main
-from bench.dtypes import get_dtype
-from bench.registry import Impl, Registry, default_registry
-from bench.results import COLUMNS, OutputLock, sidecar
-from bench.runner import Case, SweepSettings, run_case
-from bench.suite import dense
-from bench.sweep import LINE_COLUMNS, InProcessExecutor, run_sweep
-from bench.timing import TimingPolicy
-from bench.verify import problem, returned_problem
+from structbench.core.backends import cuda_reason, get_backend
+from structbench.cli.main import build_parser, main
+from structbench.core.dtypes import get_dtype
+from structbench.core.registry import Impl, Registry, default_registry
+from structbench.run.results import COLUMNS, OutputLock, sidecar
+from structbench.run.runner import Case, SweepSettings, run_case
+from structbench.ops import dense
+from structbench.run.sweep import LINE_COLUMNS, InProcessExecutor, run_sweep
+from structbench.measure.timing import TimingPolicy
+from structbench.core.verify import problem, returned_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--profile", "smoke", "--no-isolate", "--no-calibrate"]
@@ -38,7 +38,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "structbench", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
@@ -99,7 +99,7 @@ def test_a_stale_lock_of_a_dead_sweep_is_taken_over(tmp_path):
 
 def test_a_second_sweep_process_is_refused_while_the_first_runs(tmp_path):
     out = tmp_path / "r.csv"
-    first = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.results import OutputLock; "
+    first = subprocess.Popen([sys.executable, "-c", "import sys, time; from structbench.run.results import OutputLock; "
                               f"lock = OutputLock({str(out)!r}).acquire(); print('locked', flush=True); "
                               "time.sleep(30)"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -242,7 +242,7 @@ def test_progress_has_an_eta_without_a_tty_fits_100_columns_and_the_summary_a_sc
 
 
 def test_a_long_step_says_what_it_is_and_how_long(tmp_path, monkeypatch, capsys):
-    from bench import calibrate
+    from structbench.measure import calibrate
 
     monkeypatch.setattr(calibrate, "CALIBRATION_DIR", tmp_path / "calibration")
     monkeypatch.setattr(calibrate, "measure_calibration", lambda device: calibrate.Calibration(
@@ -268,7 +268,7 @@ def test_every_help_example_parses_as_written():
 def test_readme_cli_examples_parse_as_written():
     readme = (ROOT / "README.md").read_text()
     commands = [line.split("#")[0].split(" | ")[0].strip() for line in readme.splitlines()
-                if re.match(r"^(python -m bench|structbench) ", line.strip())]
+                if re.match(r"^(python -m structbench|structbench) ", line.strip())]
     assert len(commands) >= 8
     parser = build_parser()
     for command in commands:
@@ -358,17 +358,17 @@ def test_dense_lowrank_baselines_are_verified_against_the_rounded_w_they_multipl
     for op in ("lowrank_mv", "lowrank_mm"):
         for impl in default_registry().impls(op):
             if impl.prepare and impl.prepare.endswith(":materialise"):
-                assert impl.reference == "bench.baselines.lowrank:materialised_reference", impl.name
+                assert impl.reference == "structbench.ops.lowrank.baselines:materialised_reference", impl.name
 
 
 def test_in_process_sweep_keeps_the_rows_of_a_partial_run(tmp_path):
     """run_sweep fills the caller's list as it goes: what Ctrl-C reports 'N of M' from."""
-    from bench.results import ResultWriter
+    from structbench.run.results import ResultWriter
 
     rows: list[dict] = []
     cases = [Case("dense_mv", "numpy", "fp32", (("m", 8), ("n", 8)))] * 2
     with ResultWriter(tmp_path / "r.csv") as writer:
-        run_sweep(InProcessExecutor("bench.registry:default_registry", SweepSettings()), cases, writer,
+        run_sweep(InProcessExecutor("structbench.core.registry:default_registry", SweepSettings()), cases, writer,
                   echo=lambda line: None, rows=rows)
     assert len(rows) == 2 and sidecar(tmp_path / "r.csv", "samples").exists()
     assert tuple(next(csv.reader((tmp_path / "r.csv").open()))) == COLUMNS

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.cli import main
+from structbench.cli.main import main
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.compare import compare_impls, compare_runs, min_samples, smallest_p, verdict
-from bench.results import ResultWriter
+from structbench.analysis.compare import compare_impls, compare_runs, min_samples, smallest_p, verdict
+from structbench.run.results import ResultWriter
 
 
 def _write_run(path, *, scale=None, noise=0.01, seed=0, device="GPU X", impls=("triton", "torch"), reps=50,
@@ -237,7 +237,7 @@ def test_compare_into_head_has_no_broken_pipe_traceback(tmp_path):
     base = _write_run(tmp_path / "base.csv", seed=1, sizes=sizes, reps=5)
     new = _write_run(tmp_path / "new.csv", seed=2, sizes=sizes, reps=5)
     root = Path(__file__).resolve().parent.parent
-    pipeline = f"{sys.executable} -m bench compare {base} {new} | head -3"
+    pipeline = f"{sys.executable} -m structbench compare {base} {new} | head -3"
     done = subprocess.run(["bash", "-c", pipeline], cwd=root, capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
     assert len(done.stdout.splitlines()) == 3
@@ -254,7 +254,7 @@ def test_a_noisy_row_decides_nothing(tmp_path):
 @pytest.mark.parametrize("flag", [["--alpha", "0"], ["--alpha", "1.5"], ["--threshold", "-5"]])
 def test_bad_alpha_or_threshold_is_exit_2(tmp_path, capsys, flag):
     base = _write_run(tmp_path / "base.csv", seed=1)
-    with pytest.raises(SystemExit) as exit_info:  # argparse's own usage error (bench/cli_types.py)
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own usage error (structbench/cli/arg_types.py)
         main(["compare", str(base), str(base), *flag])
     assert exit_info.value.code == 2
     assert "must be" in capsys.readouterr().err

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from bench.dtypes import get_dtype, tolerance
-from bench.registry import default_registry
-from bench.verify import max_rel_err
+from structbench.core.dtypes import get_dtype, tolerance
+from structbench.core.registry import default_registry
+from structbench.core.verify import max_rel_err
 from tests.helpers import run_impl, shape_id, skip_unless_runnable
 
 

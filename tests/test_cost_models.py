@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.dtypes import get_dtype
-from bench.registry import default_registry
+from structbench.core.dtypes import get_dtype
+from structbench.core.registry import default_registry
 
 
 def _op(name):

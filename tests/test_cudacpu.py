@@ -15,7 +15,7 @@ from tests import cudacpu
 pytestmark = pytest.mark.skipif(cudacpu.unavailable_reason() is not None,
                                 reason=str(cudacpu.unavailable_reason()))
 
-KERNELS = Path(__file__).resolve().parents[1] / "kernels"
+KERNELS = Path(__file__).resolve().parents[1] / "structbench" / "ops" / "_shared"  # structbench.cuh
 HEADER = (KERNELS / "structbench.cuh").read_text()
 
 
@@ -298,7 +298,7 @@ def test_argument_types_are_checked_against_the_kernel_signature(launcher):
 def test_the_real_gemm_without_its_second_barrier_fails(launcher):
     """The planted race in a real kernel: dense_mm with the barrier that protects the
     tiles from the next refill removed."""
-    source = (KERNELS / "cupy_dense.cu").read_text()
+    source = (KERNELS.parent / "dense" / "cuda.cu").read_text()
     marker = "        __syncthreads();\n    }\n#pragma unroll\n    for (int i = 0; i < 4; ++i) {"
     assert source.count(marker) == 1
     broken = HEADER + source.replace(marker, marker.replace("__syncthreads();", "/* removed */"))
@@ -313,7 +313,7 @@ def test_the_real_gemm_without_its_second_barrier_fails(launcher):
 
 # --- the path is for tests only -----------------------------------------------------------------
 def test_cuda_launchers_refuse_cpu_tensors_without_the_path(launcher):
-    from kernels import cupy_dense
+    from structbench.ops.dense import cuda as cupy_dense
 
     cudacpu.uninstall()
     try:
@@ -324,7 +324,7 @@ def test_cuda_launchers_refuse_cpu_tensors_without_the_path(launcher):
 
 
 def test_the_cpu_path_is_never_timeable():
-    from bench.backends import get_backend
+    from structbench.core.backends import get_backend
 
     backend = get_backend("cupy")
     if backend.unavailable_reason() is None and backend.runs_on() == "cpu":
@@ -333,7 +333,8 @@ def test_the_cpu_path_is_never_timeable():
 
 def test_the_launchers_hand_the_cpu_path_cupys_code_string(monkeypatch):
     """The seam passes the very code string and options CuPy's RawModule would compile."""
-    from kernels import _cupy, cupy_dense
+    from structbench.ops._shared import cupy as _cupy
+    from structbench.ops.dense import cuda as cupy_dense
 
     seen = []
 
@@ -351,7 +352,7 @@ def test_the_launchers_hand_the_cpu_path_cupys_code_string(monkeypatch):
         recorder.close()
     (source, code, options, name, grid, block, shared_mem), = seen
     assert (code, options) == _cupy.code_and_options(cupy_dense.SOURCE)
-    assert code == HEADER + (KERNELS / "cupy_dense.cu").read_text()
+    assert code == HEADER + (KERNELS.parent / "dense" / "cuda.cu").read_text()
     assert (name, grid, block, shared_mem) == ("dense_mv_fp32", (5,), (256,), 0)
 
 

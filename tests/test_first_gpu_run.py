@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import sweep
-from bench.registry import Impl, Registry
-from bench.results import COLUMNS, ResultWriter
-from bench.runner import Case, SweepSettings
-from bench.suite import dense
-from bench.sweep import InProcessExecutor, IsolatedExecutor, run_sweep
-from bench.timing import TimingPolicy
+from structbench.run import sweep
+from structbench.core.registry import Impl, Registry
+from structbench.run.results import COLUMNS, ResultWriter
+from structbench.run.runner import Case, SweepSettings
+from structbench.ops import dense
+from structbench.run.sweep import InProcessExecutor, IsolatedExecutor, run_sweep
+from structbench.measure.timing import TimingPolicy
 
 FAST = SweepSettings(policy=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False))
 
@@ -69,9 +69,9 @@ def test_worker_session_turns_tf32_off(monkeypatch):
 
 def test_binding_a_torch_case_turns_tf32_off():
     torch = pytest.importorskip("torch")
-    from bench.cases import bind, make_host_case
-    from bench.dtypes import get_dtype
-    from bench.registry import default_registry
+    from structbench.core.cases import bind, make_host_case
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.registry import default_registry
 
     registry = default_registry()
     torch.backends.cudnn.allow_tf32 = True
@@ -115,7 +115,7 @@ class FakeNvml:
 
 
 def test_nvml_handle_is_found_by_pci_address_not_cuda_index():
-    from bench.env import nvml_handle_for, pci_address
+    from structbench.measure.env import nvml_handle_for, pci_address
 
     assert pci_address("0000:ab:00.0") == pci_address(b"00000000:AB:00.0") == (0, 0xAB, 0)
     assert nvml_handle_for((0, 0xAB, 0), FakeNvml()) == "handle-2"
@@ -136,7 +136,7 @@ def test_old_csv_without_host_columns_loads_and_is_upgraded_on_append(tmp_path):
         writer = csv.DictWriter(file, fieldnames=old_columns)
         writer.writeheader()
         writer.writerow({"op": "dense_mv", "impl": "numpy", "status": "ok", "time_ms_p50": "1.5"})
-    from bench.results import done_case_keys
+    from structbench.run.results import done_case_keys
 
     assert len(done_case_keys(path)) == 1  # --resume reads it as it is
     with ResultWriter(path) as writer:
@@ -156,9 +156,9 @@ def test_csv_with_unknown_columns_is_refused(tmp_path):
 
 # --- the plan, the priority order and the deadline ----------------------------------------
 def _gpu_check_plan():
-    from bench.profiles import get_profile
-    from bench.registry import default_registry
-    from bench.runner import plan
+    from structbench.run.profiles import get_profile
+    from structbench.core.registry import default_registry
+    from structbench.run.runner import plan
 
     registry, profile = default_registry(), get_profile("gpu-check")
     cases, _ = plan(registry, profile, assume_available=True)  # as on the GPU machine
@@ -166,7 +166,7 @@ def _gpu_check_plan():
 
 
 def test_gpu_check_plan_fits_eight_minutes_by_the_cost_model():
-    from bench.plan import GPU_CHECK_LIMIT_S, estimate
+    from structbench.run.plan import GPU_CHECK_LIMIT_S, estimate
 
     registry, profile, cases = _gpu_check_plan()
     result = estimate(cases, registry, profile)
@@ -180,7 +180,7 @@ def test_gpu_check_plan_fits_eight_minutes_by_the_cost_model():
 
 
 def test_cases_that_decide_the_claims_come_first():
-    from bench.runner import case_tiers
+    from structbench.run.runner import case_tiers
 
     registry, _, cases = _gpu_check_plan()
     tiers = case_tiers(cases)
@@ -200,7 +200,7 @@ def test_cases_that_decide_the_claims_come_first():
 
 
 def test_run_plan_prints_cases_compiles_inputs_and_phases(capsys):
-    from bench.cli import main
+    from structbench.cli.main import main
 
     assert main(["run", "--plan", "--profile", "gpu-check"]) == 0
     out = capsys.readouterr().out
@@ -210,7 +210,7 @@ def test_run_plan_prints_cases_compiles_inputs_and_phases(capsys):
 
 
 def test_deadline_stops_starting_cases_and_says_how_many_are_left(tmp_path, capsys, monkeypatch):
-    from bench import cli
+    from structbench.cli import main as cli
 
     out = tmp_path / "d.csv"
     clock = iter([0.0] + [1e12] * 1000)  # the deadline passes while the first case runs
@@ -223,7 +223,7 @@ def test_deadline_stops_starting_cases_and_says_how_many_are_left(tmp_path, caps
     assert "cases left" in printed and "--resume" in printed
     import json
 
-    from bench.results import sidecar
+    from structbench.run.results import sidecar
 
     records = [json.loads(line) for line in sidecar(out, "runs").read_text().splitlines()]
     start, end = records[0], records[-1]
@@ -244,9 +244,11 @@ def test_deadline_stops_starting_cases_and_says_how_many_are_left(tmp_path, caps
 def test_device_path_draws_values_there_and_keeps_the_reference_exact(monkeypatch, op_name, shape, dtype_name):
     import numpy as np
 
-    from bench import cases, inputs
-    from bench.dtypes import get_dtype
-    from bench.registry import default_registry
+    from structbench.core import cases
+
+    from structbench.core import inputs
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.registry import default_registry
 
     drawn, products = [], []
 
@@ -277,7 +279,7 @@ def test_device_path_draws_values_there_and_keeps_the_reference_exact(monkeypatc
         np.allclose(reference, host_reference, rtol=1e-12, atol=1e-12)
     assert drawn, "no value array was drawn by the device generator"
     assert bool(products) == (op_name != "dense_mv")  # matvecs stay on the host: memory-bound
-    from reference.dense import DEVICE_MATMUL
+    from structbench.ops.dense.reference import DEVICE_MATMUL
 
     assert DEVICE_MATMUL.get() is None  # only inside make_host_case
 
@@ -285,7 +287,7 @@ def test_device_path_draws_values_there_and_keeps_the_reference_exact(monkeypatc
 def test_device_matmul_declines_matvecs_and_inexact_integer_products():
     import numpy as np
 
-    from bench.inputs import cuda_float64_matmul
+    from structbench.core.inputs import cuda_float64_matmul
 
     assert cuda_float64_matmul(np.ones((4096, 4096)), np.ones(4096)) is None
     big = np.full((2**12, 2**12), 2**40, dtype=np.int64)

@@ -10,17 +10,17 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.calibrate import Calibration, roofline_columns
-from bench.dtypes import get_dtype
-from bench.env import row_environment
-from bench.profiles import PROFILES, get_profile
-from bench.registry import Impl, Registry, default_registry
-from bench.results import COLUMNS, ResultWriter, done_case_keys, read_samples, sidecar
-from bench.runner import Case, SweepSettings, _memory_reason, plan, run_case
-from bench.suite import dense
-from bench.sweep import InProcessExecutor, run_sweep, summary_by_op
-from bench.timing import TimingPolicy, measure, median_noise, summarize
-from bench.verify import verify
+from structbench.measure.calibrate import Calibration, roofline_columns
+from structbench.core.dtypes import get_dtype
+from structbench.measure.env import row_environment
+from structbench.run.profiles import PROFILES, get_profile
+from structbench.core.registry import Impl, Registry, default_registry
+from structbench.run.results import COLUMNS, ResultWriter, done_case_keys, read_samples, sidecar
+from structbench.run.runner import Case, SweepSettings, _memory_reason, plan, run_case
+from structbench.ops import dense
+from structbench.run.sweep import InProcessExecutor, run_sweep, summary_by_op
+from structbench.measure.timing import TimingPolicy, measure, median_noise, summarize
+from structbench.core.verify import verify
 
 FAST = SweepSettings(policy=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False))
 REGISTRY = "tests.test_harness:registry_with_broken_impls"
@@ -41,7 +41,7 @@ def registry_with_broken_impls() -> Registry:
     reg.add_impl(Impl("dense_mv", "unwritten", "numpy", "tests.test_harness:leaves_last_unwritten",
                       ("fp32",), False))
     reg.add_impl(Impl("dense_mv", "raises", "numpy", "tests.test_harness:raises", ("fp32",), False))
-    reg.add_impl(Impl("dense_mv", "declines", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32",), True,
+    reg.add_impl(Impl("dense_mv", "declines", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32",), True,
                       limits=lambda p, d: "too wide for this test" if p["n"] > 10 else None))
     return reg
 

@@ -1,4 +1,4 @@
-"""`structbench inspect` (bench/inspect.py): its pure parts here, the command once in a
+"""`structbench inspect` (structbench/inspect/facts.py): its pure parts here, the command once in a
 subprocess without the interpreter (it compiles for sm_90)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.inspect import _load_width, _sass_functions, occupancy, parse_shape
+from structbench.inspect.facts import _load_width, _sass_functions, occupancy, parse_shape
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,7 @@ def test_inspect_command_prints_facts_of_a_compiled_kernel():
     if reason:
         pytest.skip(reason)
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    proc = subprocess.run([sys.executable, "-m", "bench", "inspect", "--op", "dense_mv", "--impl", "triton",
+    proc = subprocess.run([sys.executable, "-m", "structbench", "inspect", "--op", "dense_mv", "--impl", "triton",
                            "--dtype", "fp16", "--shape", "4352x2048", "--no-spills"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -62,6 +62,6 @@ def test_inspect_command_prints_facts_of_a_compiled_kernel():
 
 def test_inspect_refuses_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run([sys.executable, "-m", "bench", "inspect", "--op", "dense_mv"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "structbench", "inspect", "--op", "dense_mv"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "TRITON_INTERPRET" in proc.stderr

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.registry import Impl, Registry
-from bench.results import ResultWriter, read_runs, sidecar
-from bench.runner import Case, SweepSettings
-from bench.suite import dense
-from bench.sweep import IsolatedExecutor, run_sweep
-from bench.timing import TimingPolicy
+from structbench.core.registry import Impl, Registry
+from structbench.run.results import ResultWriter, read_runs, sidecar
+from structbench.run.runner import Case, SweepSettings
+from structbench.ops import dense
+from structbench.run.sweep import IsolatedExecutor, run_sweep
+from structbench.measure.timing import TimingPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTORY = "tests.test_interrupts:registry_with_slow_impls"
@@ -47,7 +47,7 @@ def forks_and_dies(a, x, *, out):
 def registry_with_slow_impls() -> Registry:
     # Called in the worker before it calibrates: a test may point the cache elsewhere.
     if os.environ.get("STRUCTBENCH_TEST_CALIBRATION_DIR"):
-        from bench import calibrate
+        from structbench.measure import calibrate
 
         calibrate.CALIBRATION_DIR = Path(os.environ["STRUCTBENCH_TEST_CALIBRATION_DIR"])
     reg = Registry()
@@ -58,10 +58,10 @@ def registry_with_slow_impls() -> Registry:
 
 
 # --- running the CLI as a user does ------------------------------------------------------
-LAUNCH = ("import sys, bench.registry, bench.sweep, tests.test_interrupts as t\n"
-          "bench.sweep.DEFAULT_REGISTRY = t.FACTORY\n"
-          "bench.registry.default_registry = t.registry_with_slow_impls\n"
-          "from bench.cli import main\n"
+LAUNCH = ("import sys, structbench.core.registry, structbench.run.sweep, tests.test_interrupts as t\n"
+          "structbench.run.sweep.DEFAULT_REGISTRY = t.FACTORY\n"
+          "structbench.core.registry.default_registry = t.registry_with_slow_impls\n"
+          "from structbench.cli.main import main\n"
           "sys.exit(main())\n")
 
 
@@ -70,7 +70,7 @@ class Sweep:
     as a terminal's Ctrl-C does), its output collected as it comes."""
 
     def __init__(self, args: list[str], *, planted: bool = True, env: dict | None = None) -> None:
-        command = [sys.executable, "-c", LAUNCH, *args] if planted else [sys.executable, "-m", "bench", *args]
+        command = [sys.executable, "-c", LAUNCH, *args] if planted else [sys.executable, "-m", "structbench", *args]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
@@ -177,7 +177,7 @@ def test_a_signal_mid_case_stops_at_once_with_the_run_record_and_no_orphan(tmp_p
     assert _gone(children), "a worker outlived the sweep"
     assert not Path(f"{out}.lock").exists()
     # --resume then runs only the case that was cut short.
-    resumed = subprocess.run([sys.executable, "-m", "bench", *_args(out, "numpy"), "--resume"], cwd=ROOT,
+    resumed = subprocess.run([sys.executable, "-m", "structbench", *_args(out, "numpy"), "--resume"], cwd=ROOT,
                              capture_output=True, text=True)
     assert "resume: 1 cases already in" in resumed.stdout, resumed.stdout + resumed.stderr
 
@@ -236,7 +236,7 @@ def test_a_sigkilled_sweep_leaves_a_run_record_for_its_rows_and_no_worker(tmp_pa
     assert run["event"] == "ready" and run["cases"] == 2 and run["settings"]["profile"] == "adhoc"
     assert _gone(children), "the worker survived its parent's SIGKILL"
     # A lock left by the killed sweep is taken over.
-    again = subprocess.run([sys.executable, "-m", "bench", *_args(out, "numpy"), "--resume"], cwd=ROOT,
+    again = subprocess.run([sys.executable, "-m", "structbench", *_args(out, "numpy"), "--resume"], cwd=ROOT,
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
 
@@ -260,7 +260,7 @@ def test_an_impl_that_forks_and_dies_is_a_dead_worker_and_its_child_is_killed(tm
 
 
 def test_an_interrupt_inside_exec_code_exits_130(tmp_path):
-    """The handlers raise bench.signals.Interrupted, not KeyboardInterrupt: with the latter,
+    """The handlers raise structbench.run.signals.Interrupted, not KeyboardInterrupt: with the latter,
     a Ctrl-C landing in exec()'d code during imports (dataclasses) was seen to end the CLI
     with -SIGINT although handled (CPython's unhandled_keyboard_interrupt flag), 1-2 runs in
     16 under load; with Interrupted, 0 in 32."""

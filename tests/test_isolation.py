@@ -7,12 +7,12 @@ import csv
 import os
 import time
 
-from bench.registry import Impl, Registry
-from bench.results import ResultWriter
-from bench.runner import Case, SweepSettings
-from bench.suite import dense
-from bench.sweep import IsolatedExecutor, run_sweep
-from bench.timing import TimingPolicy
+from structbench.core.registry import Impl, Registry
+from structbench.run.results import ResultWriter
+from structbench.run.runner import Case, SweepSettings
+from structbench.ops import dense
+from structbench.run.sweep import IsolatedExecutor, run_sweep
+from structbench.measure.timing import TimingPolicy
 
 SETTINGS = SweepSettings(policy=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False))
 

@@ -1,6 +1,6 @@
 """The GPU-sized code paths of our launchers, run for real without a GPU.
 
-On the interpreter the launchers see one SM (kernels._triton.num_sms), so the paths
+On the interpreter the launchers see one SM (structbench.ops._shared.triton.num_sms), so the paths
 they take to fill a 132-SM GPU (dense_mm's split-K for a skinny batch, the LoRA /
 low-rank shrink split over columns) would never run in tests/test_correctness.py.
 Here the SM count is patched to an H100's and the same cases are checked against the
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.dtypes import get_dtype, tolerance
-from bench.registry import default_registry
-from bench.verify import max_rel_err
+from structbench.core.dtypes import get_dtype, tolerance
+from structbench.core.registry import default_registry
+from structbench.core.verify import max_rel_err
 from tests.helpers import run_impl, skip_unless_runnable
 
 H100_SMS = 132
@@ -21,7 +21,7 @@ DTYPES = ["fp32", "fp16", "bf16", "int8"]
 
 @pytest.fixture
 def h100(monkeypatch):
-    from kernels import _triton
+    from structbench.ops._shared import triton as _triton
 
     monkeypatch.setattr(_triton, "_device_sms", lambda device: H100_SMS)
 
@@ -41,7 +41,7 @@ def _check(impl_name: str, op: str, dtype: str, shape: dict, request) -> None:
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dense_mm_split_k_matches_reference(h100, dtype, request):
-    from kernels.triton_dense import _mm_config
+    from structbench.ops.dense.triton import _mm_config
 
     shape = {"m": 100, "n": 7, "k": 2100}  # 2 output tiles for 132 SMs: the reduction is split
     _, split_k, _ = _mm_config(shape["m"], shape["n"], shape["k"], dtype, H100_SMS)
@@ -53,7 +53,7 @@ def test_dense_mm_split_k_matches_reference(h100, dtype, request):
 @pytest.mark.parametrize("op, impl", [("lora_mv", "triton-fused"), ("lora_mv", "triton-unfused"),
                                       ("lowrank_mv", "triton-twostep")])
 def test_split_shrink_matches_reference(h100, op, impl, dtype, request):
-    from kernels.triton_lowrank import _shrink_blocks
+    from structbench.ops.lowrank.triton import _shrink_blocks
 
     n = 600 if dtype != "int8" else 150  # int8 stays inside its int32 bound
     shape = {"m": 70, "n": n, "r": 6, "scale": -2.0} if op == "lora_mv" else {"m": 70, "n": n, "r": 6}
@@ -65,8 +65,8 @@ def test_split_shrink_matches_reference(h100, op, impl, dtype, request):
 @pytest.mark.parametrize("r, n", [(16, 4096), (64, 4096), (16, 11008), (64, 16384)])
 def test_shrink_fills_the_gpu_at_n_4096(r, n):
     """The shrink's grid has >= one program per SM for LoRA ranks at n >= 4096 (16-bit)."""
-    from kernels.cupy_lowrank import shrink_splits
-    from kernels.triton_lowrank import _shrink_blocks
+    from structbench.ops.lowrank.cuda import shrink_splits
+    from structbench.ops.lowrank.triton import _shrink_blocks
 
     blocks, splits, _ = _shrink_blocks(r, n, 2, H100_SMS)
     assert -(-r // blocks["BLOCK_R"]) * splits >= H100_SMS
@@ -77,7 +77,7 @@ def test_shrink_fills_the_gpu_at_n_4096(r, n):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n, k", [(4096, 16, 4096), (4096, 64, 4096), (8192, 1, 8192)])
 def test_skinny_gemm_fills_the_gpu(dtype, m, n, k):
-    from kernels.triton_dense import _mm_config
+    from structbench.ops.dense.triton import _mm_config
 
     config, split_k, k_per_split = _mm_config(m, n, k, dtype, H100_SMS)
     tiles = -(-m // config["BLOCK_M"]) * -(-n // config["BLOCK_N"])

@@ -4,8 +4,8 @@ available.
 
 A kernel's speed cannot be measured here, but the shape of its machine code can:
 whether the GEMV streams A with 128-bit loads and keeps its accumulators in registers,
-whether the 16-bit GEMM runs on wgmma, whether a grid fills 132 SMs. bench.inspect
-captures each case's launches through kernels._triton.launch, compiles them with
+whether the 16-bit GEMM runs on wgmma, whether a grid fills 132 SMs. structbench.inspect.facts
+captures each case's launches through structbench.ops._shared.triton.launch, compiles them with
 triton.compile for sm_90 and reads the cubin (cuobjdump) and ptxas -v. A worker
 subprocess (TRITON_INTERPRET unset; a GPU machine runs it too: nothing is launched)
 computes the facts as JSON, once per Triton version; the tests assert on them.
@@ -51,7 +51,7 @@ COMPILED = {"_dense_mv_kernel", "_dense_mm_kernel", "_shrink_kernel"}
 
 # --- the worker -------------------------------------------------------------------------------
 def _capture(case) -> dict:
-    from bench.inspect import capture_case
+    from structbench.inspect.facts import capture_case
 
     label, op, impl, dtype, shape = case
     try:
@@ -61,7 +61,7 @@ def _capture(case) -> dict:
 
 
 def _facts(launch) -> dict:
-    from bench.inspect import launch_facts
+    from structbench.inspect.facts import launch_facts
 
     entry = {"kernel": launch.name, "programs": launch.programs,
              "meta": {k: v for k, v in launch.meta.items() if isinstance(v, (int, str, bool))}}
@@ -82,7 +82,7 @@ def worker(out_path: str) -> None:
 
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise SystemExit("run with TRITON_INTERPRET unset")
-    # Captures one at a time (kernels._triton.capture is process-wide), compiles in threads.
+    # Captures one at a time (structbench.ops._shared.triton.capture is process-wide), compiles in threads.
     captured = {case[0]: _capture(case) for case in CASES}
     launches = [(label, launch) for label, c in captured.items() for launch in c.get("launches", ())]
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.backends import get_backend
-from bench.dtypes import get_dtype, tolerance
-from bench.inputs import random_array
-from bench.registry import default_registry
-from bench.verify import max_rel_err
-from kernels._lowrank import INT32_MAX, int8_lora_bound, int8_lowrank_bound
-from reference import lowrank as ref
-from reference.dense import exact_matmul
+from structbench.core.backends import get_backend
+from structbench.core.dtypes import get_dtype, tolerance
+from structbench.core.inputs import random_array
+from structbench.core.registry import default_registry
+from structbench.core.verify import max_rel_err
+from structbench.ops.lowrank.checks import INT32_MAX, int8_lora_bound, int8_lowrank_bound
+from structbench.ops.lowrank import reference as ref
+from structbench.ops.dense.reference import exact_matmul
 from tests.helpers import skip_unless_runnable
 
 OPS = ("lowrank_mv", "lowrank_mm", "lora_mv", "lora_mm")
@@ -380,7 +380,7 @@ _CUDA_TYPES = {"int": np.int32, "long long": np.int64}
 
 def _cuda_signatures() -> dict[str, list[str]]:
     """{kernel name without dtype: [parameter C types]} from the .cu's entry-point macro."""
-    from kernels.cupy_lowrank import SOURCE
+    from structbench.ops.lowrank.cuda import SOURCE
 
     text = Path(SOURCE).read_text()
     signatures = {}
@@ -410,7 +410,7 @@ class _FakeDevice:
     def empty(self, like_info, like, shape, dtype):
         import torch
 
-        from kernels._triton import TORCH_DTYPE
+        from structbench.ops._shared.triton import TORCH_DTYPE
 
         tensor = torch.empty(shape, dtype=TORCH_DTYPE[dtype])
         self.tensors.append(tensor)
@@ -501,7 +501,9 @@ CUPY_OURS = [p for p in OURS if p.values[0].backend == "cupy"]
 @pytest.mark.parametrize("impl", CUPY_OURS)
 @pytest.mark.parametrize("dtype", ["fp32", "int8"])
 def test_cupy_launchers_match_the_cuda_signatures_and_compose_correctly(impl, dtype, monkeypatch):
-    from kernels import _cupy, _lowrank, cupy_lowrank
+    from structbench.ops._shared import cupy as _cupy
+    from structbench.ops.lowrank import checks as _lowrank
+    from structbench.ops.lowrank import cuda as cupy_lowrank
 
     fake = _FakeDevice()
     monkeypatch.setattr(_cupy, "launch", fake.launch)

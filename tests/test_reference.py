@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.dense import dense_mm, dense_mv, exact_matmul
+from structbench.ops.dense.reference import dense_mm, dense_mv, exact_matmul
 
 
 def test_int8_products_are_exact_int64():

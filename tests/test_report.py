@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from bench.dtypes import get_dtype
-from bench.registry import default_registry
-from bench.report import NO_DATA, NOT_REPRODUCED, REPRODUCED, build_report, load_rows, write_report
-from bench.results import ResultWriter
+from structbench.cli.main import main
+from structbench.core.dtypes import get_dtype
+from structbench.core.registry import default_registry
+from structbench.analysis.report import NO_DATA, NOT_REPRODUCED, REPRODUCED, build_report, load_rows, write_report
+from structbench.run.results import ResultWriter
 from tests.planted import gpu_like_rows, write_rows
 
 BANDWIDTH_GBPS, PEAK_TFLOPS = 1000.0, 100.0

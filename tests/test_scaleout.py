@@ -11,17 +11,17 @@ import time
 import pandas as pd
 import pytest
 
-from bench.devices import FALLS_SHORT, FOLLOWS, kernel_verdicts, scaling_table
-from bench.merge import merge
-from bench.multidevice import MultiDeviceExecutor, PinnedExecutor, parse_devices
-from bench.profiles import get_profile
-from bench.registry import Impl, Registry, default_registry
-from bench.results import COLUMNS, ResultWriter, sidecar
-from bench.runner import Case, SweepSettings, plan
-from bench.shard import default_cost, input_set, parse_shard, partition, shard_cases
-from bench.suite import dense
-from bench.sweep import InProcessExecutor, run_sweep
-from bench.timing import TimingPolicy
+from structbench.measure.devices import FALLS_SHORT, FOLLOWS, kernel_verdicts, scaling_table
+from structbench.run.merge import merge
+from structbench.run.multidevice import MultiDeviceExecutor, PinnedExecutor, parse_devices
+from structbench.run.profiles import get_profile
+from structbench.core.registry import Impl, Registry, default_registry
+from structbench.run.results import COLUMNS, ResultWriter, sidecar
+from structbench.run.runner import Case, SweepSettings, plan
+from structbench.run.shard import default_cost, input_set, parse_shard, partition, shard_cases
+from structbench.ops import dense
+from structbench.run.sweep import InProcessExecutor, run_sweep
+from structbench.measure.timing import TimingPolicy
 
 SETTINGS = SweepSettings(policy=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False))
 
@@ -71,7 +71,7 @@ def _numpy_smoke() -> list[Case]:
 
 def test_merged_shards_equal_the_unsharded_case_set(tmp_path):
     cases = _numpy_smoke()
-    executor = InProcessExecutor("bench.registry:default_registry", SETTINGS)
+    executor = InProcessExecutor("structbench.core.registry:default_registry", SETTINGS)
     paths = []
     for index in range(3):
         path = tmp_path / f"shard{index}.csv"
@@ -197,7 +197,7 @@ def test_parse_devices():
 
 
 def test_cli_shards_then_merge(tmp_path, capsys):
-    from bench.cli import main
+    from structbench.cli.main import main
 
     base = ["run", "--profile", "smoke", "--impl", "numpy", "--op", "dense_mv,toeplitz_mv", "--no-isolate",
             "--no-calibrate"]
@@ -212,7 +212,7 @@ def test_cli_shards_then_merge(tmp_path, capsys):
 
 
 def test_cli_devices_without_a_gpu_is_a_usage_error(tmp_path, capsys):
-    from bench.cli import main
+    from structbench.cli.main import main
 
     assert main(["run", "--profile", "smoke", "--devices", "all", "--out", str(tmp_path / "x.csv")]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
@@ -236,7 +236,7 @@ def _h200_from(h100_rows: list[dict]) -> list[dict]:
 
 
 def test_report_of_two_devices_has_each_devices_claims_and_the_side_by_side(tmp_path, capsys):
-    from bench.cli import main
+    from structbench.cli.main import main
     from tests.planted import gpu_like_rows, write_rows
 
     h100 = gpu_like_rows()

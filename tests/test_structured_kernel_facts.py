@@ -8,7 +8,7 @@ element of T, and does not wait on a barrier per few FMAs; a grid smaller than t
 count leaves SMs idle whatever the loop. A CSR-vector program that meets a 761,426-element
 row walks it alone, so the power-law matrix must take the merge-path route.
 
-The launches are captured through kernels._triton.capture and compiled by bench.inspect
+The launches are captured through structbench.ops._shared.triton.capture and compiled by structbench.inspect.facts
 in a subprocess with the interpreter off (under the interpreter @triton.jit kernels are
 not compilable); the SASS comes from Triton's own disassembler (CompiledKernel.asm["sass"]).
 Run alone: python -m tests.test_structured_kernel_facts OUT.json (TRITON_INTERPRET unset).
@@ -106,7 +106,7 @@ def sass_facts(sass: str) -> dict:
 def worker(out_path: str) -> None:
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise SystemExit("run with TRITON_INTERPRET unset")
-    from bench.inspect import capture_case, compile_launch
+    from structbench.inspect.facts import capture_case, compile_launch
 
     results = {}
     for name, op, impl, dtype, shape in CASES:
@@ -199,7 +199,7 @@ def test_toeplitz_grids_fill_the_sms(facts, case):
 @pytest.mark.parametrize("case", ["csr_mv-vector-powerlaw", "csr_mm-vector-powerlaw"])
 def test_csr_vector_takes_the_long_row_route_on_a_power_law_matrix(facts, case):
     """The 2^20 power-law matrix has a 761,426-element row: CSR-vector would walk it in
-    one program, so the vector impl runs merge-path (kernels._csr.vector_route)."""
+    one program, so the vector impl runs merge-path (structbench.ops.csr.checks.vector_route)."""
     kernels = [k["kernel"] for k in facts[case]]
     assert any("merge" in k for k in kernels) and not any("vector" in k for k in kernels), kernels
 
@@ -217,7 +217,7 @@ def test_csr_merge_tile_is_flat_and_fills_the_sms(facts):
 
 
 def test_the_route_rule():
-    from kernels._csr import CsrPlan, vector_route
+    from structbench.ops.csr.checks import CsrPlan, vector_route
 
     assert vector_route(None) == "vector"
     assert vector_route(CsrPlan(2**20, 11_010_048, 761_426)) == "merge"  # the quick power law

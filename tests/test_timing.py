@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import timing
-from bench.timing import EventClock, TimingPolicy, time_case
+from structbench.measure import timing
+from structbench.measure.timing import EventClock, TimingPolicy, time_case
 
 CYCLES_PER_MS = 2_000_000  # the fake GPU's clock: 2 GHz
 KERNEL_MS = 0.01  # GPU time of one call of the fake kernel

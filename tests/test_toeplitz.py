@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from bench.backends import get_backend
-from bench.baselines.toeplitz import materialise
-from bench.dtypes import get_dtype, tolerance
-from bench.inputs import random_array
-from bench.registry import default_registry
-from bench.verify import max_rel_err
-from kernels._checks import INT8_MAX_REDUCTION
-from kernels._toeplitz import validated
-from reference.toeplitz import (
+from structbench.core.backends import get_backend
+from structbench.ops.toeplitz.baselines import materialise
+from structbench.core.dtypes import get_dtype, tolerance
+from structbench.core.inputs import random_array
+from structbench.core.registry import default_registry
+from structbench.core.verify import max_rel_err
+from structbench.ops._shared.checks import INT8_MAX_REDUCTION
+from structbench.ops.toeplitz.checks import validated
+from structbench.ops.toeplitz.reference import (
     conv1d_as_toeplitz,
     toeplitz_as_conv1d,
     toeplitz_matrix,
@@ -124,7 +124,7 @@ def test_reference_is_exact_for_int8(m, n):
 
 def test_reference_works_in_row_blocks(monkeypatch):
     """The reference materialises T a block of rows at a time; blocks must not change it."""
-    import reference.toeplitz as module
+    import structbench.ops.toeplitz.reference as module
 
     rng = np.random.default_rng(2)
     c, r, b = rng.standard_normal(37), rng.standard_normal(11), rng.standard_normal((11, 2))
@@ -401,7 +401,7 @@ def test_dense_baseline_on_a_one_row_matrix_int8():
 def _triton_toeplitz(op):
     impl = default_registry().impl(op, "triton")
     skip_unless_runnable(impl)
-    return impl, getattr(importlib.import_module("kernels.triton_toeplitz"), op)
+    return impl, getattr(importlib.import_module("structbench.ops.toeplitz.triton"), op)
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "int8"])
@@ -410,7 +410,8 @@ def test_triton_matvec_splits_and_tail_as_on_a_gpu(monkeypatch, dtype, m, n):
     """With an H100's 132 SMs the block diagonals are split over many programs (a
     finishing kernel adds the splits), n % 64 columns go through the tail path, and the
     edge diagonals mask whole row blocks: all must give the reference."""
-    from kernels import _triton, triton_toeplitz
+    from structbench.ops._shared import triton as _triton
+    from structbench.ops.toeplitz import triton as triton_toeplitz
 
     monkeypatch.setattr(_triton, "num_sms", lambda device: 132)
     impl, fn = _triton_toeplitz("toeplitz_mv")
@@ -424,7 +425,7 @@ def test_triton_matvec_splits_and_tail_as_on_a_gpu(monkeypatch, dtype, m, n):
 def test_an_inf_in_t_stays_in_its_own_rows(monkeypatch, op):
     """Tiles of T reach past the matrix (edge blocks, tail columns); where they do, the
     products are dropped, not computed as inf * 0 = NaN in rows the inf is not in."""
-    from kernels import _triton
+    from structbench.ops._shared import triton as _triton
 
     monkeypatch.setattr(_triton, "num_sms", lambda device: 132)
     impl, fn = _triton_toeplitz(op)

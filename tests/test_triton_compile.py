@@ -7,10 +7,10 @@ constexpr misuse, int8 dot constraints, pointer types, shared memory beyond the 
 all pass there and fail on the GPU. So a subprocess, with the interpreter off (its
 kernels are real JITFunctions, which the pytest process's are not), drives every
 registered Triton implementation (ours and the dense-triton baselines) through the normal
-path (Op.make_inputs, bench.cases.bind, the launcher) on small CPU tensors, under
-``kernels._triton.capture``: the one launch seam hands each launch (kernel, grid,
+path (Op.make_inputs, structbench.core.cases.bind, the launcher) on small CPU tensors, under
+``structbench.ops._shared.triton.capture``: the one launch seam hands each launch (kernel, grid,
 arguments, constexprs, options) to a recorder instead of launching, the launchers accept
-CPU tensors and size their grids for an H100's 132 SMs. ``bench.inspect.launch_source``
+CPU tensors and size their grids for an H100's 132 SMs. ``structbench.inspect.facts.launch_source``
 turns a launch into what Triton compiles (pointer types from the tensors, ints
 specialised as on the GPU: == 1 becomes a constexpr, % 16 == 0 a divisibility hint; None
 a constexpr; the options from num_warps/num_stages): no Triton JIT internals.
@@ -40,7 +40,7 @@ take minutes; this selection is ~300 compiles, ~50 s cold on 2 cores, ~12 s once
   instead of wgmma, 163 KiB of shared memory instead of 227 KiB).
 Not covered: ints == 1 / % 16 specialisations of other shapes than those compiled.
 Registers, spills, load widths and instructions of the hot kernels are asserted by
-tests/test_kernel_facts.py (through bench.inspect).
+tests/test_kernel_facts.py (through structbench.inspect.facts).
 
 Run alone: python -m tests.test_triton_compile OUT.json (with TRITON_INTERPRET unset).
 """
@@ -59,9 +59,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.dtypes import get_dtype
-from bench.profiles import get_profile
-from bench.registry import default_registry
+from structbench.core.dtypes import get_dtype
+from structbench.run.profiles import get_profile
+from structbench.core.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 # sm_90 (H100) for everything selected, sm_80 (A100, the oldest we support) for the
@@ -111,8 +111,8 @@ class _Recorder:
         self.large_ops: set[str] = set()  # ops that launched at a quick-profile shape
 
     def record(self, kernel, grid, args, meta) -> None:
-        """The capture hook of kernels._triton.launch."""
-        from bench.inspect import Launch, launch_source
+        """The capture hook of structbench.ops._shared.triton.launch."""
+        from structbench.inspect.facts import Launch, launch_source
 
         fn = kernel
         signature, constexprs, attrs, options = launch_source(Launch(kernel, tuple(grid), args, meta))
@@ -153,9 +153,9 @@ def _drive_launchers(recorder: _Recorder) -> tuple[list[dict], list[dict]]:
     through bind and the launcher, launches intercepted. -> (cases, errors)."""
     import numpy as np
 
-    from bench.cases import bind
-    from bench.inputs import case_seed
-    from kernels import _triton
+    from structbench.core.cases import bind
+    from structbench.core.inputs import case_seed
+    from structbench.ops._shared import triton as _triton
     from tests.helpers import shape_id
 
     registry = default_registry()
@@ -266,15 +266,15 @@ def _compile_with_diagnostics(entry: dict, arch: int) -> dict:
 
 
 def _uncaptured_kernels(launches: list[dict]) -> list[str]:
-    """@triton.jit kernels (``*_kernel``) of kernels/triton_*.py that no launch reached."""
+    """@triton.jit kernels (``*_kernel``) of structbench/ops/*/triton.py that no launch reached."""
     import importlib
 
     from triton.runtime.jit import JITFunction
 
     launched = {entry["kernel"] for entry in launches}
     defined = set()
-    for path in sorted((ROOT / "kernels").glob("triton_*.py")):
-        module = importlib.import_module(f"kernels.{path.stem}")
+    for path in sorted((ROOT / "structbench" / "ops").glob("*/triton.py")):
+        module = importlib.import_module(f"structbench.ops.{path.parent.name}.triton")
         defined |= {f"{value.module}:{value.fn.__qualname__}" for name, value in vars(module).items()
                     if isinstance(value, JITFunction) and name.endswith("_kernel")}
     return sorted(defined - launched)

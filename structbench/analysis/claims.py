@@ -260,8 +260,8 @@ C3_RULE = (f"per structured matvec case, the best structured implementation (our
 def dense_cost(op: str, m, n, k, dtype: str) -> tuple[float, float]:
     """(flops, min_bytes) of the dense product a structured case's dense-* baselines run:
     dense_mv at m x n for the matvecs, dense_mm with the same A and B for the matmuls."""
-    from bench.dtypes import get_dtype
-    from bench.registry import default_registry
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.registry import default_registry
 
     registry = default_registry()
     if op.endswith("_mv"):

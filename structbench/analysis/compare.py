@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.readcsv import read_text
-from bench.results import CASE_KEY, sidecar
+from structbench.analysis.readcsv import read_text
+from structbench.run.results import CASE_KEY, sidecar
 
 VERDICTS = ("faster", "slower", "same", "unsure", "broken", "fixed")
 NEEDED = ("op", "impl", "dtype", "m", "n", "status", "time_ms_p50")
@@ -354,7 +354,7 @@ def render(result: Comparison, *, title: str, fmt: str = "text", only_changes: b
     """The comparison as text or markdown: warnings, regressions, improvements, then the
     rest summarised (its table unless ``only_changes``), cases in one run only, geomeans;
     as csv, the table (regressions first)."""
-    from bench.formatting import to_markdown, to_text
+    from structbench.analysis.formatting import to_markdown, to_text
 
     if fmt == "csv":
         return result.table.to_csv(index=False)

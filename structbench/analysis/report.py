@@ -5,7 +5,7 @@ were measured), so a report can be made on a laptop from a CSV measured on a GPU
 DIR/report.md, DIR/report.html (same content, images embedded) and one PNG + SVG per
 figure. A banner says what was measured; each claim then gets its figure, its numbers and
 a verdict (``reproduced``, ``not reproduced``, ``not enough data``) computed by the pure
-functions of bench/claims.py, with the rule's text and the rows that decided it. A
+functions of structbench/analysis/claims.py, with the rule's text and the rows that decided it. A
 dimension the run did not measure says "not measured" instead of drawing an empty plot.
 """
 
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import claims
-from bench.claims import DTYPE_ORDER, NO_DATA, NOT_REPRODUCED, REPRODUCED, Verdict, row_name
-from bench.formatting import to_markdown, with_units
-from bench.readcsv import BadInput, read_text
-from bench.results import sidecar
+from structbench.analysis import claims
+from structbench.analysis.claims import DTYPE_ORDER, NO_DATA, NOT_REPRODUCED, REPRODUCED, Verdict, row_name
+from structbench.analysis.formatting import to_markdown, with_units
+from structbench.analysis.readcsv import BadInput, read_text
+from structbench.run.results import sidecar
 
 __all__ = ["NO_DATA", "NOT_REPRODUCED", "REPRODUCED", "build_report", "load_rows", "write_report"]
 
@@ -628,7 +628,7 @@ def section_environment(frame: pd.DataFrame, source: Path) -> Section:
 
 def section_devices(frame: pd.DataFrame, figures: dict) -> Section:
     """Several devices: does each kernel scale between them as its bound predicts?"""
-    from bench import devices
+    from structbench.measure import devices
 
     s = Section("Devices side by side",
                 "Memory-bound cases should speed up by the ratio of the devices' measured copy bandwidths, "
@@ -664,7 +664,7 @@ def _slug(text: str) -> str:
 
 def _per_device_sections(frame: pd.DataFrame, figures: dict) -> list[Section]:
     """Each device's claims, its figures named after it (a cross-device report)."""
-    from bench.devices import device_label
+    from structbench.measure.devices import device_label
 
     labels = device_label(frame)
     sections = []
@@ -684,7 +684,7 @@ def _per_device_sections(frame: pd.DataFrame, figures: dict) -> list[Section]:
 def build_report(frame: pd.DataFrame, source: Path) -> Report:
     """The report of one device's rows, or, when the rows come from several devices, each
     device's claims and then the devices side by side."""
-    from bench.devices import device_label
+    from structbench.measure.devices import device_label
 
     if "regime" not in frame:
         frame = claims.annotate(frame)

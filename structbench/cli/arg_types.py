@@ -83,7 +83,7 @@ def available_device(text: str) -> str:
     if text not in ("cpu", "cuda"):
         raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from cpu, cuda)")
     if text == "cuda":
-        from bench.backends import cuda_reason
+        from structbench.core.backends import cuda_reason
 
         reason = cuda_reason()
         if reason:
@@ -92,8 +92,8 @@ def available_device(text: str) -> str:
 
 
 def shard_spec(text: str) -> tuple[int, int]:
-    """'I/N': shard I (0-based) of N of a sweep (bench/shard.py)."""
-    from bench.shard import parse_shard
+    """'I/N': shard I (0-based) of N of a sweep (structbench/run/shard.py)."""
+    from structbench.run.shard import parse_shard
 
     try:
         return parse_shard(text)

@@ -1,4 +1,4 @@
-"""`structbench` (also `python -m bench`): list what is registered, calibrate, run sweeps."""
+"""`structbench` (also `python -m structbench`): list what is registered, calibrate, run sweeps."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from bench import signals
-from bench.cli_types import (available_device, comma_list, nonnegative_float, positive_float, probability,
+from structbench.run import signals
+from structbench.cli.arg_types import (available_device, comma_list, nonnegative_float, positive_float, probability,
                              shape_spec, shard_spec)
 
 # The bench modules (numpy, pandas, the registry...) are imported inside the commands:
 # main() installs its signal handlers first, so a Ctrl-C during startup is a clean exit.
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 
 
 def _backend_status(name: str) -> str:
-    from bench.backends import get_backend
+    from structbench.core.backends import get_backend
 
     backend = get_backend(name)
     reason = backend.unavailable_reason()
@@ -37,7 +37,7 @@ def _backend_status(name: str) -> str:
 def op_params(op) -> list[str]:
     """Every parameter of an op's shapes, its dims first: ['m', 'n', 'r'] for lowrank_mv.
     Taken from its test shapes and every profile's shapes of it (the ones --shape takes)."""
-    from bench.profiles import PROFILES
+    from structbench.run.profiles import PROFILES
 
     names = dict.fromkeys(op.dims)
     for shape in (*op.test_shapes, *(s for p in PROFILES.values() for s in p.shapes.get(op.name, ()))):
@@ -90,8 +90,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     import csv
     import textwrap
 
-    from bench.profiles import PROFILES
-    from bench.registry import default_registry
+    from structbench.run.profiles import PROFILES
+    from structbench.core.registry import default_registry
 
     registry = default_registry()
     backends = sorted({i.backend for i in registry.impls()})
@@ -116,8 +116,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from bench.backends import cuda_reason
-    from bench.calibrate import CALIBRATION_SECONDS, is_cached, load_or_measure
+    from structbench.core.backends import cuda_reason
+    from structbench.measure.calibrate import CALIBRATION_SECONDS, is_cached, load_or_measure
 
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if cuda_reason() is None else [])
     for device in devices:
@@ -136,7 +136,7 @@ def _default_out(profile: str) -> Path:
 
 
 def _announce_cpu_only(registry, profile) -> None:
-    from bench.backends import cuda_reason
+    from structbench.core.backends import cuda_reason
 
     print(f"note: no GPU here ({cuda_reason()}): running the '{profile.name}' profile, "
           f"CPU backends only ({', '.join(profile.backends)}). GPU backends left out:")
@@ -145,7 +145,7 @@ def _announce_cpu_only(registry, profile) -> None:
 
 
 def _settings(args: argparse.Namespace, profile):
-    from bench.runner import SweepSettings
+    from structbench.run.runner import SweepSettings
 
     policy = profile.timing
     if args.warm_cache:
@@ -177,7 +177,7 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def _check_names(registry, args: argparse.Namespace) -> None:
     """Unknown --op / --impl / --dtype values: named, with the known ones listed."""
-    from bench.dtypes import get_dtype
+    from structbench.core.dtypes import get_dtype
 
     known_ops = [op.name for op in registry.ops()]
     for name in args.op or ():
@@ -197,7 +197,7 @@ def _run_profile(args: argparse.Namespace, registry):
     """The profile of this run: the named (or default) one, or with --shape an ad-hoc one
     holding just those shapes for the --op ops (timing rule of the named/default profile;
     any backend when --impl names the implementations)."""
-    from bench.profiles import CPU_BACKENDS, GPU_BACKENDS, default_profile_name, get_profile
+    from structbench.run.profiles import CPU_BACKENDS, GPU_BACKENDS, default_profile_name, get_profile
 
     base = get_profile(args.profile or default_profile_name())
     if not args.shape:
@@ -227,7 +227,7 @@ def _check_shape(op, shape: dict) -> None:
 
 def _check_out(out: Path, args: argparse.Namespace) -> None:
     """--out before any work: writable, a results CSV, and not silently run twice."""
-    from bench.results import check_out_path, count_rows
+    from structbench.run.results import check_out_path, count_rows
 
     if args.resume and args.append:
         raise ValueError("--resume and --append: choose one (skip the cases present, or run them again)")
@@ -239,14 +239,14 @@ def _check_out(out: Path, args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.results import OutputLock
+    from structbench.run.results import OutputLock
 
     if args.resume and not args.out:
         raise ValueError("--resume needs --out: the CSV whose rows are kept")
     if args.out:
         _check_out(Path(args.out), args)  # first: a bad --out costs no time
-    from bench.backends import cuda_reason
-    from bench.registry import default_registry
+    from structbench.core.backends import cuda_reason
+    from structbench.core.registry import default_registry
 
     deadline = time.monotonic() + args.deadline if args.deadline is not None else None
     registry = default_registry()
@@ -255,7 +255,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.plan:
         return _print_plan(registry, profile, args)
     if args.devices:  # before any work: a bad list is a usage error
-        from bench.multidevice import cuda_device_count, parse_devices
+        from structbench.run.multidevice import cuda_device_count, parse_devices
 
         if args.no_isolate:
             raise ValueError("--devices runs one isolated worker per GPU; it does not go with --no-isolate")
@@ -269,7 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _check_resume(out: Path, settings, force: bool) -> None:
-    from bench.results import read_runs
+    from structbench.run.results import read_runs
 
     previous = [run["settings"] for run in read_runs(out).values() if isinstance(run.get("settings"), dict)]
     differences = _differences(previous[-1], _fingerprint(settings)) if previous else []
@@ -289,7 +289,7 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
 
 
 def _past(deadline: float) -> bool:
-    from bench import sweep
+    from structbench.run import sweep
 
     return sweep._now() >= deadline  # the sweep's clock (time.monotonic; a test replaces it)
 
@@ -299,16 +299,16 @@ def _now() -> str:
 
 
 def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline: float | None) -> int:
-    from bench.results import ResultWriter, done_case_keys
-    from bench.runner import plan
-    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, case_devices, run_sweep, \
+    from structbench.run.results import ResultWriter, done_case_keys
+    from structbench.run.runner import plan
+    from structbench.run.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, case_devices, run_sweep, \
         summary_by_op
 
     cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype)
     for backend, reason in sorted(unavailable.items()):
         print(f"note: backend {backend} left out: {reason}")
     if args.shard:  # of the whole plan, before --resume: every shard computes the same partition
-        from bench.shard import shard_cases
+        from structbench.run.shard import shard_cases
 
         index, count = args.shard
         planned = len(cases)
@@ -372,12 +372,12 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
 def _executor(args: argparse.Namespace, settings):
     """The worker(s) that run the cases: in this process, one isolated worker, or one per
     GPU of --devices."""
-    from bench.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor
+    from structbench.run.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor
 
     if args.no_isolate:
         return InProcessExecutor(DEFAULT_REGISTRY, settings)
     if args.devices:
-        from bench.multidevice import MultiDeviceExecutor, cuda_device_count, parse_devices
+        from structbench.run.multidevice import MultiDeviceExecutor, cuda_device_count, parse_devices
 
         devices = parse_devices(args.devices, cuda_device_count)
         print(f"one worker per GPU: {', '.join(devices)}", flush=True)
@@ -386,7 +386,7 @@ def _executor(args: argparse.Namespace, settings):
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from bench.merge import merge
+    from structbench.run.merge import merge
 
     result = merge(args.out, args.csv, keep_duplicates=args.keep_duplicates)
     kept = f", {result.duplicates} duplicate case(s) kept" if result.duplicates else ""
@@ -396,9 +396,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def _print_plan(registry, profile, args: argparse.Namespace) -> int:
     """`run --plan`: the cases as a GPU machine would run them, and the estimate."""
-    from bench.backends import get_backend
-    from bench.plan import describe_plan
-    from bench.runner import plan
+    from structbench.core.backends import get_backend
+    from structbench.run.plan import describe_plan
+    from structbench.run.runner import plan
 
     cases, unavailable = plan(registry, profile, ops=args.op, impls=args.impl, dtypes=args.dtype,
                               assume_available=True)
@@ -408,7 +408,7 @@ def _print_plan(registry, profile, args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_impls, compare_runs, render
+    from structbench.analysis.compare import compare_impls, compare_runs, render
 
     threshold = args.threshold / 100
     if args.impl_a or args.impl_b:
@@ -449,7 +449,7 @@ def newest_csv(directory: Path = RESULTS_DIR) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import write_report
+    from structbench.analysis.report import write_report
 
     sources = [Path(p) for p in args.csv] if args.csv else [newest_csv()]
     source = sources[0]
@@ -489,9 +489,9 @@ def _choices_text() -> str:
     """Ops with their params and implementations, dtypes and profiles, for `run --help`."""
     import textwrap
 
-    from bench.dtypes import BENCH_DTYPES
-    from bench.profiles import PROFILES
-    from bench.registry import default_registry
+    from structbench.core.dtypes import BENCH_DTYPES
+    from structbench.run.profiles import PROFILES
+    from structbench.core.registry import default_registry
 
     registry = default_registry()
     lines = ["ops [shape params] and their implementations (--op, --shape, --impl):"]
@@ -533,7 +533,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _profile_name(text: str) -> str:
-    from bench.profiles import PROFILES
+    from structbench.run.profiles import PROFILES
 
     if text not in PROFILES:
         raise argparse.ArgumentTypeError(f"unknown profile {text!r}; known: {', '.join(PROFILES)}")
@@ -597,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deadline", type=positive_float, metavar="SECONDS",
                      help="start no case after SECONDS (the one running finishes); cases run claims first")
     run.add_argument("--shard", type=shard_spec, metavar="I/N",
-                     help="run shard I (0-based) of N of the planned cases, e.g. 0/8 (bench/shard.py; "
+                     help="run shard I (0-based) of N of the planned cases, e.g. 0/8 (structbench/run/shard.py; "
                           "N jobs cover every case once; `structbench merge` joins their CSVs)")
     run.add_argument("--devices", metavar="all|0,2,5",
                      help="one worker per GPU (all, or indices), cases dealt from one shared queue")
@@ -644,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "devices side by side")
     report.add_argument("--out", help="output directory (default: results/report-<csv name>/)")
     report.set_defaults(func=cmd_report)
-    from bench import inspect as bench_inspect  # stdlib-only at import: parsing stays light
+    from structbench.inspect import facts as bench_inspect  # stdlib-only at import: parsing stays light
 
     bench_inspect.add_parser(sub)
     return parser

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.dtypes import DType
+from structbench.core.dtypes import DType
 
 INT_POISON = -(2**31)  # beyond any int8-product sum we allow (see INT8_MAX_REDUCTION)
 

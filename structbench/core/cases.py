@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.backends import Backend, get_backend, use_true_fp32
-from bench.dtypes import DType, output_dtype
-from bench.inputs import DeviceRandom, device_references
-from bench.registry import Impl, Inputs, Op, Params
+from structbench.core.backends import Backend, get_backend, use_true_fp32
+from structbench.core.dtypes import DType, output_dtype
+from structbench.core.inputs import DeviceRandom, device_references
+from structbench.core.registry import Impl, Inputs, Op, Params
 
 
 def make_host_case(op: Op, params: Params, dtype: DType, seed: int, *,
@@ -19,7 +19,7 @@ def make_host_case(op: Op, params: Params, dtype: DType, seed: int, *,
     """Seeded host inputs and their reference result (which takes the op's call kwargs
     too: LoRA's scale is part of what it computes). ``on_device`` (the benchmark on a GPU
     machine): values drawn by the GPU's generator and the references' large products in
-    float64 on the GPU (bench/inputs.py); the inputs still come back as host arrays, and
+    float64 on the GPU (structbench/core/inputs.py); the inputs still come back as host arrays, and
     the check against the reference is the same."""
     if not on_device:
         host = op.make_inputs(params, dtype, np.random.default_rng(seed))

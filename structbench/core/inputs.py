@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from bench.dtypes import DType
+from structbench.core.dtypes import DType
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -108,7 +108,7 @@ def cuda_float64_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
 @contextlib.contextmanager
 def device_references():
     """Within it, the references' large float64 products run on the GPU (torch float64)."""
-    from reference.dense import DEVICE_MATMUL
+    from structbench.ops.dense.reference import DEVICE_MATMUL
 
     token = DEVICE_MATMUL.set(cuda_float64_matmul)
     try:

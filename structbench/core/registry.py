@@ -5,8 +5,9 @@ reference and its cost model. An ``Impl`` is one way to compute an op (our Trito
 CuPy kernel, or a vendor/NumPy baseline) on one backend, for some dtypes.
 
 Tests, the benchmark runner and ``structbench list`` all loop over ``default_registry()``,
-so adding a kernel is: its file in ``kernels/`` plus ``reg.add_impl(...)`` in a suite,
-and a new op family is a new module in ``bench/suite/`` with a ``register(reg)``.
+so adding a kernel is: its file in the family's folder ``structbench/ops/<family>/`` plus
+one registration in that folder's ``__init__.py``, and a new op family is a new folder
+there whose ``__init__`` has a ``register(reg)``.
 Implementations are named by ``"module:function"`` and imported on first use, so listing
 and planning never import torch, triton or cupy.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.dtypes import BENCH_DTYPES, DType
+from structbench.core.dtypes import BENCH_DTYPES, DType
 
 Params = Mapping[str, int]
 Inputs = dict[str, np.ndarray]
@@ -61,7 +62,7 @@ class Op:
 class Impl:
     op: str
     name: str  # unique within the op: "triton", "cupy", "torch", "numpy"...
-    backend: str  # key of bench.backends.BACKENDS: decides arrays, device and timer
+    backend: str  # key of structbench.core.backends.BACKENDS: decides arrays, device and timer
     target: str  # "module:function" called as fn(*inputs, out=out)
     dtypes: tuple[str, ...]
     is_baseline: bool
@@ -145,10 +146,12 @@ class Registry:
 
 @functools.cache
 def default_registry() -> Registry:
-    """Every op family's suite (each module of bench/suite/), registered on first use."""
-    import bench.suite
+    """Every op family (each package in structbench/ops/ but _shared), registered on first use."""
+    import structbench.ops
 
     reg = Registry()
-    for module in sorted(m.name for m in pkgutil.iter_modules(bench.suite.__path__)):
-        importlib.import_module(f"bench.suite.{module}").register(reg)
+    families = sorted(m.name for m in pkgutil.iter_modules(structbench.ops.__path__)
+                      if m.ispkg and not m.name.startswith("_"))
+    for family in families:
+        importlib.import_module(f"structbench.ops.{family}").register(reg)
     return reg

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.backends import INT_POISON
-from bench.dtypes import DType, tolerance
+from structbench.core.backends import INT_POISON
+from structbench.core.dtypes import DType, tolerance
 
 
 def max_rel_err(result: np.ndarray, reference: np.ndarray) -> float:

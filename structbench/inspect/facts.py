@@ -1,7 +1,7 @@
 """`structbench inspect`: what our kernels compile to on a GPU, without a GPU.
 
 A case (op, impl, dtype, shape) is driven through its launcher on small CPU tensors under
-``kernels._triton.capture``: every launch the launcher makes is recorded (kernel, grid,
+``structbench.ops._shared.triton.capture``: every launch the launcher makes is recorded (kernel, grid,
 arguments, constexprs, options) instead of run, with the block heuristics seeing an
 H100/H200's 132 SMs. Each launch is then compiled with Triton's public compile API
 (``triton.compile(ASTSource(...), target=GPUTarget("cuda", arch, 32))``: TTIR ... PTX and
@@ -20,7 +20,7 @@ The argument rules of a launch follow Triton's specialisation (3.6 and 3.8 alike
 tensors become typed pointers, 16-byte aligned ones with a divisibility hint; ints equal
 to 1 become constexprs, other ints i32 (i64 beyond it), with a divisibility hint when a
 multiple of 16; floats fp32, bools i1, None a constexpr. Our launchers pass runtime
-arguments positionally and every constexpr by keyword (kernels._triton.launch), which is
+arguments positionally and every constexpr by keyword (structbench.ops._shared.triton.launch), which is
 what lets this module tell them apart without Triton's JIT internals.
 
 Needs TRITON_INTERPRET unset (under the interpreter @triton.jit kernels are not
@@ -39,7 +39,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SM_COUNT = 132  # an H100/H200 SXM: what the launchers' block heuristics see under capture
 ARCHS = (90, 80)
 # Per SM (CUDA programming guide, compute capabilities table): 64K 32-bit registers,
@@ -56,7 +56,7 @@ _REGISTER_ALLOCATION_UNIT = 256  # registers are allocated per warp, in units of
 
 @dataclass(frozen=True)
 class Launch:
-    """One launch a launcher made, as captured by kernels._triton.capture."""
+    """One launch a launcher made, as captured by structbench.ops._shared.triton.capture."""
 
     kernel: object  # the triton JITFunction
     grid: tuple[int, ...]
@@ -125,11 +125,11 @@ def capture_case(op: str, impl: str, dtype: str, shape: dict, *, sms: int = SM_C
     seeded random CPU tensors (they are never read: no launch runs)."""
     import numpy as np
 
-    from bench.dtypes import output_dtype
-    from bench.dtypes import get_dtype
-    from bench.inputs import case_seed
-    from bench.registry import default_registry
-    from kernels import _triton
+    from structbench.core.dtypes import output_dtype
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.inputs import case_seed
+    from structbench.core.registry import default_registry
+    from structbench.ops._shared import triton as _triton
 
     registry = default_registry()
     the_op, the_impl, the_dtype = registry.op(op), registry.impl(op, impl), get_dtype(dtype)
@@ -178,13 +178,13 @@ def launch_source(launch: Launch) -> tuple[dict, dict, dict, dict]:
         if index < len(launch.args):
             if _is_constexpr(param):
                 raise TypeError(f"{launch.name}: constexpr {param.name} passed positionally; pass it by keyword "
-                                "(kernels._triton.launch)")
+                                "(structbench.ops._shared.triton.launch)")
             value = launch.args[index]
         elif param.name in launch.meta:
             value = launch.meta[param.name]
             if not _is_constexpr(param):
                 raise TypeError(f"{launch.name}: runtime argument {param.name} passed by keyword; pass it "
-                                "positionally (kernels._triton.launch)")
+                                "positionally (structbench.ops._shared.triton.launch)")
             signature[param.name], constexprs[key] = "constexpr", value
             continue
         elif param.default is not pyinspect.Parameter.empty:
@@ -424,9 +424,9 @@ def parse_shape(text: str, dims: tuple[str, ...]) -> dict:
 
 def default_shape(op: str) -> dict:
     """The op's cheapest shape of the quick (GPU) profile."""
-    from bench.dtypes import get_dtype
-    from bench.profiles import get_profile
-    from bench.registry import default_registry
+    from structbench.core.dtypes import get_dtype
+    from structbench.run.profiles import get_profile
+    from structbench.core.registry import default_registry
 
     the_op = default_registry().op(op)
     shapes = get_profile("quick").shapes.get(op) or the_op.test_shapes
@@ -440,7 +440,7 @@ def cuda_source(impl) -> Path:
 
 
 def _selected_impls(args):
-    from bench.registry import default_registry
+    from structbench.core.registry import default_registry
 
     registry = default_registry()
     ops = args.op or [op.name for op in registry.ops()]
@@ -461,7 +461,7 @@ def cmd_inspect(args) -> int:
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise ValueError("inspect compiles for the GPU: run it with TRITON_INTERPRET unset")
     if args.host:
-        from bench.host_overhead import print_host_overhead
+        from structbench.inspect.host_overhead import print_host_overhead
 
         return print_host_overhead(args)
     rows, cuda_done = [], set()
@@ -494,7 +494,7 @@ def cmd_inspect(args) -> int:
 
 
 def add_parser(sub) -> None:
-    """The `inspect` subcommand (bench/cli.py calls this)."""
+    """The `inspect` subcommand (structbench/cli/main.py calls this)."""
     parser = sub.add_parser("inspect", help="compile kernels for a GPU (no GPU needed) and print their facts")
     parser.add_argument("--op", action="append", help="only this op (repeatable; default: all)")
     parser.add_argument("--impl", action="append", help="only this implementation (default: all of ours)")

@@ -4,7 +4,7 @@ Per launcher (op x impl, one dtype, the op's cheapest quick-profile shape), on C
 tensors, the fastest of several repeats of many calls in this thread's CPU time
 (time.thread_time, and the minimum, as timeit: on a shared machine wall time and the
 other samples measure the neighbours) with the device launch stubbed
-(kernels._triton.capture with a hook that does nothing): the Python we add around the
+(structbench.ops._shared.triton.capture with a hook that does nothing): the Python we add around the
 launches (argument checks, allocation of scratch buffers, block-size choices). With a
 CUDA GPU it also times, on CUDA tensors, the launcher with real launches and a bare
 ``kernel[grid](*args, **meta)`` of each kernel it launches (the launches captured
@@ -35,8 +35,8 @@ def _case_args(op, impl, dtype, shape, device: str):
     import numpy as np
     import torch
 
-    from bench.dtypes import get_dtype, output_dtype
-    from bench.inputs import case_seed
+    from structbench.core.dtypes import get_dtype, output_dtype
+    from structbench.core.inputs import case_seed
 
     the_dtype = get_dtype(dtype)
     host = op.make_inputs(shape, the_dtype, np.random.default_rng(case_seed(0, "host", op.name, dtype)))
@@ -57,9 +57,9 @@ def measure(ops=None, impls=None, dtypes=None, shape_text=None) -> list[dict]:
     """One row per launcher: host_us_stubbed (and, with a GPU, host_us and bare_launch_us)."""
     import torch
 
-    from bench.inspect import default_shape, parse_shape
-    from bench.registry import default_registry
-    from kernels import _triton
+    from structbench.inspect.facts import default_shape, parse_shape
+    from structbench.core.registry import default_registry
+    from structbench.ops._shared import triton as _triton
 
     registry = default_registry()
     gpu = torch.cuda.is_available()
@@ -70,7 +70,7 @@ def measure(ops=None, impls=None, dtypes=None, shape_text=None) -> list[dict]:
         op = registry.op(impl.op)
         shape = {**default_shape(op.name), **parse_shape(shape_text, op.dims)} if shape_text else default_shape(op.name)
         for dtype in [d for d in impl.dtypes if not dtypes or d in dtypes][:1 if not dtypes else None]:
-            from bench.dtypes import get_dtype
+            from structbench.core.dtypes import get_dtype
 
             if impl.unsupported_reason(shape, get_dtype(dtype)):
                 continue

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.env import cpu_name, gpu_name, software
-from bench.timing import TimingPolicy, measure, summarize
+from structbench.measure.env import cpu_name, gpu_name, software
+from structbench.measure.timing import TimingPolicy, measure, summarize
 
-CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "results" / "calibration"
+CALIBRATION_DIR = Path(__file__).resolve().parents[2] / "results" / "calibration"
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
 
 
@@ -50,7 +50,7 @@ def _cuda_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
 
     src = torch.rand(copy_bytes // 4, device="cuda")  # random, never zeros
     dst = torch.empty_like(src)
-    from bench.timing import TorchCudaClock
+    from structbench.measure.timing import TorchCudaClock
 
     samples = measure(lambda: dst.copy_(src), TorchCudaClock(flush_l2=False), policy)
     return 2 * src.numel() * 4 / (summarize(samples)["time_ms_p50"] / 1e3) / 1e9
@@ -59,7 +59,7 @@ def _cuda_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
 def _cuda_matmul_tflops(precision: str, size: int, policy: TimingPolicy) -> float:
     import torch
 
-    from bench.timing import TorchCudaClock
+    from structbench.measure.timing import TorchCudaClock
 
     if precision == "int8":
         a = torch.randint(-128, 128, (size, size), dtype=torch.int8, device="cuda")
@@ -93,7 +93,7 @@ def _cpu_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
     multi-threaded BLAS gemv reaches; the best of 1 and all threads is the ceiling."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bench.timing import CpuClock
+    from structbench.measure.timing import CpuClock
 
     src = np.random.default_rng(0).random(copy_bytes // 8)
     dst = np.empty_like(src)
@@ -112,7 +112,7 @@ def _cpu_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
 def _cpu_matmul_tflops(precision: str, size: int, policy: TimingPolicy) -> float | None:
     import torch
 
-    from bench.timing import CpuClock
+    from structbench.measure.timing import CpuClock
 
     if precision == "tf32":
         return None  # no TF32 on CPUs
@@ -135,7 +135,7 @@ def _cpu_matmul_tflops(precision: str, size: int, policy: TimingPolicy) -> float
 def measure_calibration(device: str) -> Calibration:
     """Measure the ceilings of ``device`` ("cuda" or "cpu") now."""
     if device == "cuda":
-        from bench.timing import l2_bytes_torch
+        from structbench.measure.timing import l2_bytes_torch
 
         copy_bytes, size = max(2**30, 16 * l2_bytes_torch()), 8192
         policy = TimingPolicy(warmup_ms=100, min_reps=10, max_reps=100, budget_ms=2000, flush_l2=False)

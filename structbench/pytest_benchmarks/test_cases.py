@@ -15,13 +15,13 @@ import os
 
 import pytest
 
-from bench.cases import bind, make_host_case
-from bench.dtypes import get_dtype
-from bench.profiles import default_profile_name, get_profile
-from bench.registry import default_registry
-from bench.runner import Case, SweepSettings, base_row, plan
-from bench.timing import clock_for, measure_case, summarize
-from bench.verify import verify
+from structbench.core.cases import bind, make_host_case
+from structbench.core.dtypes import get_dtype
+from structbench.run.profiles import default_profile_name, get_profile
+from structbench.core.registry import default_registry
+from structbench.run.runner import Case, SweepSettings, base_row, plan
+from structbench.measure.timing import clock_for, measure_case, summarize
+from structbench.core.verify import verify
 
 
 def _cases() -> list[Case]:

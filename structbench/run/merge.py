@@ -15,7 +15,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results import case_key, sidecar
+from structbench.run.results import case_key, sidecar
 
 # What tells two devices apart in a row: the UUID when the row has one, else the name.
 DEVICE_COLUMNS = ("device_uuid", "device_name")

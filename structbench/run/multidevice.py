@@ -19,9 +19,9 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 
-from bench.runner import Case
-from bench.shard import input_set
-from bench.sweep import IsolatedExecutor
+from structbench.run.runner import Case
+from structbench.run.shard import input_set
+from structbench.run.sweep import IsolatedExecutor
 
 
 def parse_devices(text: str, count: Callable[[], int]) -> list[str]:
@@ -43,7 +43,7 @@ def parse_devices(text: str, count: Callable[[], int]) -> list[str]:
 
 
 def cuda_device_count() -> int:
-    from bench.backends import cuda_reason
+    from structbench.core.backends import cuda_reason
 
     if cuda_reason() is not None:
         return 0

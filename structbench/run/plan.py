@@ -5,12 +5,12 @@ comes from), applied to the planned cases as a GPU machine would run them:
 
 - compilation: one Triton compile per specialisation (kernel x dtype x the divisibility of
   its size arguments by 16, which Triton specialises on), one NVRTC compile per CUDA C
-  source file (kernels/*.cu: one RawModule each);
+  source file (structbench/ops/*/cuda.cu: one RawModule each);
 - inputs: one seeded input set (and its float64 reference) per op x dtype x shape, at a
   cost per byte of its minimum traffic; on the device when the profile is a GPU profile;
 - timing: per case, warm-up plus repetitions until the time budget, each repetition the
   kernel's roofline time (bytes / bandwidth, flops / peak) plus the spin that hides the
-  host (bench/timing.py) and the L2 flush;
+  host (structbench/measure/timing.py) and the L2 flush;
 - fixed costs: the worker's start (imports, CUDA context) and the calibration of each
   device the cases use.
 It is a model, not a measurement: a deadline (`run --deadline`) is what bounds a real run.
@@ -22,11 +22,11 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from bench.backends import get_backend
-from bench.dtypes import get_dtype
-from bench.profiles import Profile
-from bench.registry import Registry
-from bench.runner import PRIORITY_TIERS, Case, case_tiers, prioritize
+from structbench.core.backends import get_backend
+from structbench.core.dtypes import get_dtype
+from structbench.run.profiles import Profile
+from structbench.core.registry import Registry
+from structbench.run.runner import PRIORITY_TIERS, Case, case_tiers, prioritize
 
 # Kernels one call of an implementation launches (each compiled per specialisation), by
 # the implementation's name: the two-step and merge-path designs launch two, unfused LoRA four.
@@ -137,7 +137,7 @@ def estimate(cases: list[Case], registry: Registry, profile: Profile, cost: Cost
         "calibration": sum(cost.calibration_s[d] for d in sorted(devices)),
         "compile": len(specialisations) * cost.triton_compile_s + len(modules) * cost.cupy_module_s,
         "inputs and references": input_gb * per_gb,
-        # once per input set and array library (torch, cupy): bench/cases.py device_copies
+        # once per input set and array library (torch, cupy): structbench/core/cases.py device_copies
         "inputs to the device": sum(input_sets[key] * len(libraries[key]) for key in input_sets) / 1e9
         * cost.to_device_s_per_gb,
         "timing": sum(case_wall_s(c, registry, profile, cost) for c in cases),
@@ -180,7 +180,7 @@ def describe_plan(cases: list[Case], registry: Registry, profile: Profile, unava
         f"{'device' if on_gpu else 'host'} path at "
         f"{cost.device_input_s_per_gb if on_gpu else host_rate:.2g} s/GB "
         f"(host path measured here: {host_rate:.2g} s/GB, {result.input_gb * host_rate:.0f} s)",
-        "\nestimated wall time per phase (cost model: bench/plan.py CostModel):",
+        "\nestimated wall time per phase (cost model: structbench/run/plan.py CostModel):",
     ]
     lines += [f"  {name:<24} {seconds:7.1f} s" for name, seconds in result.phases_s.items()]
     lines.append(f"  {'sweep total':<24} {result.sweep_s:7.1f} s")

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.backends import cuda_reason
-from bench.dtypes import BENCH_DTYPES
-from bench.timing import TimingPolicy
+from structbench.core.backends import cuda_reason
+from structbench.core.dtypes import BENCH_DTYPES
+from structbench.measure.timing import TimingPolicy
 
 GPU_BACKENDS = ("triton", "cupy", "torch-cuda", "cupy-lib")
 CPU_BACKENDS = ("numpy", "torch-cpu")
@@ -39,7 +39,7 @@ def _shapes(*pairs: tuple[int, int]) -> tuple[dict, ...]:
 
 
 def _csr(dims: dict, dist: str, *densities: float) -> tuple[dict, ...]:
-    """Generated CSR patterns (bench/suite/sparse.py) of one shape at several densities."""
+    """Generated CSR patterns (structbench/ops/csr/__init__.py) of one shape at several densities."""
     return tuple({**dims, "density": d, "dist": dist} for d in densities)
 
 

@@ -4,7 +4,7 @@ Every case becomes exactly one CSV row, written the moment it is known:
 ``ok`` (verified, then timed), ``skipped`` (the implementation declines the case, or it
 would not fit in device memory, with the reason) or ``error`` (an exception, a wrong
 answer, a timeout or a crashed worker, with the message). A failing case never stops
-the sweep; cases run in a worker process (bench/worker.py) so that a poisoned CUDA
+the sweep; cases run in a worker process (structbench/run/sweep.py, _worker_main) so that a poisoned CUDA
 context or a hung kernel costs one row, not the run.
 
 All implementations of one (op, dtype, shape) see the same seeded inputs, generated once
@@ -21,16 +21,16 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bench.backends import get_backend, torch_device
-from bench.calibrate import Calibration, roofline_columns
-from bench.cases import bind, impl_reference, make_host_case
-from bench.dtypes import DType, get_dtype, tolerance
-from bench.env import gpu_clocks
-from bench.inputs import case_seed
-from bench.profiles import Profile
-from bench.registry import Registry
-from bench.timing import TimingPolicy, summarize, time_case
-from bench.verify import array_dtype_name, problem, returned_problem
+from structbench.core.backends import get_backend, torch_device
+from structbench.measure.calibrate import Calibration, roofline_columns
+from structbench.core.cases import bind, impl_reference, make_host_case
+from structbench.core.dtypes import DType, get_dtype, tolerance
+from structbench.measure.env import gpu_clocks
+from structbench.core.inputs import case_seed
+from structbench.run.profiles import Profile
+from structbench.core.registry import Registry
+from structbench.measure.timing import TimingPolicy, summarize, time_case
+from structbench.core.verify import array_dtype_name, problem, returned_problem
 
 SHAPE_COLUMNS = ("m", "n", "k")
 # Errors after which the CUDA context cannot be trusted: the worker is restarted.
@@ -192,7 +192,7 @@ class InputCache:
 
 def base_row(registry: Registry, case: Case, settings: SweepSettings, environment: dict) -> dict:
     """The columns of a case's row known before running it. ``environment``: the
-    bench.env.row_environment of the device the case runs on."""
+    structbench.measure.env.row_environment of the device the case runs on."""
     op, impl = registry.op(case.op), registry.impl(case.op, case.impl)
     dtype = get_dtype(case.dtype)
     shape = case.shape

@@ -21,7 +21,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable
 
-from bench.runner import Case
+from structbench.run.runner import Case
 
 SHARD_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 # Estimated seconds per case beyond its timing budget: worker round trip, verification,

@@ -22,15 +22,15 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
 
-from bench import calibrate
-from bench.backends import cuda_reason, get_backend, use_true_fp32
-from bench.calibrate import CALIBRATION_SECONDS, Calibration, is_cached, load_or_measure
-from bench.env import gpu_clocks, row_environment
-from bench.registry import Registry, _resolve
-from bench.results import ResultWriter
-from bench.runner import FATAL_CUDA_ERROR, Case, InputCache, SweepSettings, base_row, run_case
+from structbench.measure import calibrate
+from structbench.core.backends import cuda_reason, get_backend, use_true_fp32
+from structbench.measure.calibrate import CALIBRATION_SECONDS, Calibration, is_cached, load_or_measure
+from structbench.measure.env import gpu_clocks, row_environment
+from structbench.core.registry import Registry, _resolve
+from structbench.run.results import ResultWriter
+from structbench.run.runner import FATAL_CUDA_ERROR, Case, InputCache, SweepSettings, base_row, run_case
 
-DEFAULT_REGISTRY = "bench.registry:default_registry"
+DEFAULT_REGISTRY = "structbench.core.registry:default_registry"
 
 
 def _devices() -> list[str]:
@@ -81,7 +81,7 @@ class _Session:
 
     def hello(self) -> dict:
         return {"environment": self.environment, "clocks": gpu_clocks() if "cuda" in self.environment else {},
-                # where inputs are drawn and references computed (bench/cases.make_host_case)
+                # where inputs are drawn and references computed (structbench/core/cases.make_host_case)
                 "inputs_on": "cuda" if "cuda" in self.environment else "host",
                 "calibrations": {d: dataclasses.asdict(c) if c else None for d, c in self.calibrations.items()}}
 
@@ -362,7 +362,7 @@ def summary_by_op(rows: list[dict], *, max_errors: int = 5) -> str:
     return "\n".join(lines)
 def _results(executor, cases: list[Case], progress, deadline: float | None = None):
     """(case, row, samples) in the order they finish: one after another, or, for an
-    executor with several devices (bench/multidevice.py), as its workers deliver them.
+    executor with several devices (structbench/run/multidevice.py), as its workers deliver them.
     No case is started after ``deadline``."""
     started = (lambda: deadline is None or _now() < deadline)
     if hasattr(executor, "results"):

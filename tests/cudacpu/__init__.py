@@ -1,7 +1,7 @@
 """Our CUDA C kernels executed on the CPU, for the tests only (never the benchmark, never timed).
 
 The CuPy launchers run unchanged: ``install()`` puts a ``CpuLauncher`` into the one seam
-they share (``kernels._cupy._LAUNCHER``), so that ``_cupy.launch`` compiles the same code
+they share (``structbench.ops._shared.cupy._LAUNCHER``), so that ``_cupy.launch`` compiles the same code
 string with the same options (g++, ``cuda_cpu.h`` prepended, ASan + UBSan; cached by a hash
 under $TMPDIR/structbench-cudacpu-<uid>) and runs the named ``extern "C"`` kernel with the
 same grid, block, dynamic shared memory and arguments, on torch CPU tensors. The launch
@@ -14,7 +14,7 @@ back. Every failure raises ``CudaCpuError`` with a one-paragraph message.
 Usage:
     from tests import cudacpu
     cudacpu.install()            # conftest does this when no GPU is present
-    y = kernels.cupy_dense.dense_mv(a_cpu, x_cpu)   # runs on the CPU
+    y = structbench.ops.dense.cuda.dense_mv(a_cpu, x_cpu)   # runs on the CPU
     cudacpu.launch_code(code, "my_kernel", grid, block, (tensor, np.int32(n)))  # ad hoc kernels
 
 ``STRUCTBENCH_CUDA_CPU=1`` forces the path even with a GPU, ``=0`` disables it;
@@ -169,7 +169,7 @@ def _sanitizer_summary(log: str, limit: int = 40) -> str:
 
 
 class CpuLauncher:
-    """What kernels._cupy asks of a launcher: ``ptr``, ``fill_empty`` and ``launch``."""
+    """What structbench.ops._shared.cupy asks of a launcher: ``ptr``, ``fill_empty`` and ``launch``."""
 
     def __init__(self, timeout_s: float | None = None):
         self.timeout_s = timeout_s or float(os.environ.get("STRUCTBENCH_CUDACPU_TIMEOUT", "120"))
@@ -235,7 +235,7 @@ class CpuLauncher:
                 address = int(arg)
                 if address not in self._extents:
                     raise CudaCpuError(f"{name}: argument {i} is a pointer the CPU path was not told about; pass "
-                                       "arrays through kernels._cupy.ptr")
+                                       "arrays through structbench.ops._shared.cupy.ptr")
                 pointers.append((i, self._extents[address]))
         # Overlapping arrays (views of one buffer) share one copy, as they share memory.
         spans = sorted({extent for _, extent in pointers})
@@ -278,9 +278,12 @@ class _LineMap:
             text = source.read_text()
             if code.endswith(text):
                 prefix_lines = code[: len(code) - len(text)].count("\n")
-                header = source.parent / "structbench.cuh"
-                name = "structbench.cuh" if header.exists() and code.startswith(header.read_text()) else "prefix"
-                self.parts = [(prefix_lines, name, 0), (10**9, source.name, prefix_lines)]
+                from structbench.ops._shared.cupy import HEADER
+
+                name = "structbench.cuh" if code.startswith(HEADER.read_text()) else "prefix"
+                # every family's source is cuda.cu: name it with its folder (toeplitz/cuda.cu)
+                shown = f"{source.parent.name}/{source.name}"
+                self.parts = [(prefix_lines, name, 0), (10**9, shown, prefix_lines)]
 
     def __call__(self, message: str) -> str:
         if not self.parts:
@@ -300,9 +303,9 @@ _INSTALLED: CpuLauncher | None = None
 
 
 def install() -> CpuLauncher:
-    """Route kernels._cupy through the CPU path (tests only)."""
+    """Route structbench.ops._shared.cupy through the CPU path (tests only)."""
     global _INSTALLED
-    from kernels import _cupy
+    from structbench.ops._shared import cupy as _cupy
 
     if _INSTALLED is None:
         _INSTALLED = CpuLauncher()
@@ -312,13 +315,13 @@ def install() -> CpuLauncher:
 
 
 def uninstall() -> None:
-    from kernels import _cupy
+    from structbench.ops._shared import cupy as _cupy
 
     _cupy._LAUNCHER = None
 
 
 def installed() -> bool:
-    from kernels import _cupy
+    from structbench.ops._shared import cupy as _cupy
 
     return _INSTALLED is not None and _cupy._LAUNCHER is _INSTALLED
 
@@ -326,7 +329,7 @@ def installed() -> bool:
 def launch_code(code: str, name: str, grid, block, args, shared_mem: int = 0, *, launcher: CpuLauncher | None = None,
                 options=("--std=c++17",)) -> None:
     """Run kernel ``name`` of an ad hoc code string; torch CPU tensors in ``args`` become pointers."""
-    from kernels._checks import describe
+    from structbench.ops._shared.checks import describe
 
     launcher = launcher or _INSTALLED or install()
     raw = []
@@ -342,7 +345,7 @@ def backend_on_cpu_path(backend):
     """The registry's "cupy" backend, runnable in tests through this path and never timeable."""
     from dataclasses import dataclass, fields
 
-    from bench.backends import Backend
+    from structbench.core.backends import Backend
 
     @dataclass(frozen=True)
     class CpuPathBackend(Backend):
@@ -357,7 +360,7 @@ def backend_on_cpu_path(backend):
 def enable_for_tests() -> str:
     """conftest's switch: install the path where CuPy cannot run our kernels (or when
     STRUCTBENCH_CUDA_CPU=1); returns a line for the pytest header."""
-    from bench import backends
+    from structbench.core import backends
 
     wanted = os.environ.get("STRUCTBENCH_CUDA_CPU", "auto")
     gpu_reason = backends.BACKENDS["cupy"].unavailable_reason()
@@ -374,8 +377,8 @@ def enable_for_tests() -> str:
         return f"structbench: CUDA C kernels skipped: {both}"
     install()
     backends.BACKENDS["cupy"] = backend_on_cpu_path(backends.BACKENDS["cupy"])
-    from kernels import _cupy
+    from structbench.ops._shared import cupy as _cupy
 
-    kernels_dir = Path(_cupy.__file__).parent
-    _build.prebuild([_cupy.code_and_options(cu) for cu in sorted(kernels_dir.glob("cupy_*.cu"))])
+    ops_dir = Path(_cupy.__file__).parents[1]
+    _build.prebuild([_cupy.code_and_options(cu) for cu in sorted(ops_dir.glob("*/cuda.cu"))])
     return "structbench: CUDA C kernels run on the CPU path (tests/cudacpu: g++ -fsanitize=address,undefined, fibers)"

@@ -92,7 +92,7 @@ def _emulated(device_type: str, device: str) -> bool:
     installed (tests/cudacpu); never in the benchmark."""
     if device_type != "cuda" or device != "cpu":
         return False
-    from kernels import _cupy  # lazy: _cupy imports this module
+    from structbench.ops._shared import cupy as _cupy  # lazy: _cupy imports this module
 
     return _cupy.cuda_on_cpu()
 

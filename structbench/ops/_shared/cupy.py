@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels._checks import ArrayInfo
+from structbench.ops._shared.checks import ArrayInfo
 
 
 # The one pluggable point of this seam: None launches through CuPy on the GPU. The tests'
@@ -21,14 +21,17 @@ from kernels._checks import ArrayInfo
 # here; the benchmark never does.
 _LAUNCHER = None
 
+# Every family's .cu includes this header (found through -I, and prepended below).
+HEADER = Path(__file__).with_name("structbench.cuh")
+
 
 def code_and_options(source: Path) -> tuple[str, tuple[str, ...]]:
     """The code string and NVRTC options of a .cu file: what is compiled, on any path."""
     # The shared header is prepended, not only found through -I: CuPy's kernel cache is
     # keyed by the code string, so an edited header must change that string. Its include
     # guard makes the source's own #include "structbench.cuh" a no-op.
-    code = (source.parent / "structbench.cuh").read_text() + source.read_text()
-    return code, ("--std=c++17", f"-I{source.parent}")
+    code = HEADER.read_text() + source.read_text()
+    return code, ("--std=c++17", f"-I{HEADER.parent}")
 
 
 @functools.cache

@@ -29,7 +29,7 @@ _capture_device: str = "cpu"
 def launch(kernel, grid: tuple[int, ...], *args, **meta) -> None:
     """The one place our launchers launch a Triton kernel: ``kernel[grid](*args, **meta)``.
 
-    Convention (bench.inspect relies on it): runtime arguments positional, in the kernel's
+    Convention (structbench.inspect.facts relies on it): runtime arguments positional, in the kernel's
     order; every tl.constexpr and the launch options (num_warps, num_stages) by keyword.
     Under ``capture`` the launch is handed to the capture hook instead, so compile tests
     and ``structbench inspect`` see exactly what a launcher launches without Triton's JIT

@@ -23,11 +23,11 @@ import math
 
 import numpy as np
 
-from bench.dtypes import DType, output_dtype
-from bench.inputs import random_array
-from bench.registry import Impl, Op, Params, Registry
-from kernels._checks import INT8_MAX_REDUCTION
-from reference import sparse as ref
+from structbench.core.dtypes import DType, output_dtype
+from structbench.core.inputs import random_array
+from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.ops._shared.checks import INT8_MAX_REDUCTION
+from structbench.ops.csr import reference as ref
 
 ALL = ("fp32", "fp16", "bf16", "int8")
 FLOAT = ("fp32", "fp16", "bf16")
@@ -221,7 +221,7 @@ def csr_pattern(p: Params, cols_dim: str, rng: np.random.Generator) -> tuple[np.
 
 
 def nonzero_values(count: int, dtype: DType, rng: np.random.Generator) -> np.ndarray:
-    """Seeded random values of dtype (bench.inputs.random_array), zeros replaced by 1."""
+    """Seeded random values of dtype (structbench.core.inputs.random_array), zeros replaced by 1."""
     values = random_array((count,), dtype, rng)
     values[values == 0] = 1
     return values
@@ -320,38 +320,38 @@ def register(reg: Registry) -> None:
         dense_gpu, dense_cpu = _limits(cols, dense_on="cuda"), _limits(cols, dense_on="cpu")
         for design, note in (("vector", "row-oriented (CSR-vector)"), ("merge", "load-balanced (merge-path)")):
             launcher = f"csr_{vec}_{design}_prevalidated"
-            reg.add_impl(Impl(op, f"triton-{design}", "triton", f"kernels.triton_sparse:{launcher}", ALL, False,
+            reg.add_impl(Impl(op, f"triton-{design}", "triton", f"structbench.ops.csr.triton:{launcher}", ALL, False,
                               f"{note}; fp32/int32 accumulation; CSR validated once in prepare", ours,
-                              prepare="kernels._csr:validated"))
-            reg.add_impl(Impl(op, f"cupy-{design}", "cupy", f"kernels.cupy_sparse:{launcher}", ALL, False,
+                              prepare="structbench.ops.csr.checks:validated"))
+            reg.add_impl(Impl(op, f"cupy-{design}", "cupy", f"structbench.ops.csr.cuda:{launcher}", ALL, False,
                               f"CUDA C, {note}; CSR validated once in prepare", ours,
-                              prepare="kernels._csr:validated"))
-        sparse_target = f"bench.baselines.sparse:torch_csr_{vec}"
-        dense_torch = "bench.baselines.dense:torch_mv" if op == "csr_mv" else "bench.baselines.dense:torch_mm"
+                              prepare="structbench.ops.csr.checks:validated"))
+        sparse_target = f"structbench.ops.csr.baselines:torch_csr_{vec}"
+        dense_torch = "structbench.ops.dense.baselines:torch_mv" if op == "csr_mv" else "structbench.ops.dense.baselines:torch_mm"
         for impl in (
             Impl(op, "torch", "torch-cuda", sparse_target, FLOAT, True,
                  "torch.sparse_csr_tensor (cuSPARSE); no int8 sparse products in torch", ours,
-                 prepare="bench.baselines.sparse:torch_csr"),
+                 prepare="structbench.ops.csr.baselines:torch_csr"),
             Impl(op, "torch-cpu", "torch-cpu", sparse_target, ("fp32",), True,
                  "torch.sparse_csr_tensor on the CPU (MKL): fp32 only", ours,
-                 prepare="bench.baselines.sparse:torch_csr"),
-            Impl(op, "cupy-sparse", "cupy-lib", "bench.baselines.sparse:cupy_product", ("fp32",), True,
+                 prepare="structbench.ops.csr.baselines:torch_csr"),
+            Impl(op, "cupy-sparse", "cupy-lib", "structbench.ops.csr.baselines:cupy_product", ("fp32",), True,
                  "cupyx.scipy.sparse.csr_matrix @ (cuSPARSE), copied into out; cupyx sparse is fp32/fp64 only",
-                 ours, prepare="bench.baselines.sparse:cupy_csr"),
-            Impl(op, "scipy", "numpy", "bench.baselines.sparse:scipy_product", ("fp32", "fp16"), True,
+                 ours, prepare="structbench.ops.csr.baselines:cupy_csr"),
+            Impl(op, "scipy", "numpy", "structbench.ops.csr.baselines:scipy_product", ("fp32", "fp16"), True,
                  "scipy.sparse.csr_matrix @, copied into out; fp16 computed in fp32 by scipy; int8 would wrap",
-                 _limits(cols, needs=("scipy",)), prepare="bench.baselines.sparse:scipy_csr"),
+                 _limits(cols, needs=("scipy",)), prepare="structbench.ops.csr.baselines:scipy_csr"),
             Impl(op, "dense-torch", "torch-cuda", dense_torch, ALL if op == "csr_mm" else FLOAT, True,
                  "cuBLAS on the densified A (crossover); int8 mm via torch._int_mm",
                  _limits(cols, dense_on="cuda", int_mm=True) if op == "csr_mm" else dense_gpu,
-                 prepare="bench.baselines.sparse:densified"),
-            Impl(op, "dense-triton", "triton", f"kernels.triton_dense:dense_{vec}", ALL, True,
+                 prepare="structbench.ops.csr.baselines:densified"),
+            Impl(op, "dense-triton", "triton", f"structbench.ops.dense.triton:dense_{vec}", ALL, True,
                  "our Triton dense kernel on the densified A (crossover, int8 included)", dense_gpu,
-                 prepare="bench.baselines.sparse:densified"),
+                 prepare="structbench.ops.csr.baselines:densified"),
             Impl(op, "dense-torch-cpu", "torch-cpu", dense_torch, ALL if op == "csr_mm" else FLOAT, True,
                  "torch dense product on the CPU, densified A", dense_cpu,
-                 prepare="bench.baselines.sparse:densified"),
-            Impl(op, "dense-numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
-                 "numpy.matmul on the densified A", dense_cpu, prepare="bench.baselines.sparse:densified"),
+                 prepare="structbench.ops.csr.baselines:densified"),
+            Impl(op, "dense-numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
+                 "numpy.matmul on the densified A", dense_cpu, prepare="structbench.ops.csr.baselines:densified"),
         ):
             reg.add_impl(impl)

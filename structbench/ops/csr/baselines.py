@@ -4,7 +4,7 @@ Each library's matrix object is built once in ``Impl.prepare`` (outside timing) 
 op's arrays (indptr, indices, data, x or B): torch.sparse_csr_tensor (cuSPARSE on CUDA,
 MKL on the CPU), cupyx.scipy.sparse.csr_matrix (cuSPARSE), scipy.sparse.csr_matrix. The
 "dense" baselines materialise A as a dense matrix in prepare and then run the dense
-products of bench.baselines.dense or our dense kernels on it: the crossover reference.
+products of structbench.ops.dense.baselines or our dense kernels on it: the crossover reference.
 """
 
 from __future__ import annotations

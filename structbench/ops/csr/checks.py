@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kernels._checks import (
+from structbench.ops._shared.checks import (
     INT8_MAX_REDUCTION,
     ArrayInfo,
     describe,

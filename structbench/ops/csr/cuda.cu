@@ -4,12 +4,12 @@
 // Types, conversions and per-dtype traits come from structbench.cuh: accumulation is fp32
 // for float types (one rounding to the output) and int32 for int8 (exact, int32 output).
 //
-// Two designs per product (see kernels/cupy_sparse.py for the host side):
+// Two designs per product (see structbench/ops/csr/cuda.py for the host side):
 // - vector: CSR-vector. SpMV gives each row a group of lanes_per_row threads of one warp
 //   (lanes_per_row a power of two <= 32, about a quarter of the mean row length: each
 //   lane takes four elements a step); SpMM gives each row one warp, lanes across columns
 //   of B. A matrix with rows far longer than the mean is routed to merge-path by the
-//   launcher (kernels._csr.vector_route).
+//   launcher (structbench.ops.csr.checks.vector_route).
 // - merge: merge-path (Merrill & Garland, SC'16). The m row ends and the nnz elements
 //   form one merged list of m + nnz items (row end r, at indptr[r + 1], comes before
 //   element e when indptr[r + 1] <= e), cut into tiles of equal length; the partition
@@ -34,7 +34,7 @@ __device__ __forceinline__ int max_i(int a, int b) { return a > b ? a : b; }
 // independent index -> x chains in flight instead of one. Then a shuffle reduction
 // inside the group. Groups never straddle warps (lanes_per_row divides 32 and blocks are
 // whole warps), and every lane takes part in the shuffles.
-#define MV_VECTOR_UNROLL 4  // = _MV_VECTOR_UNROLL in cupy_sparse.py
+#define MV_VECTOR_UNROLL 4  // = _MV_VECTOR_UNROLL in cuda.py
 
 template <typename T, typename I>
 __device__ __forceinline__ void csr_mv_vector_impl(
@@ -103,7 +103,7 @@ __device__ __forceinline__ void csr_merge_partition_impl(
 // go to the fixup kernel; every other row of the tile is written here.
 #define MERGE_THREADS 128
 #define MERGE_ITEMS_PER_THREAD 8
-#define MERGE_TILE (MERGE_THREADS * MERGE_ITEMS_PER_THREAD)  // = _MV_MERGE_TILE in cupy_sparse.py
+#define MERGE_TILE (MERGE_THREADS * MERGE_ITEMS_PER_THREAD)  // = _MV_MERGE_TILE in cuda.py
 
 template <typename T, typename I>
 __device__ __forceinline__ void csr_mv_merge_impl(
@@ -207,7 +207,7 @@ __device__ __forceinline__ void csr_mv_fixup_impl(
 // warp. The elements' values and columns are fetched 32 at a time (one coalesced load)
 // and broadcast by shuffles.
 #define MM_COLS_PER_LANE 4
-#define MM_COL_TILE (32 * MM_COLS_PER_LANE)  // = _MM_COL_TILE in cupy_sparse.py
+#define MM_COL_TILE (32 * MM_COLS_PER_LANE)  // = _MM_COL_TILE in cuda.py
 #define MM_WARPS 4  // warps per block
 
 template <typename T>

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.dense import exact_matmul
+from structbench.ops.dense.reference import exact_matmul
 
 # Stored elements per step of csr_mm's loop, divided by the number of columns of B:
 # bounds the (elements x columns) product array at 2**22 values (32 MiB of float64).

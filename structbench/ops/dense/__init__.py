@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.dtypes import DType, output_dtype
-from bench.inputs import random_array
-from bench.registry import Impl, Op, Params, Registry
-from kernels._checks import INT8_MAX_REDUCTION
-from reference import dense as ref
+from structbench.core.dtypes import DType, output_dtype
+from structbench.core.inputs import random_array
+from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.ops._shared.checks import INT8_MAX_REDUCTION
+from structbench.ops.dense import reference as ref
 
 ALL = ("fp32", "fp16", "bf16", "int8")
 FLOAT = ("fp32", "fp16", "bf16")
@@ -93,29 +93,29 @@ def register(reg: Registry) -> None:
     mv, mm = "dense_mv", "dense_mm"
     mv_limit, mm_limit = _int8_reduction_limit("n"), _int8_reduction_limit("k")
     for impl in (
-        Impl(mv, "triton", "triton", "kernels.triton_dense:dense_mv", ALL, False,
+        Impl(mv, "triton", "triton", "structbench.ops.dense.triton:dense_mv", ALL, False,
              "BLOCK_M rows per program, fp32/int32 accumulation", mv_limit),
-        Impl(mv, "cupy", "cupy", "kernels.cupy_dense:dense_mv", ALL, False,
+        Impl(mv, "cupy", "cupy", "structbench.ops.dense.cuda:dense_mv", ALL, False,
              "CUDA C, one warp per row, 16-byte loads, __dp4a for int8", mv_limit),
-        Impl(mv, "torch", "torch-cuda", "bench.baselines.dense:torch_mv", FLOAT, True,
+        Impl(mv, "torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
              "torch.mv (cuBLAS gemv); torch has no int8 gemv"),
-        Impl(mv, "torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mv", FLOAT, True,
+        Impl(mv, "torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
              "torch.mv on the CPU"),
-        Impl(mv, "cupy-matmul", "cupy-lib", "bench.baselines.dense:cupy_matmul", ("fp32", "fp16"), True,
+        Impl(mv, "cupy-matmul", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", ("fp32", "fp16"), True,
              "cupy.matmul (cuBLAS); cupy has no bf16 and no int32-accumulating int8 matmul"),
-        Impl(mv, "numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+        Impl(mv, "numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
              "numpy.matmul (BLAS for fp32; int8 accumulates in int32 via dtype=)"),
-        Impl(mm, "triton", "triton", "kernels.triton_dense:dense_mm", ALL, False,
+        Impl(mm, "triton", "triton", "structbench.ops.dense.triton:dense_mm", ALL, False,
              "tiled tl.dot, grouped tile order; fp32 with input_precision='ieee' (no TF32)", mm_limit),
-        Impl(mm, "cupy", "cupy", "kernels.cupy_dense:dense_mm", ALL, False,
+        Impl(mm, "cupy", "cupy", "structbench.ops.dense.cuda:dense_mm", ALL, False,
              "CUDA C, 64x64 shared-memory tiles, 4x4 outputs per thread, no tensor cores", mm_limit),
-        Impl(mm, "torch", "torch-cuda", "bench.baselines.dense:torch_mm", ALL, True,
+        Impl(mm, "torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mm", ALL, True,
              "torch.matmul (cuBLAS); int8 through torch._int_mm (cuBLASLt)", _torch_int_mm_cuda_limit),
-        Impl(mm, "torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mm", ALL, True,
+        Impl(mm, "torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mm", ALL, True,
              "torch.matmul on the CPU; int8 through torch._int_mm"),
-        Impl(mm, "cupy-matmul", "cupy-lib", "bench.baselines.dense:cupy_matmul", ("fp32", "fp16"), True,
+        Impl(mm, "cupy-matmul", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", ("fp32", "fp16"), True,
              "cupy.matmul (cuBLAS)"),
-        Impl(mm, "numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+        Impl(mm, "numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
              "numpy.matmul"),
     ):
         reg.add_impl(impl)

@@ -1,7 +1,7 @@
-"""Launchers for our CUDA C dense kernels (cupy_dense.cu) through cupy.RawModule.
+"""Launchers for our CUDA C dense kernels (cuda.cu) through cupy.RawModule.
 
 They take torch CUDA tensors or cupy arrays (bf16 only as torch tensors: cupy has no
-bfloat16 dtype), use them in place, launch on the caller's stream (kernels._cupy), and
+bfloat16 dtype), use them in place, launch on the caller's stream (structbench.ops._shared.cupy), and
 return an output of the inputs' library.
 """
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import _cupy
-from kernels._checks import check_dense, out_dtype_name
+from structbench.ops._shared import cupy as _cupy
+from structbench.ops._shared.checks import check_dense, out_dtype_name
 
-SOURCE = Path(__file__).with_name("cupy_dense.cu")
+SOURCE = Path(__file__).with_name("cuda.cu")
 # Every kernel this launcher may ask the RawModule for (checked against nvcc's PTX in tests).
 KERNEL_NAMES = tuple(f"{op}_{dtype}" for op in ("dense_mv", "dense_mm") for dtype in ("fp32", "fp16", "bf16", "int8"))
 _MV_WARPS_PER_BLOCK = 8  # one warp per row
@@ -22,8 +22,8 @@ _MM_TILE = 64  # must match MM_TILE in the .cu
 
 
 def dense_mv(a, x, *, out=None):
-    """y = A x with one warp per row (see cupy_dense.cu). Same dtypes and semantics as
-    kernels.triton_dense.dense_mv: fp32/fp16/bf16 -> same dtype, int8 -> int32."""
+    """y = A x with one warp per row (see cuda.cu). Same dtypes and semantics as
+    structbench.ops.dense.triton.dense_mv: fp32/fp16/bf16 -> same dtype, int8 -> int32."""
     ops = check_dense("dense_mv", a, x, out, vector=True, device_type="cuda")
     if out is None:
         out = _cupy.empty(ops.a, a, ops.out_shape, out_dtype_name(ops.dtype))
@@ -44,8 +44,8 @@ def dense_mv(a, x, *, out=None):
 
 
 def dense_mm(a, b, *, out=None):
-    """C = A B with 64x64 shared-memory tiles (see cupy_dense.cu). Same dtypes and
-    semantics as kernels.triton_dense.dense_mm."""
+    """C = A B with 64x64 shared-memory tiles (see cuda.cu). Same dtypes and
+    semantics as structbench.ops.dense.triton.dense_mm."""
     ops = check_dense("dense_mm", a, b, out, vector=False, device_type="cuda")
     if out is None:
         out = _cupy.empty(ops.a, a, ops.out_shape, out_dtype_name(ops.dtype))

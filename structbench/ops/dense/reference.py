@@ -15,7 +15,7 @@ import numpy as np
 _FLOAT64_EXACT_INT = 2**53
 
 
-# A float64 matmul the benchmark may install on a GPU machine (bench/inputs.py
+# A float64 matmul the benchmark may install on a GPU machine (structbench/core/inputs.py
 # device_references): the same IEEE double arithmetic in another summation order, for the
 # products whose work, not their copy, dominates. It returns None to decline a product.
 DEVICE_MATMUL: contextvars.ContextVar = contextvars.ContextVar("DEVICE_MATMUL", default=None)

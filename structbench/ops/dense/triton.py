@@ -21,7 +21,7 @@ tiles for 132 SMs) the reduction is split (split-K): program (tile, s) reduces t
 s-th slice of k into an fp32 (int32) workspace [SPLIT_K, m, n], and a second launch
 sums the slices and rounds once (deterministic, exact for int8).
 
-The launchers check their arguments (kernels._checks), allocate the output if none is
+The launchers check their arguments (structbench.ops._shared.checks), allocate the output if none is
 given, pick block sizes from the shape, and launch.
 """
 
@@ -33,9 +33,9 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels import _triton
-from kernels._triton import grouped_tile
-from kernels._checks import check_dense, out_dtype_name
+from structbench.ops._shared import triton as _triton
+from structbench.ops._shared.triton import grouped_tile
+from structbench.ops._shared.checks import check_dense, out_dtype_name
 
 
 @triton.jit

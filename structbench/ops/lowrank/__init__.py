@@ -5,19 +5,19 @@ Params: the dims, the rank ``r`` and, for LoRA, the ``scale`` s (the usual alpha
 which every implementation receives as the keyword ``scale`` (Op.call_kwargs).
 The _mm forms follow dense_mm's names: the first reduction is ``k`` long and ``n`` is
 the batch (B / X are k x n, the n vectors as columns; the output is m x n).
-INT8 rules and overflow bounds: kernels/_lowrank.py.
+INT8 rules and overflow bounds: structbench/ops/lowrank/checks.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from bench.dtypes import DType, output_dtype
-from bench.inputs import random_array
-from bench.registry import Impl, Op, Params, Registry
-from kernels._lowrank import int8_lora_reason, int8_lowrank_reason, lora_scale_reason
-from kernels.cupy_lowrank import fused_mv_rank_reason
-from reference import lowrank as ref
+from structbench.core.dtypes import DType, output_dtype
+from structbench.core.inputs import random_array
+from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.ops.lowrank.checks import int8_lora_reason, int8_lowrank_reason, lora_scale_reason
+from structbench.ops.lowrank.cuda import fused_mv_rank_reason
+from structbench.ops.lowrank import reference as ref
 
 ALL = ("fp32", "fp16", "bf16", "int8")
 FLOAT = ("fp32", "fp16", "bf16")
@@ -204,7 +204,7 @@ def register(reg: Registry) -> None:
         call_kwargs=lora_call_kwargs,
     ))
 
-    base = "bench.baselines.lowrank"
+    base = "structbench.ops.lowrank.baselines"
     materialise = f"{base}:materialise"
     rounded_w = f"{base}:materialised_reference"
     for op, length_dim, form in (("lowrank_mv", "n", "GEMV"), ("lowrank_mm", "k", "GEMM")):
@@ -212,16 +212,16 @@ def register(reg: Registry) -> None:
         mv = op == "lowrank_mv"
         t = "t = V x" if mv else "T = V B"
         for impl in (
-            Impl(op, "triton-fused", "triton", f"kernels.triton_lowrank:{op}_fused", ALL, False,
+            Impl(op, "triton-fused", "triton", f"structbench.ops.lowrank.triton:{op}_fused", ALL, False,
                  f"one launch: each program recomputes its chunks of {t} on chip (per output "
                  + ("row block" if mv else "tile, with tl.dot") + "), then adds U times it", limit),
-            Impl(op, "triton-twostep", "triton", f"kernels.triton_lowrank:{op}_twostep", ALL, False,
+            Impl(op, "triton-twostep", "triton", f"structbench.ops.lowrank.triton:{op}_twostep", ALL, False,
                  f"two launches: {t} to an fp32/int32 buffer, then U times it ({form} kernels)", limit),
-            Impl(op, "cupy-fused", "cupy", f"kernels.cupy_lowrank:{op}_fused", ALL, False,
+            Impl(op, "cupy-fused", "cupy", f"structbench.ops.lowrank.cuda:{op}_fused", ALL, False,
                  "CUDA C, one launch: " + ("each block computes t = V x into shared memory, then 128 rows of U t"
                                            if mv else "per 64x64 tile, V B 16 ranks at a time in shared memory"),
                  _cupy_fused_mv_limit if mv else limit),
-            Impl(op, "cupy-twostep", "cupy", f"kernels.cupy_lowrank:{op}_twostep", ALL, False,
+            Impl(op, "cupy-twostep", "cupy", f"structbench.ops.lowrank.cuda:{op}_twostep", ALL, False,
                  f"CUDA C, two launches: {t} (fp32/int32), then U times it", limit),
             Impl(op, "torch", "torch-cuda", f"{base}:torch_lowrank", FLOAT, True,
                  "torch.matmul(u, torch.matmul(v, x)): t rounded to the input dtype"),
@@ -248,14 +248,14 @@ def register(reg: Registry) -> None:
         limit = _lora_limit(length_dim)
         library_limit = _both(limit, _rounded_intermediate_limit)
         for impl in (
-            Impl(op, "triton-fused", "triton", f"kernels.triton_lowrank:{op}_fused", ALL, False,
+            Impl(op, "triton-fused", "triton", f"structbench.ops.lowrank.triton:{op}_fused", ALL, False,
                  "t = A x once, then one pass over W adding s B t per "
                  + ("row block" if op == "lora_mv" else "tile") + " (2 launches)", limit),
-            Impl(op, "triton-unfused", "triton", f"kernels.triton_lowrank:{op}_unfused", ALL, False,
+            Impl(op, "triton-unfused", "triton", f"structbench.ops.lowrank.triton:{op}_unfused", ALL, False,
                  "t = A x, u = B t, z = W x, y = z + s u (4 launches, fp32/int32 intermediates)", limit),
-            Impl(op, "cupy-fused", "cupy", f"kernels.cupy_lowrank:{op}_fused", ALL, False,
+            Impl(op, "cupy-fused", "cupy", f"structbench.ops.lowrank.cuda:{op}_fused", ALL, False,
                  "CUDA C: t = A x once, then the dense pass over W adds s B t (2 launches)", limit),
-            Impl(op, "cupy-unfused", "cupy", f"kernels.cupy_lowrank:{op}_unfused", ALL, False,
+            Impl(op, "cupy-unfused", "cupy", f"structbench.ops.lowrank.cuda:{op}_unfused", ALL, False,
                  "CUDA C: t = A x, u = B t, z = W x, y = z + s u (4 launches)", limit),
             Impl(op, "torch", "torch-cuda", f"{base}:torch_lora", FLOAT, True,
                  "PEFT's path: W x, A x, then addmm(Wx, B, t, alpha=scale) (cuBLAS)", library_limit),

@@ -98,7 +98,7 @@ def materialised_reference(host: dict, params, dtype) -> np.ndarray:
     ``materialise`` builds (an fp32 product rounded once to the dtype), not the exact U V.
     That rounding is part of what the baseline computes; verifying it against the exact
     product would charge it to the dense GEMV/GEMM (bf16 33x5x17 r=4: 5.03e-3 > 5e-3)."""
-    from bench.inputs import round_to_dtype
+    from structbench.core.inputs import round_to_dtype
 
     w = round_to_dtype(host["u"].astype(np.float32) @ host["v"].astype(np.float32), dtype)
     return w @ (host["x"] if "x" in host else host["b"])

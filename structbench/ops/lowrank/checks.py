@@ -1,7 +1,7 @@
 """What the low-rank and LoRA launchers share (Triton and CuPy alike): their argument
 checks, and the INT8 overflow bounds the launchers enforce and the suite declares.
 
-INT8 semantics (reference/lowrank.py reproduces them exactly): int8 operands, every
+INT8 semantics (structbench/ops/lowrank/reference.py reproduces them exactly): int8 operands, every
 product accumulated in int32 and the int32 result returned, with the r-length
 intermediate t = V x (or A x) kept in int32, never requantised. The second product
 U t (or B t) multiplies int8 by int32 and accumulates in int32; the LoRA scale must then
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from kernels._checks import (
+from structbench.ops._shared.checks import (
     ArrayInfo,
     describe,
     out_dtype_name,

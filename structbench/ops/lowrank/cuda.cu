@@ -1,6 +1,6 @@
 // Low-rank (y = U (V x)) and LoRA (y = W x + s B (A x)) products, compiled by CuPy's
 // RawModule (NVRTC) and, for the CPU-only compile check, by nvcc. Semantics as in
-// kernels/triton_lowrank.py: the r-length intermediate t is kept in the accumulator type
+// structbench/ops/lowrank/triton.py: the r-length intermediate t is kept in the accumulator type
 // (fp32, int32 for int8) and the output is rounded once. Types, conversions and per-dtype
 // traits come from structbench.cuh.
 //
@@ -152,7 +152,7 @@ __device__ __forceinline__ void lowrank_mv_fused_impl(
 }
 
 // ---------------------------------------------------------------------------------
-// Tiled products on 64x64 output tiles (the layout of cupy_dense.cu's GEMM): a 16x16
+// Tiled products on 64x64 output tiles (the layout of dense/cuda.cu's GEMM): a 16x16
 // thread block, 4x4 outputs per thread at rows ty + 16 i and columns tx + 16 j; operands
 // staged through shared memory 16 at a time along the reduction, converted to acc_t.
 #define MM_TILE 64

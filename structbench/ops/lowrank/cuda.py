@@ -1,9 +1,9 @@
-"""Launchers for our CUDA C low-rank and LoRA kernels (cupy_lowrank.cu) through cupy.RawModule.
+"""Launchers for our CUDA C low-rank and LoRA kernels (cuda.cu) through cupy.RawModule.
 
-Same variants and semantics as kernels/triton_lowrank.py (fused / two-step low-rank,
+Same variants and semantics as structbench/ops/lowrank/triton.py (fused / two-step low-rank,
 fused / unfused LoRA; the intermediate t in fp32 or int32; INT8 rules in
-kernels/_lowrank.py). They take torch CUDA tensors or cupy arrays (bf16 only as torch
-tensors), use them in place, launch on the caller's stream (kernels._cupy), and return
+structbench/ops/lowrank/checks.py). They take torch CUDA tensors or cupy arrays (bf16 only as torch
+tensors), use them in place, launch on the caller's stream (structbench.ops._shared.cupy), and return
 an output of the inputs' library. Scratch buffers (t, and the unfused partial results)
 are allocated per call in the accumulator type.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import _cupy
-from kernels._checks import ArrayInfo, describe, out_dtype_name
-from kernels._lowrank import Operands, acc_dtype_name, check_lora, check_lowrank, kernel_scale
+from structbench.ops._shared import cupy as _cupy
+from structbench.ops._shared.checks import ArrayInfo, describe, out_dtype_name
+from structbench.ops.lowrank.checks import Operands, acc_dtype_name, check_lora, check_lowrank, kernel_scale
 
-SOURCE = Path(__file__).with_name("cupy_lowrank.cu")
+SOURCE = Path(__file__).with_name("cuda.cu")
 _KERNELS = ("lora_mv", "lowrank_gemv_acc", "lowrank_shrink", "lowrank_mv_fused", "lora_mm", "lowrank_gemm_acc", "lowrank_mm_fused",
             "lowrank_combine")
 # Every kernel this launcher may ask the RawModule for (checked against nvcc's PTX in tests).

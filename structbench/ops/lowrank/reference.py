@@ -8,7 +8,7 @@ computed in the order the ops are defined (the order our kernels use):
                                            vectors of the batch are X's columns)
 
 For int8 inputs the result is the exact integer (int64 here); the kernels compute it in
-int32 and refuse shapes whose worst case could leave int32 (kernels/_lowrank.py), and
+int32 and refuse shapes whose worst case could leave int32 (structbench/ops/lowrank/checks.py), and
 an integer scale is then required. NumPy only: the GPU machine may have no scipy.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.dense import exact_matmul
+from structbench.ops.dense.reference import exact_matmul
 
 
 def _is_integer(*arrays: np.ndarray) -> bool:

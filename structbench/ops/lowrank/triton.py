@@ -1,8 +1,8 @@
 """Low-rank (y = U (V x)) and LoRA (y = W x + s B (A x)) products in Triton, fused and not.
 
 Every variant keeps the r-length intermediate t = V x (A x) in fp32 (int32 for int8)
-and rounds once, at the output; see reference/lowrank.py for the ops and
-kernels/_lowrank.py for the INT8 rules and bounds.
+and rounds once, at the output; see structbench/ops/lowrank/reference.py for the ops and
+structbench/ops/lowrank/checks.py for the INT8 rules and bounds.
 
 Low-rank, fused (one launch, t never leaves the chip): each program owns a block of
 output rows and, for each chunk of BLOCK_R ranks, computes that chunk of t from V and x
@@ -48,10 +48,10 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels import _triton
-from kernels._triton import grouped_tile
-from kernels._checks import out_dtype_name
-from kernels._lowrank import Operands, acc_dtype_name, check_lora, check_lowrank, kernel_scale
+from structbench.ops._shared import triton as _triton
+from structbench.ops._shared.triton import grouped_tile
+from structbench.ops._shared.checks import out_dtype_name
+from structbench.ops.lowrank.checks import Operands, acc_dtype_name, check_lora, check_lowrank, kernel_scale
 
 _TILE_ELEMENTS = 4096  # register tile budget of the mv kernels: 32 values per thread at 4 warps
 

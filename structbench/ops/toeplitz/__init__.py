@@ -12,11 +12,11 @@ import importlib.util
 
 import numpy as np
 
-from bench.dtypes import DType, output_dtype
-from bench.inputs import random_array
-from bench.registry import Impl, Op, Params, Registry
-from kernels._checks import INT8_MAX_REDUCTION
-from reference import toeplitz as ref
+from structbench.core.dtypes import DType, output_dtype
+from structbench.core.inputs import random_array
+from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.ops._shared.checks import INT8_MAX_REDUCTION
+from structbench.ops.toeplitz import reference as ref
 
 ALL = ("fp32", "fp16", "bf16", "int8")
 FLOAT = ("fp32", "fp16", "bf16")
@@ -135,61 +135,61 @@ def register(reg: Registry) -> None:
     ))
 
     mv, mm = "toeplitz_mv", "toeplitz_mm"
-    validated = "kernels._toeplitz:validated"
+    validated = "structbench.ops.toeplitz.checks:validated"
     for impl in (
         # ours: the corner r[0] == c[0] is checked once in prepare, outside timing
-        Impl(mv, "triton", "triton", "kernels.triton_toeplitz:toeplitz_mv_prevalidated", ALL, False,
+        Impl(mv, "triton", "triton", "structbench.ops.toeplitz.triton:toeplitz_mv_prevalidated", ALL, False,
              "direct method: 2-D tiles gathered from c/r (L1), fp32/int32 accumulation",
              _int8_reduction_limit, prepare=validated),
-        Impl(mv, "cupy", "cupy", "kernels.cupy_toeplitz:toeplitz_mv_prevalidated", ALL, False,
+        Impl(mv, "cupy", "cupy", "structbench.ops.toeplitz.cuda:toeplitz_mv_prevalidated", ALL, False,
              "CUDA C direct method: parameter window and x staged in shared memory, 4x16 per thread",
              _int8_reduction_limit, prepare=validated),
-        Impl(mm, "triton", "triton", "kernels.triton_toeplitz:toeplitz_mm_prevalidated", ALL, False,
+        Impl(mm, "triton", "triton", "structbench.ops.toeplitz.triton:toeplitz_mm_prevalidated", ALL, False,
              "direct method: tl.dot on T slices gathered from c/r; fp32 with input_precision='ieee'",
              _int8_reduction_limit, prepare=validated),
-        Impl(mm, "cupy", "cupy", "kernels.cupy_toeplitz:toeplitz_mm_prevalidated", ALL, False,
+        Impl(mm, "cupy", "cupy", "structbench.ops.toeplitz.cuda:toeplitz_mm_prevalidated", ALL, False,
              "CUDA C, 64x64 tiles of C, parameter window + B tile in shared memory, no tensor cores",
              _int8_reduction_limit, prepare=validated),
         # dense on the materialised matrix: what the structure saves
-        Impl(mv, "dense-torch", "torch-cuda", "bench.baselines.dense:torch_mv", FLOAT, True,
+        Impl(mv, "dense-torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
              "torch.mv (cuBLAS gemv) on T materialised in prepare", _materialised_limit,
-             prepare="bench.baselines.toeplitz:materialise"),
-        Impl(mv, "dense-torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mv", FLOAT, True,
+             prepare="structbench.ops.toeplitz.baselines:materialise"),
+        Impl(mv, "dense-torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
              "torch.mv on T materialised in prepare", _materialised_limit,
-             prepare="bench.baselines.toeplitz:materialise"),
-        Impl(mv, "dense-cupy", "cupy-lib", "bench.baselines.dense:cupy_matmul", CUPY_FLOAT, True,
+             prepare="structbench.ops.toeplitz.baselines:materialise"),
+        Impl(mv, "dense-cupy", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", CUPY_FLOAT, True,
              "cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare", _materialised_limit,
-             prepare="bench.baselines.toeplitz:materialise"),
-        Impl(mv, "dense-numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+             prepare="structbench.ops.toeplitz.baselines:materialise"),
+        Impl(mv, "dense-numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
              "numpy.matmul on T materialised in prepare (int8 accumulates in int32)", _materialised_limit,
-             prepare="bench.baselines.toeplitz:materialise"),
-        Impl(mm, "dense-torch", "torch-cuda", "bench.baselines.dense:torch_mm", ALL, True,
+             prepare="structbench.ops.toeplitz.baselines:materialise"),
+        Impl(mm, "dense-torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mm", ALL, True,
              "torch.matmul (cuBLAS; int8 via torch._int_mm) on T materialised in prepare",
-             _torch_int_mm_cuda_limit, prepare="bench.baselines.toeplitz:materialise"),
-        Impl(mm, "dense-torch-cpu", "torch-cpu", "bench.baselines.dense:torch_mm", ALL, True,
+             _torch_int_mm_cuda_limit, prepare="structbench.ops.toeplitz.baselines:materialise"),
+        Impl(mm, "dense-torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mm", ALL, True,
              "torch.matmul (int8 via torch._int_mm) on T materialised in prepare", _materialised_limit,
-             prepare="bench.baselines.toeplitz:materialise"),
-        Impl(mm, "dense-cupy", "cupy-lib", "bench.baselines.dense:cupy_matmul", CUPY_FLOAT, True,
+             prepare="structbench.ops.toeplitz.baselines:materialise"),
+        Impl(mm, "dense-cupy", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", CUPY_FLOAT, True,
              "cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare", _materialised_limit,
-             prepare="bench.baselines.toeplitz:materialise"),
-        Impl(mm, "dense-numpy", "numpy", "bench.baselines.dense:numpy_matmul", ("fp32", "fp16", "int8"), True,
+             prepare="structbench.ops.toeplitz.baselines:materialise"),
+        Impl(mm, "dense-numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
              "numpy.matmul on T materialised in prepare", _materialised_limit,
-             prepare="bench.baselines.toeplitz:materialise"),
+             prepare="structbench.ops.toeplitz.baselines:materialise"),
     ):
         reg.add_impl(impl)
     for op in (mv, mm):
         for impl in (
-            Impl(op, "fft-torch", "torch-cuda", "bench.baselines.toeplitz:torch_fft", FLOAT, True,
+            Impl(op, "fft-torch", "torch-cuda", "structbench.ops.toeplitz.baselines:torch_fft", FLOAT, True,
                  "torch.fft (cuFFT) rfft/irfft of length 2^ceil(log2(m+n-1)); fp16/bf16 computed in fp32"),
-            Impl(op, "fft-torch-cpu", "torch-cpu", "bench.baselines.toeplitz:torch_fft", FLOAT, True,
+            Impl(op, "fft-torch-cpu", "torch-cpu", "structbench.ops.toeplitz.baselines:torch_fft", FLOAT, True,
                  "torch.fft on the CPU; fp16/bf16 computed in fp32"),
-            Impl(op, "fft-cupy", "cupy-lib", "bench.baselines.toeplitz:cupy_fft", CUPY_FLOAT, True,
+            Impl(op, "fft-cupy", "cupy-lib", "structbench.ops.toeplitz.baselines:cupy_fft", CUPY_FLOAT, True,
                  "cupy.fft (cuFFT); fp16 computed in fp32"),
-            Impl(op, "conv1d-torch", "torch-cuda", "bench.baselines.toeplitz:torch_conv1d", FLOAT, True,
+            Impl(op, "conv1d-torch", "torch-cuda", "structbench.ops.toeplitz.baselines:torch_conv1d", FLOAT, True,
                  "torch.nn.functional.conv1d (cuDNN): T x = conv1d(params, x reversed), n taps"),
-            Impl(op, "conv1d-torch-cpu", "torch-cpu", "bench.baselines.toeplitz:torch_conv1d", FLOAT, True,
+            Impl(op, "conv1d-torch-cpu", "torch-cpu", "structbench.ops.toeplitz.baselines:torch_conv1d", FLOAT, True,
                  "torch.nn.functional.conv1d on the CPU"),
-            Impl(op, "scipy", "numpy", "bench.baselines.toeplitz:scipy_matmul_toeplitz", ("fp32", "fp16"), True,
+            Impl(op, "scipy", "numpy", "structbench.ops.toeplitz.baselines:scipy_matmul_toeplitz", ("fp32", "fp16"), True,
                  "scipy.linalg.matmul_toeplitz (FFT, float64 inside) on the CPU", _scipy_limit),
         ):
             reg.add_impl(impl)

@@ -3,7 +3,7 @@
 Every one follows scipy.linalg.toeplitz's rule: c[0] is the diagonal, r[0] is ignored;
 an empty T (m = 0 or n = 0) gives zeros.
 - dense on the materialised matrix: ``materialise`` (the Impl.prepare, outside timing)
-  builds T once; the timed call is the dense family's baseline (bench.baselines.dense).
+  builds T once; the timed call is the dense family's baseline (structbench.ops.dense.baselines).
   What the structure saves.
 - FFT: T x is a slice of the linear convolution of v = [r[n-1..1], c] with x, computed
   with real FFTs of a power-of-two length >= m + n - 1 (no wrap-around). Everything is
@@ -11,7 +11,7 @@ an empty T (m = 0 or n = 0) gives zeros.
   computed in fp32: cuFFT has no bf16 and takes fp16 only at power-of-two sizes, and the
   CPU FFTs take no 16-bit types at all.
 - conv1d: T x = conv1d(v, x reversed), a "valid" stride-1 convolution whose kernel is as
-  long as x (reference.toeplitz.toeplitz_as_conv1d); k columns of B are k output
+  long as x (structbench.ops.toeplitz.reference.toeplitz_as_conv1d); k columns of B are k output
   channels. cuDNN on CUDA.
 - scipy.linalg.matmul_toeplitz: scipy's FFT method, on the CPU (computes in float64).
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.toeplitz import toeplitz_matrix
+from structbench.ops.toeplitz.reference import toeplitz_matrix
 
 
 def _library(array) -> str:
@@ -104,7 +104,7 @@ def cupy_fft(c, r, b, *, out):
 
 # --- conv1d --------------------------------------------------------------------------------
 def torch_conv1d(c, r, b, *, out):
-    """T b as torch.nn.functional.conv1d(v, b reversed) (reference.toeplitz.toeplitz_as_conv1d)."""
+    """T b as torch.nn.functional.conv1d(v, b reversed) (structbench.ops.toeplitz.reference.toeplitz_as_conv1d)."""
     if _is_empty(c, r):
         return _zeros(out)
     import torch

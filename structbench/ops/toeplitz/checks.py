@@ -26,7 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kernels._checks import (
+from structbench.ops._shared.checks import (
     ArrayInfo,
     describe,
     out_dtype_name,

@@ -130,7 +130,7 @@ __device__ __forceinline__ void toeplitz_mv_finish_impl(
 }
 
 // ---------------------------------------------------------------------------------
-// Matmul C = T B (B n x k): kernels/cupy_dense.cu's GEMM with the A tile replaced by a
+// Matmul C = T B (B n x k): structbench/ops/dense/cuda.cu's GEMM with the A tile replaced by a
 // window of v. A 16x16 thread block computes a 64x64 tile of C, 4x4 outputs per thread at
 // rows 4 ty + i (consecutive) and columns tx + 16 j; per step of MM_K = 16 along n it
 // stages the MM_WINDOW = 79 parameters its 64 x 16 slice of T spans (T[row0 + a][n0 + kk]

@@ -1,9 +1,9 @@
-"""Launchers for our CUDA C Toeplitz kernels (cupy_toeplitz.cu) through cupy.RawModule.
+"""Launchers for our CUDA C Toeplitz kernels (cuda.cu) through cupy.RawModule.
 
 They take torch CUDA tensors or cupy arrays (bf16 only as torch tensors: cupy has no
-bfloat16 dtype), use them in place, launch on the caller's stream (kernels._cupy), and
+bfloat16 dtype), use them in place, launch on the caller's stream (structbench.ops._shared.cupy), and
 return an output of the inputs' library. Semantics, checks and the ``validate`` flag are
-those of kernels.triton_toeplitz (see kernels._toeplitz).
+those of structbench.ops.toeplitz.triton (see structbench.ops.toeplitz.checks).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import _cupy
-from kernels._checks import describe, out_dtype_name
-from kernels._toeplitz import check_toeplitz
+from structbench.ops._shared import cupy as _cupy
+from structbench.ops._shared.checks import describe, out_dtype_name
+from structbench.ops.toeplitz.checks import check_toeplitz
 
-SOURCE = Path(__file__).with_name("cupy_toeplitz.cu")
+SOURCE = Path(__file__).with_name("cuda.cu")
 # Every kernel this launcher may ask the RawModule for (checked against nvcc's PTX in tests).
 KERNEL_NAMES = tuple(f"{op}_{dtype}" for op in ("toeplitz_mv", "toeplitz_mv_finish", "toeplitz_mm")
                      for dtype in ("fp32", "fp16", "bf16", "int8"))
@@ -55,7 +55,7 @@ def _mv_splits(m: int, n: int, num_sms: int) -> tuple[int, int]:
 
 
 def toeplitz_mv(c, r, x, *, out=None, validate: bool = True):
-    """y = T x, T m x n from its first column c and first row r (see cupy_toeplitz.cu):
+    """y = T x, T m x n from its first column c and first row r (see cuda.cu):
     fp32/fp16/bf16 -> same dtype, int8 -> int32 (exact)."""
     ops = check_toeplitz("toeplitz_mv", c, r, x, out, vector=True, device_type="cuda", validate=validate)
     if out is None:
@@ -85,7 +85,7 @@ def toeplitz_mv(c, r, x, *, out=None, validate: bool = True):
 
 def toeplitz_mm(c, r, b, *, out=None, validate: bool = True):
     """C = T B, B n x k row-major (rows may be padded), 64x64 shared-memory tiles (see
-    cupy_toeplitz.cu); same dtypes and semantics as kernels.triton_toeplitz.toeplitz_mm."""
+    cuda.cu); same dtypes and semantics as structbench.ops.toeplitz.triton.toeplitz_mm."""
     ops = check_toeplitz("toeplitz_mm", c, r, b, out, vector=False, device_type="cuda", validate=validate)
     if out is None:
         out = _cupy.empty(ops.c, c, ops.out_shape, out_dtype_name(ops.dtype))

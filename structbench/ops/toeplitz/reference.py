@@ -9,7 +9,7 @@ for i >= j and r[j - i] for i < j, so T is defined by the m + n - 1 numbers of
 m = 0 or n = 0 gives an empty T, whose products are zeros (of length m, or m x k).
 r[0] and c[0] both name the diagonal and should be equal; where they differ, c[0] is
 used and r[0] is ignored, as in scipy.linalg.toeplitz (our launchers refuse the mismatch
-unless told not to check; see kernels/_toeplitz.py). NumPy only: the GPU machine has no
+unless told not to check; see structbench/ops/toeplitz/checks.py). NumPy only: the GPU machine has no
 scipy; the tests cross-check these against scipy.linalg.toeplitz.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from reference.dense import exact_matmul
+from structbench.ops.dense.reference import exact_matmul
 
 # Rows of T materialised per step of the references, times n: bounds the float64 copy of
 # a block of T at 2**22 values (32 MiB) whatever the shape.
@@ -83,5 +83,5 @@ def toeplitz_as_conv1d(c: np.ndarray, r: np.ndarray, x: np.ndarray) -> tuple[np.
 
     The signal is the parameter vector v (length m + n - 1) and the kernel is x reversed
     (length n): conv1d(v, x[::-1])[i] = sum_j x[j] v[i + n - 1 - j] = (T x)[i]. This is how
-    the conv1d baseline computes a Toeplitz product (bench/baselines/toeplitz.py)."""
+    the conv1d baseline computes a Toeplitz product (structbench/ops/toeplitz/baselines.py)."""
     return toeplitz_params(c, r), x[::-1]

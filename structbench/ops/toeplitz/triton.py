@@ -14,15 +14,15 @@ parameter byte), unlike a dense GEMV: its speed is the rate of (load from L1, FM
 
 toeplitz_mv: each program owns BLOCK_M rows and walks the columns BLOCK_N at a time,
 accumulating a (BLOCK_M, BLOCK_N) tile of products (fp32, or int32 for int8) reduced once
-at the end, as kernels/triton_dense.py's GEMV does.
+at the end, as structbench/ops/dense/triton.py's GEMV does.
 
 toeplitz_mm: C = T B with B n x k. Each program computes a BLOCK_M x BLOCK_K tile of C
 with tl.dot over BLOCK_N-wide slices of the reduction: the slice of T is gathered from
 c/r as above and the slice of B is a plain block load. fp32 uses input_precision="ieee"
 (true fp32, no TF32); fp16/bf16 accumulate in fp32; int8 accumulates in int32 and writes
-int32 (exact; the launchers refuse n > kernels._checks.INT8_MAX_REDUCTION).
+int32 (exact; the launchers refuse n > structbench.ops._shared.checks.INT8_MAX_REDUCTION).
 
-The launchers check their arguments (kernels._toeplitz), allocate the output if none is
+The launchers check their arguments (structbench.ops.toeplitz.checks), allocate the output if none is
 given, pick block sizes from the shape, and launch.
 """
 
@@ -34,9 +34,9 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels import _triton
-from kernels._checks import out_dtype_name
-from kernels._toeplitz import check_toeplitz
+from structbench.ops._shared import triton as _triton
+from structbench.ops._shared.checks import out_dtype_name
+from structbench.ops.toeplitz.checks import check_toeplitz
 
 
 @triton.jit
@@ -242,7 +242,7 @@ def toeplitz_mv(c: torch.Tensor, r: torch.Tensor, x: torch.Tensor, *, out: torch
     """y = T x, T m x n with first column c (m,) and first row r (n,), x (n,); any
     non-negative strides. fp32/fp16/bf16 return the input dtype (fp32 accumulation), int8
     returns int32 (exact). ``validate`` checks r[0] == c[0] (one synchronising read; see
-    kernels._toeplitz); without it c[0] is the diagonal."""
+    structbench.ops.toeplitz.checks); without it c[0] is the diagonal."""
     ops = check_toeplitz("toeplitz_mv", c, r, x, out, vector=True, device_type=_triton.device_type(),
                          validate=validate)
     if out is None:

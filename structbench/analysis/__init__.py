@@ -1,0 +1,1 @@
+"""Reading CSVs: claims, report, compare, tables. Never imports ops or run."""

@@ -1,0 +1,1 @@
+"""The `structbench` command line."""

@@ -1,0 +1,1 @@
+"""The bottom layer: registry (Op, Impl), dtypes, inputs, backends, cases, verification."""

@@ -1,0 +1,1 @@
+"""What kernels compile to (registers, spills, loads) and launcher host overhead."""

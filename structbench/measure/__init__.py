@@ -1,0 +1,1 @@
+"""Measuring: timing, calibrated ceilings, environment, devices."""

@@ -1,0 +1,1 @@
+"""Running sweeps: profiles, plan, sweep and its workers, results CSV, shards, merge."""
