@@ -20,7 +20,7 @@ import pytest
 from structbench.core.backends import cuda_reason, get_backend
 from structbench.cli.main import build_parser, main
 from structbench.core.dtypes import get_dtype
-from structbench.core.registry import Impl, Registry, default_registry
+from structbench.core.registry import Registry, default_registry, ours
 from structbench.run.results import COLUMNS, OutputLock, sidecar
 from structbench.run.runner import Case, SweepSettings, run_case
 from structbench.ops import dense
@@ -324,7 +324,8 @@ def registry_with_wrong_answers() -> Registry:
     reg = Registry()
     dense.register(reg)
     for name in ("returns_wrong_shape", "returns_wrong_dtype", "writes_nan", "writes_inf", "writes_nothing"):
-        reg.add_impl(Impl("dense_mv", name, "numpy", f"tests.test_cli_robustness:{name}", ("fp32",), False))
+        reg.add_impl(ours("dense_mv", name, backend="numpy", target=f"tests.test_cli_robustness:{name}",
+                          dtypes=("fp32",)))
     return reg
 
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from structbench.run import sweep
-from structbench.core.registry import Impl, Registry
+from structbench.core.registry import Registry, ours
 from structbench.run.results import COLUMNS, ResultWriter
 from structbench.run.runner import Case, SweepSettings
 from structbench.ops import dense
@@ -28,7 +28,8 @@ def illegal_access(a, x, *, out):
 def registry_with_fatal_impl() -> Registry:
     reg = Registry()
     dense.register(reg)
-    reg.add_impl(Impl("dense_mv", "fatal", "numpy", "tests.test_first_gpu_run:illegal_access", ("fp32",), False))
+    reg.add_impl(ours("dense_mv", "fatal", backend="numpy", target="tests.test_first_gpu_run:illegal_access",
+                      dtypes=("fp32",)))
     return reg
 
 

@@ -14,7 +14,7 @@ from structbench.measure.calibrate import Calibration, roofline_columns
 from structbench.core.dtypes import get_dtype
 from structbench.measure.env import row_environment
 from structbench.run.profiles import PROFILES, get_profile
-from structbench.core.registry import Impl, Registry, default_registry
+from structbench.core.registry import Registry, baseline, default_registry, ours
 from structbench.run.results import COLUMNS, ResultWriter, done_case_keys, read_samples, sidecar
 from structbench.run.runner import Case, SweepSettings, _memory_reason, plan, run_case
 from structbench.ops import dense
@@ -38,11 +38,12 @@ def raises(a, x, *, out):
 def registry_with_broken_impls() -> Registry:
     reg = Registry()
     dense.register(reg)
-    reg.add_impl(Impl("dense_mv", "unwritten", "numpy", "tests.test_harness:leaves_last_unwritten",
-                      ("fp32",), False))
-    reg.add_impl(Impl("dense_mv", "raises", "numpy", "tests.test_harness:raises", ("fp32",), False))
-    reg.add_impl(Impl("dense_mv", "declines", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32",), True,
-                      limits=lambda p, d: "too wide for this test" if p["n"] > 10 else None))
+    reg.add_impl(ours("dense_mv", "unwritten", backend="numpy", target="tests.test_harness:leaves_last_unwritten",
+                      dtypes=("fp32",)))
+    reg.add_impl(ours("dense_mv", "raises", backend="numpy", target="tests.test_harness:raises",
+                      dtypes=("fp32",)))
+    reg.add_impl(baseline("dense_mv", "declines", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
+                          dtypes=("fp32",), limits=lambda p, d: "too wide for this test" if p["n"] > 10 else None))
     return reg
 
 

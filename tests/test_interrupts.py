@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from structbench.core.registry import Impl, Registry
+from structbench.core.registry import Registry, ours
 from structbench.run.results import ResultWriter, read_runs, sidecar
 from structbench.run.runner import Case, SweepSettings
 from structbench.ops import dense
@@ -52,8 +52,10 @@ def registry_with_slow_impls() -> Registry:
         calibrate.CALIBRATION_DIR = Path(os.environ["STRUCTBENCH_TEST_CALIBRATION_DIR"])
     reg = Registry()
     dense.register(reg)
-    reg.add_impl(Impl("dense_mv", "slow", "numpy", "tests.test_interrupts:slow", ("fp32",), False))
-    reg.add_impl(Impl("dense_mv", "forks", "numpy", "tests.test_interrupts:forks_and_dies", ("fp32",), False))
+    reg.add_impl(ours("dense_mv", "slow", backend="numpy", target="tests.test_interrupts:slow",
+                      dtypes=("fp32",)))
+    reg.add_impl(ours("dense_mv", "forks", backend="numpy", target="tests.test_interrupts:forks_and_dies",
+                      dtypes=("fp32",)))
     return reg
 
 

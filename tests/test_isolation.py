@@ -7,7 +7,7 @@ import csv
 import os
 import time
 
-from structbench.core.registry import Impl, Registry
+from structbench.core.registry import Registry, ours
 from structbench.run.results import ResultWriter
 from structbench.run.runner import Case, SweepSettings
 from structbench.ops import dense
@@ -28,8 +28,10 @@ def hangs(a, x, *, out):
 def registry_with_dangerous_impls() -> Registry:
     reg = Registry()
     dense.register(reg)
-    reg.add_impl(Impl("dense_mv", "crashes", "numpy", "tests.test_isolation:crashes", ("fp32",), False))
-    reg.add_impl(Impl("dense_mv", "hangs", "numpy", "tests.test_isolation:hangs", ("fp32",), False))
+    reg.add_impl(ours("dense_mv", "crashes", backend="numpy", target="tests.test_isolation:crashes",
+                      dtypes=("fp32",)))
+    reg.add_impl(ours("dense_mv", "hangs", backend="numpy", target="tests.test_isolation:hangs",
+                      dtypes=("fp32",)))
     return reg
 
 

@@ -15,7 +15,7 @@ from structbench.measure.devices import FALLS_SHORT, FOLLOWS, kernel_verdicts, s
 from structbench.run.merge import merge
 from structbench.run.multidevice import MultiDeviceExecutor, PinnedExecutor, parse_devices
 from structbench.run.profiles import get_profile
-from structbench.core.registry import Impl, Registry, default_registry
+from structbench.core.registry import Registry, default_registry, ours
 from structbench.run.results import COLUMNS, ResultWriter, sidecar
 from structbench.run.runner import Case, SweepSettings, plan
 from structbench.run.shard import default_cost, input_set, parse_shard, partition, shard_cases
@@ -168,7 +168,8 @@ def slow_numpy(a, x, *, out):
 def registry_with_a_slow_impl() -> Registry:
     reg = Registry()
     dense.register(reg)
-    reg.add_impl(Impl("dense_mv", "slow", "numpy", "tests.test_scaleout:slow_numpy", ("fp32",), False))
+    reg.add_impl(ours("dense_mv", "slow", backend="numpy", target="tests.test_scaleout:slow_numpy",
+                      dtypes=("fp32",)))
     return reg
 
 

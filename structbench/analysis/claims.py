@@ -14,7 +14,9 @@ Evidence rules shared by all claims:
   GPU, LLC on a CPU; ``llc_bytes``) is ``regime=cache``: it measures the cache, not
   memory, so it is left out of the C1 fit and the C2/C4 verdicts.
 
-The functions take the frame of ``annotate(load_rows(csv))`` and never read files.
+The functions take the frame of ``annotate(load_rows(csv))`` and never read files. Which
+ops a claim reads and which rows are materialised-dense or other-algorithm baselines come
+from the registry's facts (``Op.claims``, ``Op.compared_to``, ``Impl.role``), never names.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from structbench.core.registry import MATERIALISED_DENSE
 
 REPRODUCED, NOT_REPRODUCED, NO_DATA = "reproduced", "not reproduced", "not enough data"
 DTYPE_ORDER = ("fp32", "fp16", "bf16", "int8")
@@ -43,7 +47,6 @@ CEILING_SLACK_PCT = 105.0
 # C3: structured cases whose roofline-predicted time is under this fraction of dense's
 # are judged: they must be faster than dense.
 C3_LIGHT = 0.5
-STRUCTURED_MV = ("csr_mv", "toeplitz_mv", "lowrank_mv")
 # C4: a precision's speedup over fp32 must reach this fraction of its byte ratio.
 C4_FRACTION_OF_BYTE_RATIO = 0.75
 # C5: per-vector speedup of the largest batch over a single vector, best vs best.
@@ -81,11 +84,33 @@ def llc_from_device_name(name: str) -> int | None:
     return None
 
 
+def claim_ops(claim: str) -> list[str]:
+    """The names of the ops whose rows decide ``claim`` ("C1".."C5"), from Op.claims."""
+    from structbench.core.registry import default_registry
+
+    return [op.name for op in default_registry().ops_in_claim(claim)]
+
+
+def impl_roles(frame: pd.DataFrame) -> pd.Series:
+    """Each row's Impl.role; an impl no longer registered (an older CSV) is ours or a
+    vendor baseline by its is_baseline column."""
+    from structbench.core.registry import default_registry
+
+    registry = default_registry()
+    baseline = _bool_column(frame, "is_baseline")
+    ops = frame["op"] if "op" in frame else pd.Series("", index=frame.index)
+    impls = frame["impl"] if "impl" in frame else pd.Series("", index=frame.index)
+    return pd.Series([registry.role(str(o), str(i), bool(b)) for o, i, b in zip(ops, impls, baseline)],
+                     index=frame.index, dtype=object)
+
+
 def annotate(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds the columns the claims read: ``noisy``/``launch_bound`` as booleans,
-    ``llc_bytes`` (from the row, else the device-name table), ``llc_source`` and
-    ``regime`` (``cache`` when min_bytes < llc_bytes, else ``memory``)."""
+    ``llc_bytes`` (from the row, else the device-name table), ``llc_source``,
+    ``regime`` (``cache`` when min_bytes < llc_bytes, else ``memory``) and ``role``
+    (the impl's Impl.role)."""
     frame = frame.copy()
+    frame["role"] = impl_roles(frame)
     frame["noisy"] = _bool_column(frame, "noisy")
     frame["launch_bound"] = _bool_column(frame, "launch_bound")
     recorded = pd.to_numeric(frame["llc_bytes"], errors="coerce") if "llc_bytes" in frame else \
@@ -102,6 +127,12 @@ def annotate(frame: pd.DataFrame) -> pd.DataFrame:
 def _ok(frame: pd.DataFrame, op: str | None = None) -> pd.DataFrame:
     rows = frame[frame["status"] == "ok"]
     return rows[rows["op"] == op] if op else rows
+
+
+def ok_in_claim(frame: pd.DataFrame, claim: str) -> pd.DataFrame:
+    """The ok rows of the ops that take part in ``claim``."""
+    rows = frame[frame["status"] == "ok"]
+    return rows[rows["op"].isin(claim_ops(claim))]
 
 
 def _flagged(rows: pd.DataFrame) -> pd.Series:
@@ -162,7 +193,7 @@ def c1_points(series: pd.DataFrame) -> pd.DataFrame:
 
 
 def claim_c1(frame: pd.DataFrame) -> Verdict:
-    rows = _ok(frame, "dense_mv")
+    rows = ok_in_claim(frame, "C1")
     items, decided, notes = [], [], []
     if rows.empty:
         return _verdict([], C1_RULE, [], ["dense_mv: not measured in this run."])
@@ -219,7 +250,7 @@ def _best_at_largest(rows: pd.DataFrame, column: str, *, highest: bool):
 
 
 def claim_c2(frame: pd.DataFrame) -> Verdict:
-    rows = _ok(frame, "dense_mv")
+    rows = ok_in_claim(frame, "C2")
     if rows.empty:
         return _verdict([], C2_RULE, [], ["dense_mv: not measured in this run."])
     rows = rows[rows["ceiling_gbps"].notna()]
@@ -264,12 +295,12 @@ def dense_cost(op: str, m, n, k, dtype: str) -> tuple[float, float]:
     from structbench.core.registry import default_registry
 
     registry = default_registry()
-    if op.endswith("_mv"):
-        shape, dense = {"m": int(m), "n": int(n)}, registry.op("dense_mv")
-    elif op == "toeplitz_mm":  # T m x n times B n x k
-        shape, dense = {"m": int(m), "n": int(k), "k": int(n)}, registry.op("dense_mm")
-    else:  # csr_mm / lowrank_mm / lora_mm: A m x k times B k x n
-        shape, dense = {"m": int(m), "n": int(n), "k": int(k)}, registry.op("dense_mm")
+    structured = registry.op(op)
+    if structured.compared_to is None:
+        raise ValueError(f"{op} is compared against no dense op (Op.compared_to)")
+    dense = registry.op(structured.compared_to)
+    params = {name: int(value) for name, value in (("m", m), ("n", n), ("k", k)) if pd.notna(value) and value != ""}
+    shape = structured.dense_params(params, dense)
     return float(dense.flops(shape)), float(dense.min_bytes(shape, get_dtype(dtype)))
 
 
@@ -284,9 +315,9 @@ def structured_vs_dense(rows: pd.DataFrame) -> pd.DataFrame:
     """Per structured matvec case: the best structured row (ours if measured, else the
     structured baselines) against the best dense-* row of the same case, with both byte
     counts, the bound and the roofline-predicted time ratio."""
-    rows = rows[rows["op"].isin(STRUCTURED_MV)]
+    rows = rows[rows["op"].isin(claim_ops("C3"))]
     key = ["op", "device_name", "dtype", "m", "n", "params"]
-    is_dense = rows["impl"].str.startswith("dense-")
+    is_dense = rows["role"] == MATERIALISED_DENSE
     dense = rows[is_dense].sort_values("time_ms_p50").groupby(key, sort=False).head(1).set_index(key)
     best = rows[~is_dense].sort_values(["is_baseline", "time_ms_p50"]).groupby(key, sort=False).head(1)
     best = best.set_index(key)
@@ -351,16 +382,24 @@ def claim_c3(frame: pd.DataFrame) -> Verdict:
     return Verdict(combine(i["verdict"] for i in items), C3_RULE, pd.DataFrame(items), table, notes)
 
 
+def with_density(table: pd.DataFrame) -> pd.DataFrame:
+    """The C3 cases whose params give a ``density`` (sparse ops), with density and dist columns."""
+    if table.empty:
+        return table.copy()
+    params = table["params"].map(lambda p: json.loads(p) if p else {})
+    table = table.assign(density=params.map(lambda p: p.get("density")), dist=params.map(lambda p: p.get("dist", "-")))
+    return table.dropna(subset=["density"])
+
+
 def csr_crossover(table: pd.DataFrame) -> pd.DataFrame:
-    """Per CSR matrix family (dtype, shape, row-length distribution): the lowest measured
-    density at which the best CSR time is no faster than dense (NaN: CSR always wins)."""
-    csr = table[table["op"] == "csr_mv"].copy()
+    """Per sparse matrix family (dtype, shape, row-length distribution): the lowest measured
+    density at which the best sparse time is no faster than dense (NaN: sparse always wins).
+    The sparse cases are those with a ``density`` parameter (CSR's)."""
+    csr = with_density(table)
     if csr.empty:
         return pd.DataFrame()
-    params = csr["params"].map(lambda p: json.loads(p) if p else {})
-    csr["density"], csr["dist"] = params.map(lambda p: p.get("density")), params.map(lambda p: p.get("dist", "-"))
     records = []
-    for (dtype, m, n, dist), series in csr.dropna(subset=["density"]).groupby(["dtype", "m", "n", "dist"]):
+    for (_op, dtype, m, n, dist), series in csr.groupby(["op", "dtype", "m", "n", "dist"]):
         if series["density"].nunique() < 2:
             continue
         slower = series[series["best_ms"] >= series["dense_ms"]]
@@ -378,7 +417,7 @@ C4_RULE = (f"per dtype, at the largest dense_mv shape in the memory regime measu
 
 def c4_speedups(frame: pd.DataFrame) -> pd.DataFrame:
     """Every (impl, shape, dtype) with its own fp32 row: speedup and byte ratio."""
-    mv = _ok(frame, "dense_mv")
+    mv = ok_in_claim(frame, "C4")
     records = []
     for (impl, m, n), group in mv.groupby(["impl", "m", "n"], sort=False):
         base = group[group["dtype"] == "fp32"]
@@ -432,7 +471,7 @@ C5_RULE = (f"dense_mm with fixed m, k per dtype: time per vector = time / n. The
 
 
 def claim_c5(frame: pd.DataFrame) -> Verdict:
-    mm = _ok(frame, "dense_mm")
+    mm = ok_in_claim(frame, "C5")
     if mm.empty or mm["n"].nunique() < 2:
         return _verdict([], C5_RULE, [], ["dense_mm over several batch sizes: not measured in this run."])
     items, decided, notes = [], [], []

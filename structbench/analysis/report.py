@@ -24,6 +24,7 @@ from structbench.analysis import claims
 from structbench.analysis.claims import DTYPE_ORDER, NO_DATA, NOT_REPRODUCED, REPRODUCED, Verdict, row_name
 from structbench.analysis.formatting import to_markdown, with_units
 from structbench.analysis.readcsv import BadInput, read_text
+from structbench.core.registry import MATERIALISED_DENSE, OTHER_ALGORITHM, default_registry
 from structbench.run.results import sidecar
 
 __all__ = ["NO_DATA", "NOT_REPRODUCED", "REPRODUCED", "build_report", "load_rows", "write_report"]
@@ -35,9 +36,6 @@ NUMERIC = ("m", "n", "k", "time_ms_p50", "time_ms_p20", "time_ms_p80", "flops", 
 NEEDED = ("op", "impl", "dtype", "status", "m", "n", "time_ms_p50", "flops", "min_bytes")
 CPU_BACKENDS = ("numpy", "torch-cpu")
 DTYPE_MARKERS = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
-# Baselines that compute a Toeplitz product by another algorithm (FFT): the op's direct
-# 2mn flops would credit them with work they do not do, so the roofline leaves them off.
-ALGORITHMIC = {"toeplitz_mv": ("fft-", "scipy"), "toeplitz_mm": ("fft-", "scipy")}
 VERDICT_COLOURS = {REPRODUCED: "#1a7f37", NOT_REPRODUCED: "#b42318", NO_DATA: "#8a6d00"}
 
 
@@ -231,12 +229,12 @@ def _roofline_points(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     run; algorithmic (FFT) baselines left off (returned by name)."""
     placed, left_off = [], set()
     for _, r in rows.iterrows():
-        prefixes = ALGORITHMIC.get(r["op"], ())
-        if any(str(r["impl"]).startswith(p) for p in prefixes):
+        # another algorithm (FFT): the op's direct 2mn flops would credit it with work it does not do
+        if r["role"] == OTHER_ALGORITHM:
             left_off.add(f"{r['op']} {r['impl']}")
             continue
         flops, min_bytes = r["flops"], r["min_bytes"]
-        if str(r["impl"]).startswith("dense-"):
+        if r["role"] == MATERIALISED_DENSE:
             flops, min_bytes = claims.dense_cost(r["op"], r["m"], r["n"], r["k"], r["dtype"])
         seconds = r["time_ms_p50"] / 1e3
         placed.append({"op": r["op"], "dtype": r["dtype"], "regime": r["regime"], "intensity": flops / min_bytes,
@@ -338,16 +336,13 @@ def figure_c3(table: pd.DataFrame):
 
 
 def figure_csr(table: pd.DataFrame, crossover: pd.DataFrame):
-    csr = table[table["op"] == "csr_mv"].copy()
-    params = csr["params"].map(lambda p: json.loads(p) if p else {})
-    csr["density"], csr["dist"] = params.map(lambda p: p.get("density")), params.map(lambda p: p.get("dist", "-"))
-    csr = csr.dropna(subset=["density"])
-    groups = list(csr.groupby(["dtype", "m", "n"], sort=False))
+    csr = claims.with_density(table)
+    groups = list(csr.groupby(["op", "dtype", "m", "n"], sort=False))
     if not groups:
         return None
     fig, axes = _figure(*_panels(len(groups)), size=(11, 4.6) if len(groups) <= 2 else (11, 8))
     colours = _colours(["uniform", "powerlaw", "banded", *csr["dist"]])
-    for ax, ((dtype, m, n), group) in zip(axes.flat, groups):
+    for ax, ((op, dtype, m, n), group) in zip(axes.flat, groups):
         for dist, series in group.groupby("dist", sort=False):
             series = series.sort_values("density")
             colour = colours[dist]
@@ -363,7 +358,7 @@ def figure_csr(table: pd.DataFrame, crossover: pd.DataFrame):
                 ax.scatter([density], [at], marker="X", s=80, color=colour, zorder=4)
                 ax.annotate(f"crossover {density:g}", (density, at), fontsize="x-small", xytext=(4, -10),
                             textcoords="offset points", color=colour)
-        ax.set(xscale="log", yscale="log", title=f"csr_mv {dtype} {int(m)}x{int(n)}", xlabel="density (nnz / m·n)",
+        ax.set(xscale="log", yscale="log", title=f"{op} {dtype} {int(m)}x{int(n)}", xlabel="density (nnz / m·n)",
                ylabel="median time (ms)")
         ax.legend(fontsize="x-small", ncol=2)
     _hide_unused(axes, len(groups))
@@ -443,7 +438,7 @@ def _items(result: Verdict, drop=()) -> pd.DataFrame:
 def section_c1(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("C1 — a matvec costs O(mn)", "Time grows linearly in m·n once the GPU is full.")
     result = claims.claim_c1(frame)
-    rows = _ok(frame, "dense_mv")
+    rows = claims.ok_in_claim(frame, "C1")
     if len(rows):
         figures["c1_time_vs_mn"] = figure_c1(rows)
         s.figure("c1_time_vs_mn")
@@ -476,8 +471,11 @@ def section_c2(frame: pd.DataFrame, figures: dict) -> Section:
 def _lora_overhead(rows: pd.DataFrame) -> pd.DataFrame:
     """Per LoRA case: the plain dense product W x of the same shape, the fused and unfused
     kernels (best of each), and the adapter's overhead over dense in %."""
-    lora = rows[rows["op"] == "lora_mv"]
-    dense = rows[rows["op"] == "dense_mv"].groupby(["device_name", "dtype", "m", "n"])["time_ms_p50"].min()
+    # the adapter ops: compared against the C1 dense matvec, but no structure to judge in C3
+    dense_ops = claims.claim_ops("C1")
+    adapters = [op.name for op in default_registry().ops() if op.compared_to in dense_ops and "C3" not in op.claims]
+    lora = rows[rows["op"].isin(adapters)]
+    dense = rows[rows["op"].isin(dense_ops)].groupby(["device_name", "dtype", "m", "n"])["time_ms_p50"].min()
     if lora.empty or dense.empty:
         return pd.DataFrame()
     records = []
@@ -565,7 +563,7 @@ def section_c5(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("C5 — batching vectors makes each one far cheaper", "matvec → matmul: time per vector falls "
                 "by tens of times.")
     result = claims.claim_c5(frame)
-    mm = _ok(frame, "dense_mm")
+    mm = claims.ok_in_claim(frame, "C5")
     if len(mm) and mm["n"].nunique() > 1:
         figures["c5_batching"] = figure_c5(mm)
         s.figure("c5_batching")
@@ -585,7 +583,7 @@ def section_vendor(frame: pd.DataFrame, figures: dict) -> Section:
     ours = rows[~rows["is_baseline"]].groupby(key)["time_ms_p50"].min().rename("ours_ms")
     # dense-* baselines run the dense product on the materialised matrix: C3's crossover,
     # not a vendor implementation of the structured op.
-    vendor = rows[rows["is_baseline"] & ~rows["impl"].str.startswith("dense-")]
+    vendor = rows[rows["is_baseline"] & (rows["role"] != MATERIALISED_DENSE)]
     theirs = vendor.groupby(key)["time_ms_p50"].min().rename("baseline_ms")
     table = pd.concat([ours, theirs], axis=1, join="inner").reset_index()
     if table.empty:
@@ -643,7 +641,7 @@ def section_devices(frame: pd.DataFrame, figures: dict) -> Section:
     s.text(f"{len(table)} case(s) on two devices; {len(verdicts)} kernel(s) (op, impl, dtype): "
            f"{int((verdicts['verdict'] == devices.FOLLOWS).sum())} follow their bound, {len(short)} fall short "
            f"(geometric-mean efficiency = speedup / predicted, within {devices.SCALES_BAND:.0%} of 1 follows).")
-    s.text(f"Left out: baselines that compute the op another way ({', '.join(devices.OTHER_ALGORITHM)}...): "
+    s.text(f"Left out: baselines that compute the op another way ({', '.join(devices.LEFT_OUT_ROLES)}): "
            "the op's cost model does not say what bounds them.")
     figures["devices_scaling"] = devices.figure_scaling(table)
     s.figure("devices_scaling")

@@ -10,6 +10,12 @@ one registration in that folder's ``__init__.py``, and a new op family is a new 
 there whose ``__init__`` has a ``register(reg)``.
 Implementations are named by ``"module:function"`` and imported on first use, so listing
 and planning never import torch, triton or cupy.
+
+What a family *is* lives here as data, never in the harness as names: an ``Impl``'s
+``role`` (ours, a vendor library, the dense product of a materialised matrix, another
+algorithm such as an FFT); an ``Op``'s ``claims`` (which of C1-C5 its rows take part in)
+and ``compared_to`` (the dense op, and ``dense_shape`` its shape, that its
+materialised-dense baselines run). Register with ``ours(...)`` / ``baseline(...)``.
 """
 
 from __future__ import annotations
@@ -27,8 +33,16 @@ from structbench.core.dtypes import BENCH_DTYPES, DType
 Params = Mapping[str, int]
 Inputs = dict[str, np.ndarray]
 
+# An implementation's role. Only OURS is counted as our kernel; the other three are baselines.
+OURS = "ours"  # Triton or CUDA C we wrote
+VENDOR = "vendor"  # a library computing the op itself (cuBLAS, cuSPARSE, torch, numpy, scipy.sparse)
+MATERIALISED_DENSE = "materialised-dense"  # the dense product on the structure materialised (C3's comparison)
+OTHER_ALGORITHM = "other-algorithm"  # the op by another algorithm (FFT): the op's cost model does not bound it
+ROLES = (OURS, VENDOR, MATERIALISED_DENSE, OTHER_ALGORITHM)
+CLAIMS = ("C1", "C2", "C3", "C4", "C5")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class Op:
     name: str
     summary: str
@@ -48,6 +62,19 @@ class Op:
     index_inputs: tuple[str, ...] = ()
     # Keyword arguments every implementation receives, from the params (LoRA's scale).
     call_kwargs: Callable[[Params], dict] = field(default=lambda params: {}, compare=False)
+    # Which claims (C1-C5) this op's rows decide: C1/C2/C4 the dense matvec, C5 the batched
+    # dense product, C3 the structured ops judged against their dense product.
+    claims: tuple[str, ...] = ()
+    # The dense op a structured op is compared against (its materialised-dense baselines run
+    # it), and this op's params as that op's shape; None: the same names (m, n[, k]).
+    compared_to: str | None = None
+    dense_shape: Callable[[Params], dict] | None = field(default=None, compare=False)
+
+    def dense_params(self, params: Params, dense: Op) -> dict:
+        """This case's shape as the params of the dense op it is compared against."""
+        if self.dense_shape is not None:
+            return dict(self.dense_shape(params))
+        return {d: int(params[d]) for d in dense.dims}
 
     def check_params(self, params: Params) -> None:
         missing = [d for d in self.dims if d not in params]
@@ -58,14 +85,14 @@ class Op:
             raise ValueError(f"{self.name}: shape parameters must be >= 1, got {bad}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Impl:
     op: str
     name: str  # unique within the op: "triton", "cupy", "torch", "numpy"...
     backend: str  # key of structbench.core.backends.BACKENDS: decides arrays, device and timer
     target: str  # "module:function" called as fn(*inputs, out=out)
     dtypes: tuple[str, ...]
-    is_baseline: bool
+    role: str  # one of ROLES: ours, vendor, materialised-dense, other-algorithm
     note: str = ""  # what a reader of `structbench list` should know (algorithm, caveats)
     # (params, dtype) -> reason this impl cannot run that case, or None.
     limits: Callable[[Params, DType], str | None] | None = field(default=None, compare=False)
@@ -77,6 +104,14 @@ class Impl:
     # impl computes when it changes the computation on purpose (a product on a U V
     # materialised and rounded to the dtype), so it is verified against that; None: the op's.
     reference: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"impl {self.op}/{self.name}: role {self.role!r} is not one of {', '.join(ROLES)}")
+
+    @property
+    def is_baseline(self) -> bool:  # the CSV column: every role but ours
+        return self.role != OURS
 
     @property
     def kind(self) -> str:
@@ -97,6 +132,19 @@ class Impl:
         return self.limits(params, dtype) if self.limits else None
 
 
+def ours(op: str, name: str, *, backend: str, target: str, dtypes: tuple[str, ...], **facts) -> Impl:
+    """One of our kernels (Triton or CUDA C we wrote)."""
+    return Impl(op=op, name=name, backend=backend, target=target, dtypes=tuple(dtypes), role=OURS, **facts)
+
+
+def baseline(op: str, name: str, *, backend: str, target: str, dtypes: tuple[str, ...], role: str = VENDOR,
+             **facts) -> Impl:
+    """A library call we compare against: VENDOR unless role says MATERIALISED_DENSE or OTHER_ALGORITHM."""
+    if role == OURS:
+        raise ValueError(f"baseline {op}/{name}: a baseline cannot have role {OURS!r}; use ours(...)")
+    return Impl(op=op, name=name, backend=backend, target=target, dtypes=tuple(dtypes), role=role, **facts)
+
+
 def _resolve(target: str) -> Callable:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -110,6 +158,9 @@ class Registry:
     def add_op(self, op: Op) -> Op:
         if op.name in self._ops:
             raise ValueError(f"op {op.name!r} registered twice")
+        unknown = set(op.claims) - set(CLAIMS)
+        if unknown:
+            raise ValueError(f"op {op.name}: unknown claims {sorted(unknown)}; known: {', '.join(CLAIMS)}")
         self._ops[op.name] = op
         return op
 
@@ -132,6 +183,18 @@ class Registry:
 
     def ops(self) -> list[Op]:
         return list(self._ops.values())
+
+    def ops_in_claim(self, claim: str) -> list[Op]:
+        """The ops whose rows take part in ``claim`` ("C1".."C5"), in registration order."""
+        return [op for op in self._ops.values() if claim in op.claims]
+
+    def role(self, op: str, impl: str, is_baseline: bool = True) -> str:
+        """The role of a CSV row's impl; one no longer registered (an older CSV) is ours or
+        a vendor baseline by its is_baseline column."""
+        found = self._impls.get((op, impl))
+        if found is not None:
+            return found.role
+        return VENDOR if is_baseline else OURS
 
     def impls(self, op: str | None = None) -> list[Impl]:
         return [i for i in self._impls.values() if op is None or i.op == op]

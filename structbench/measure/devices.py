@@ -20,10 +20,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from structbench.core.registry import MATERIALISED_DENSE, OTHER_ALGORITHM, default_registry
+
 CASE = ["op", "impl", "dtype", "m", "n", "k", "params"]
 # Baselines that compute the op another way (a densified matrix, an FFT): the op's cost
-# model says nothing of their bound, so they are left out of the side by side.
-OTHER_ALGORITHM = ("dense-", "fft-", "conv1d-", "scipy")
+# model says nothing of their bound, so they are left out of the side by side (Impl.role).
+LEFT_OUT_ROLES = (MATERIALISED_DENSE, OTHER_ALGORITHM)
 # Geometric-mean efficiency within [1 - band, 1 + band] "follows its bound".
 SCALES_BAND = 0.15
 FOLLOWS, FALLS_SHORT, EXCEEDS = "follows its bound", "falls short of its bound", "beats its bound (check the ceilings)"
@@ -39,8 +41,16 @@ def device_label(frame: pd.DataFrame) -> pd.Series:
     return names.where(~several, names + " [" + uuids.str[:12] + "]")
 
 
+def _roles(frame: pd.DataFrame) -> pd.Series:
+    """Impl.role per row (an impl no longer registered counts as a vendor baseline)."""
+    registry = default_registry()
+    return pd.Series([registry.role(str(o), str(i)) for o, i in zip(frame["op"], frame["impl"])],
+                     index=frame.index, dtype=object)
+
+
 def _ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    rows = frame[(frame["status"] == "ok") & ~frame["impl"].astype(str).str.startswith(OTHER_ALGORITHM)].copy()
+    roles = frame["role"] if "role" in frame else _roles(frame)
+    rows = frame[(frame["status"] == "ok") & ~roles.isin(LEFT_OUT_ROLES)].copy()
     for column in ("time_ms_p50", "flops", "min_bytes", "ceiling_gbps", "ceiling_tflops"):
         rows[column] = pd.to_numeric(rows[column], errors="coerce")
     for column in CASE:

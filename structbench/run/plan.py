@@ -18,6 +18,7 @@ It is a model, not a measurement: a deadline (`run --deadline`) is what bounds a
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -28,9 +29,6 @@ from structbench.run.profiles import Profile
 from structbench.core.registry import Registry
 from structbench.run.runner import PRIORITY_TIERS, Case, case_tiers, prioritize
 
-# Kernels one call of an implementation launches (each compiled per specialisation), by
-# the implementation's name: the two-step and merge-path designs launch two, unfused LoRA four.
-KERNELS_PER_CALL = (("unfused", 4), ("twostep", 2), ("merge", 2), ("lora", 2))
 
 
 @dataclass(frozen=True)
@@ -73,8 +71,38 @@ class PlanEstimate:
         return self.sweep_s + sum(GPU_CHECK_PHASES_S.values())
 
 
-def _kernels_per_call(impl_name: str) -> int:
-    return next((count for pattern, count in KERNELS_PER_CALL if pattern in impl_name), 1)
+@functools.cache
+def captured_launches(op: str, impl: str, dtype: str) -> tuple:
+    """The Triton launches one call of ``impl`` makes, captured through the launch seam
+    (structbench.ops._shared.triton.capture: recorded, not run, no GPU needed) on the op's
+    largest test shape the impl accepts in ``dtype``; () when none can be captured."""
+    import math
+
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.registry import default_registry
+    from structbench.inspect.facts import capture_case
+
+    registry = default_registry()
+    try:
+        the_op, the_impl = registry.op(op), registry.impl(op, impl)
+    except ValueError:  # an impl registered elsewhere (a test's registry)
+        return ()
+    shapes = sorted((s for s in the_op.test_shapes if all(int(s[d]) > 0 for d in the_op.dims)),
+                    key=lambda s: math.prod(int(s[d]) for d in the_op.dims), reverse=True)
+    for shape in shapes:
+        if the_impl.unsupported_reason(shape, get_dtype(dtype)) is None:
+            try:
+                return tuple(capture_case(op, impl, dtype, shape))
+            except Exception:  # a plan never fails: an uncapturable impl counts as one kernel
+                return ()
+    return ()
+
+
+def kernels_per_call(op: str, impl: str, dtype: str) -> int:
+    """Triton specialisations one call compiles: its captured launches, one per distinct
+    kernel and constexprs (LoRA fused: shrink + expand; Toeplitz mv: main + finishing)."""
+    launches = captured_launches(op, impl, dtype)
+    return max(1, len({(launch.name, repr(sorted(launch.meta.items()))) for launch in launches}))
 
 
 def _divisibility(case: Case) -> tuple[bool, ...]:
@@ -109,7 +137,7 @@ def host_input_s_per_gb(registry: Registry) -> float:
     set of 2048 x 2048 fp32 (seconds per GB of min_bytes)."""
     import numpy as np
 
-    op, dtype, shape = registry.op("dense_mv"), get_dtype("fp32"), {"m": 2048, "n": 2048}
+    op, dtype, shape = registry.ops_in_claim("C1")[0], get_dtype("fp32"), {"m": 2048, "n": 2048}
     start = time.perf_counter()
     host = op.make_inputs(shape, dtype, np.random.default_rng(0))
     op.reference(*(host[name] for name in op.input_names))
@@ -123,7 +151,7 @@ def estimate(cases: list[Case], registry: Registry, profile: Profile, cost: Cost
     devices = {"cpu" if impl.backend in ("numpy", "torch-cpu") else "cuda" for impl in impls.values()}
     specialisations = {(impls[(c.op, c.impl)].target, c.dtype, _divisibility(c), k)
                        for c in cases if impls[(c.op, c.impl)].backend == "triton"
-                       for k in range(_kernels_per_call(c.impl))}
+                       for k in range(kernels_per_call(c.op, c.impl, c.dtype))}
     modules = tuple(sorted({impl.target.split(":")[0].replace(".", "/") + ".cu"
                             for impl in impls.values() if impl.backend == "cupy"}))
     input_sets = {_input_key(c): registry.op(c.op).min_bytes(c.shape, get_dtype(c.dtype)) for c in cases}

@@ -130,7 +130,18 @@ PRIORITY_TIERS = (
     "ours vs vendor: the largest shape of every other op",
     "the rest",
 )
-STRUCTURED_MV = ("toeplitz_mv", "lowrank_mv", "csr_mv", "lora_mv")
+
+
+def tier_ops(registry: Registry | None = None) -> tuple[set[str], set[str], set[str]]:
+    """From the ops' facts: the dense matvec (claim C1), the batched product (C5), and the
+    ops compared against that matvec (structured and adapter matvecs)."""
+    from structbench.core.registry import default_registry
+
+    registry = registry or default_registry()
+    matvec = {op.name for op in registry.ops_in_claim("C1")}
+    batched = {op.name for op in registry.ops_in_claim("C5")}
+    compared = {op.name for op in registry.ops() if op.compared_to in matvec}
+    return matvec, batched, compared
 
 
 def _size(case: Case) -> int:
@@ -138,15 +149,17 @@ def _size(case: Case) -> int:
     return int(shape.get("m", 1)) * int(shape.get("n", 1)) * int(shape.get("k", 1))
 
 
-def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: dict[str, int]) -> int:
-    """Index into PRIORITY_TIERS of a case, given the plan's dense_mv (m, n) shapes and the
-    largest size of each op."""
+def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: dict[str, int],
+                  ops: tuple[set[str], set[str], set[str]] | None = None) -> int:
+    """Index into PRIORITY_TIERS of a case, given the plan's dense matvec (m, n) shapes, the
+    largest size of each op and ``tier_ops()``."""
+    matvec, batched, compared = ops or tier_ops()
     shape = case.shape
-    if case.op == "dense_mv" and shape["m"] == shape["n"]:
+    if case.op in matvec and shape["m"] == shape["n"]:
         return 0
-    if case.op == "dense_mm" and shape["m"] == shape["k"]:
+    if case.op in batched and shape["m"] == shape["k"]:
         return 1
-    if case.op in STRUCTURED_MV and (shape["m"], shape["n"]) in dense_mv_shapes:
+    if case.op in compared and (shape["m"], shape["n"]) in dense_mv_shapes:
         return 2
     if _size(case) == largest[case.op]:
         return 3
@@ -155,11 +168,12 @@ def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: di
 
 def case_tiers(cases: list[Case]) -> list[int]:
     """The priority tier of each case, in the context of all of them."""
-    dense_mv_shapes = {(c.shape["m"], c.shape["n"]) for c in cases if c.op == "dense_mv"}
+    ops = tier_ops()
+    dense_mv_shapes = {(c.shape["m"], c.shape["n"]) for c in cases if c.op in ops[0]}
     largest: dict[str, int] = {}
     for case in cases:
         largest[case.op] = max(largest.get(case.op, 0), _size(case))
-    return [priority_tier(c, dense_mv_shapes, largest) for c in cases]
+    return [priority_tier(c, dense_mv_shapes, largest, ops) for c in cases]
 
 
 def prioritize(cases: list[Case]) -> list[Case]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.core.registry import MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
 from structbench.ops.csr import reference as ref
 
@@ -283,6 +283,7 @@ def register(reg: Registry) -> None:
     # rows spread over several programs/tiles; an empty reduction (no columns: y = 0).
     reg.add_op(Op(
         name="csr_mv",
+        claims=("C3",), compared_to="dense_mv",  # its dense-* baselines run A densified
         summary="y = A x, A sparse m x n in CSR (indptr, indices, data)",
         dims=("m", "n"),
         input_names=("indptr", "indices", "data", "x"),
@@ -299,6 +300,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="csr_mm",
+        compared_to="dense_mm",
         summary="C = A B, A sparse m x k in CSR, B dense k x n (n vectors batched)",
         dims=("m", "n", "k"),
         input_names=("indptr", "indices", "data", "b"),
@@ -316,42 +318,47 @@ def register(reg: Registry) -> None:
     ))
 
     for op, cols, vec in (("csr_mv", "n", "mv"), ("csr_mm", "k", "mm")):
-        ours = _limits(cols)
+        limit = _limits(cols)
         dense_gpu, dense_cpu = _limits(cols, dense_on="cuda"), _limits(cols, dense_on="cpu")
         for design, note in (("vector", "row-oriented (CSR-vector)"), ("merge", "load-balanced (merge-path)")):
             launcher = f"csr_{vec}_{design}_prevalidated"
-            reg.add_impl(Impl(op, f"triton-{design}", "triton", f"structbench.ops.csr.triton:{launcher}", ALL, False,
-                              f"{note}; fp32/int32 accumulation; CSR validated once in prepare", ours,
-                              prepare="structbench.ops.csr.checks:validated"))
-            reg.add_impl(Impl(op, f"cupy-{design}", "cupy", f"structbench.ops.csr.cuda:{launcher}", ALL, False,
-                              f"CUDA C, {note}; CSR validated once in prepare", ours,
-                              prepare="structbench.ops.csr.checks:validated"))
+            reg.add_impl(ours(op, f"triton-{design}", backend="triton", target=f"structbench.ops.csr.triton:{launcher}",
+                              dtypes=ALL, limits=limit, prepare="structbench.ops.csr.checks:validated",
+                              note=f"{note}; fp32/int32 accumulation; CSR validated once in prepare"))
+            reg.add_impl(ours(op, f"cupy-{design}", backend="cupy", target=f"structbench.ops.csr.cuda:{launcher}",
+                              dtypes=ALL, limits=limit, prepare="structbench.ops.csr.checks:validated",
+                              note=f"CUDA C, {note}; CSR validated once in prepare"))
         sparse_target = f"structbench.ops.csr.baselines:torch_csr_{vec}"
         dense_torch = "structbench.ops.dense.baselines:torch_mv" if op == "csr_mv" else "structbench.ops.dense.baselines:torch_mm"
         for impl in (
-            Impl(op, "torch", "torch-cuda", sparse_target, FLOAT, True,
-                 "torch.sparse_csr_tensor (cuSPARSE); no int8 sparse products in torch", ours,
-                 prepare="structbench.ops.csr.baselines:torch_csr"),
-            Impl(op, "torch-cpu", "torch-cpu", sparse_target, ("fp32",), True,
-                 "torch.sparse_csr_tensor on the CPU (MKL): fp32 only", ours,
-                 prepare="structbench.ops.csr.baselines:torch_csr"),
-            Impl(op, "cupy-sparse", "cupy-lib", "structbench.ops.csr.baselines:cupy_product", ("fp32",), True,
-                 "cupyx.scipy.sparse.csr_matrix @ (cuSPARSE), copied into out; cupyx sparse is fp32/fp64 only",
-                 ours, prepare="structbench.ops.csr.baselines:cupy_csr"),
-            Impl(op, "scipy", "numpy", "structbench.ops.csr.baselines:scipy_product", ("fp32", "fp16"), True,
-                 "scipy.sparse.csr_matrix @, copied into out; fp16 computed in fp32 by scipy; int8 would wrap",
-                 _limits(cols, needs=("scipy",)), prepare="structbench.ops.csr.baselines:scipy_csr"),
-            Impl(op, "dense-torch", "torch-cuda", dense_torch, ALL if op == "csr_mm" else FLOAT, True,
-                 "cuBLAS on the densified A (crossover); int8 mm via torch._int_mm",
-                 _limits(cols, dense_on="cuda", int_mm=True) if op == "csr_mm" else dense_gpu,
-                 prepare="structbench.ops.csr.baselines:densified"),
-            Impl(op, "dense-triton", "triton", f"structbench.ops.dense.triton:dense_{vec}", ALL, True,
-                 "our Triton dense kernel on the densified A (crossover, int8 included)", dense_gpu,
-                 prepare="structbench.ops.csr.baselines:densified"),
-            Impl(op, "dense-torch-cpu", "torch-cpu", dense_torch, ALL if op == "csr_mm" else FLOAT, True,
-                 "torch dense product on the CPU, densified A", dense_cpu,
-                 prepare="structbench.ops.csr.baselines:densified"),
-            Impl(op, "dense-numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
-                 "numpy.matmul on the densified A", dense_cpu, prepare="structbench.ops.csr.baselines:densified"),
+            baseline(op, "torch", backend="torch-cuda", target=sparse_target,
+                     dtypes=FLOAT, limits=limit, prepare="structbench.ops.csr.baselines:torch_csr",
+                     note="torch.sparse_csr_tensor (cuSPARSE); no int8 sparse products in torch"),
+            baseline(op, "torch-cpu", backend="torch-cpu", target=sparse_target,
+                     dtypes=("fp32",), limits=limit, prepare="structbench.ops.csr.baselines:torch_csr",
+                     note="torch.sparse_csr_tensor on the CPU (MKL): fp32 only"),
+            baseline(op, "cupy-sparse", backend="cupy-lib", target="structbench.ops.csr.baselines:cupy_product",
+                     dtypes=("fp32",), limits=limit, prepare="structbench.ops.csr.baselines:cupy_csr",
+                     note="cupyx.scipy.sparse.csr_matrix @ (cuSPARSE), copied into out; cupyx sparse is fp32/fp64 only"),
+            baseline(op, "scipy", backend="numpy", target="structbench.ops.csr.baselines:scipy_product",
+                     dtypes=("fp32", "fp16"), limits=_limits(cols, needs=("scipy",)),
+                     prepare="structbench.ops.csr.baselines:scipy_csr",
+                     note="scipy.sparse.csr_matrix @, copied into out; fp16 computed in fp32 by scipy; int8 would wrap"),
+            baseline(op, "dense-torch", backend="torch-cuda", target=dense_torch,
+                     dtypes=ALL if op == "csr_mm" else FLOAT, role=MATERIALISED_DENSE,
+                     limits=_limits(cols, dense_on="cuda", int_mm=True) if op == "csr_mm" else dense_gpu,
+                     prepare="structbench.ops.csr.baselines:densified",
+                     note="cuBLAS on the densified A (crossover); int8 mm via torch._int_mm"),
+            baseline(op, "dense-triton", backend="triton", target=f"structbench.ops.dense.triton:dense_{vec}",
+                     dtypes=ALL, role=MATERIALISED_DENSE, limits=dense_gpu, prepare="structbench.ops.csr.baselines:densified",
+                     note="our Triton dense kernel on the densified A (crossover, int8 included)"),
+            baseline(op, "dense-torch-cpu", backend="torch-cpu", target=dense_torch,
+                     dtypes=ALL if op == "csr_mm" else FLOAT, role=MATERIALISED_DENSE, limits=dense_cpu,
+                     prepare="structbench.ops.csr.baselines:densified",
+                     note="torch dense product on the CPU, densified A"),
+            baseline(op, "dense-numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
+                     dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=dense_cpu,
+                     prepare="structbench.ops.csr.baselines:densified",
+                     note="numpy.matmul on the densified A"),
         ):
             reg.add_impl(impl)

@@ -6,7 +6,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.core.registry import Op, Params, Registry, baseline, ours
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
 from structbench.ops.dense import reference as ref
 
@@ -62,6 +62,7 @@ def _torch_int_mm_cuda_limit(p: Params, dtype: DType) -> str | None:
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_mv",
+        claims=("C1", "C2", "C4"),  # the dense matvec: time ~ m n, memory-bound, bytes per precision
         summary="y = A x, A dense m x n",
         dims=("m", "n"),
         input_names=("a", "x"),
@@ -77,6 +78,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="dense_mm",
+        claims=("C5",),  # the batched form: batching vectors makes each one cheaper
         summary="C = A B, A m x k, B k x n (n vectors batched)",
         dims=("m", "n", "k"),
         input_names=("a", "b"),
@@ -93,29 +95,41 @@ def register(reg: Registry) -> None:
     mv, mm = "dense_mv", "dense_mm"
     mv_limit, mm_limit = _int8_reduction_limit("n"), _int8_reduction_limit("k")
     for impl in (
-        Impl(mv, "triton", "triton", "structbench.ops.dense.triton:dense_mv", ALL, False,
-             "BLOCK_M rows per program, fp32/int32 accumulation", mv_limit),
-        Impl(mv, "cupy", "cupy", "structbench.ops.dense.cuda:dense_mv", ALL, False,
-             "CUDA C, one warp per row, 16-byte loads, __dp4a for int8", mv_limit),
-        Impl(mv, "torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
-             "torch.mv (cuBLAS gemv); torch has no int8 gemv"),
-        Impl(mv, "torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
-             "torch.mv on the CPU"),
-        Impl(mv, "cupy-matmul", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", ("fp32", "fp16"), True,
-             "cupy.matmul (cuBLAS); cupy has no bf16 and no int32-accumulating int8 matmul"),
-        Impl(mv, "numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
-             "numpy.matmul (BLAS for fp32; int8 accumulates in int32 via dtype=)"),
-        Impl(mm, "triton", "triton", "structbench.ops.dense.triton:dense_mm", ALL, False,
-             "tiled tl.dot, grouped tile order; fp32 with input_precision='ieee' (no TF32)", mm_limit),
-        Impl(mm, "cupy", "cupy", "structbench.ops.dense.cuda:dense_mm", ALL, False,
-             "CUDA C, 64x64 shared-memory tiles, 4x4 outputs per thread, no tensor cores", mm_limit),
-        Impl(mm, "torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mm", ALL, True,
-             "torch.matmul (cuBLAS); int8 through torch._int_mm (cuBLASLt)", _torch_int_mm_cuda_limit),
-        Impl(mm, "torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mm", ALL, True,
-             "torch.matmul on the CPU; int8 through torch._int_mm"),
-        Impl(mm, "cupy-matmul", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", ("fp32", "fp16"), True,
-             "cupy.matmul (cuBLAS)"),
-        Impl(mm, "numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
-             "numpy.matmul"),
+        ours(mv, "triton", backend="triton", target="structbench.ops.dense.triton:dense_mv",
+             dtypes=ALL, limits=mv_limit,
+             note="BLOCK_M rows per program, fp32/int32 accumulation"),
+        ours(mv, "cupy", backend="cupy", target="structbench.ops.dense.cuda:dense_mv",
+             dtypes=ALL, limits=mv_limit,
+             note="CUDA C, one warp per row, 16-byte loads, __dp4a for int8"),
+        baseline(mv, "torch", backend="torch-cuda", target="structbench.ops.dense.baselines:torch_mv",
+                 dtypes=FLOAT,
+                 note="torch.mv (cuBLAS gemv); torch has no int8 gemv"),
+        baseline(mv, "torch-cpu", backend="torch-cpu", target="structbench.ops.dense.baselines:torch_mv",
+                 dtypes=FLOAT,
+                 note="torch.mv on the CPU"),
+        baseline(mv, "cupy-matmul", backend="cupy-lib", target="structbench.ops.dense.baselines:cupy_matmul",
+                 dtypes=("fp32", "fp16"),
+                 note="cupy.matmul (cuBLAS); cupy has no bf16 and no int32-accumulating int8 matmul"),
+        baseline(mv, "numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
+                 dtypes=("fp32", "fp16", "int8"),
+                 note="numpy.matmul (BLAS for fp32; int8 accumulates in int32 via dtype=)"),
+        ours(mm, "triton", backend="triton", target="structbench.ops.dense.triton:dense_mm",
+             dtypes=ALL, limits=mm_limit,
+             note="tiled tl.dot, grouped tile order; fp32 with input_precision='ieee' (no TF32)"),
+        ours(mm, "cupy", backend="cupy", target="structbench.ops.dense.cuda:dense_mm",
+             dtypes=ALL, limits=mm_limit,
+             note="CUDA C, 64x64 shared-memory tiles, 4x4 outputs per thread, no tensor cores"),
+        baseline(mm, "torch", backend="torch-cuda", target="structbench.ops.dense.baselines:torch_mm",
+                 dtypes=ALL, limits=_torch_int_mm_cuda_limit,
+                 note="torch.matmul (cuBLAS); int8 through torch._int_mm (cuBLASLt)"),
+        baseline(mm, "torch-cpu", backend="torch-cpu", target="structbench.ops.dense.baselines:torch_mm",
+                 dtypes=ALL,
+                 note="torch.matmul on the CPU; int8 through torch._int_mm"),
+        baseline(mm, "cupy-matmul", backend="cupy-lib", target="structbench.ops.dense.baselines:cupy_matmul",
+                 dtypes=("fp32", "fp16"),
+                 note="cupy.matmul (cuBLAS)"),
+        baseline(mm, "numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
+                 dtypes=("fp32", "fp16", "int8"),
+                 note="numpy.matmul"),
     ):
         reg.add_impl(impl)

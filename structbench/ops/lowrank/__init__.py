@@ -14,7 +14,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.core.registry import MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
 from structbench.ops.lowrank.checks import int8_lora_reason, int8_lowrank_reason, lora_scale_reason
 from structbench.ops.lowrank.cuda import fused_mv_rank_reason
 from structbench.ops.lowrank import reference as ref
@@ -146,6 +146,7 @@ def register(reg: Registry) -> None:
     # (r * n <= 1023) except where a float-only shape says otherwise.
     reg.add_op(Op(
         name="lowrank_mv",
+        claims=("C3",), compared_to="dense_mv",  # its dense-* baselines run W = U V materialised
         summary="y = U (V x), U m x r, V r x n",
         dims=("m", "n"),
         input_names=("u", "v", "x"),
@@ -159,6 +160,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lowrank_mm",
+        compared_to="dense_mm",
         summary="C = U (V B), U m x r, V r x k, B k x n (n vectors batched)",
         dims=("m", "n", "k"),
         input_names=("u", "v", "b"),
@@ -173,6 +175,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mv",
+        compared_to="dense_mv",  # its cost is an overhead over the plain dense W x (report), not C3
         summary="y = W x + s B (A x), W m x n, A r x n, B m x r, scale s",
         dims=("m", "n"),
         input_names=("w", "a", "b", "x"),
@@ -189,6 +192,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mm",
+        compared_to="dense_mm",
         summary="Y = W X + s B (A X), W m x k, A r x k, B m x r, X k x n (n vectors as columns)",
         dims=("m", "n", "k"),
         input_names=("w", "a", "b", "x"),
@@ -204,43 +208,53 @@ def register(reg: Registry) -> None:
         call_kwargs=lora_call_kwargs,
     ))
 
-    base = "structbench.ops.lowrank.baselines"
-    materialise = f"{base}:materialise"
-    rounded_w = f"{base}:materialised_reference"
+    materialise = "structbench.ops.lowrank.baselines:materialise"
+    rounded_w = "structbench.ops.lowrank.baselines:materialised_reference"
     for op, length_dim, form in (("lowrank_mv", "n", "GEMV"), ("lowrank_mm", "k", "GEMM")):
         limit = _lowrank_limit(length_dim)
         mv = op == "lowrank_mv"
         t = "t = V x" if mv else "T = V B"
         for impl in (
-            Impl(op, "triton-fused", "triton", f"structbench.ops.lowrank.triton:{op}_fused", ALL, False,
-                 f"one launch: each program recomputes its chunks of {t} on chip (per output "
-                 + ("row block" if mv else "tile, with tl.dot") + "), then adds U times it", limit),
-            Impl(op, "triton-twostep", "triton", f"structbench.ops.lowrank.triton:{op}_twostep", ALL, False,
-                 f"two launches: {t} to an fp32/int32 buffer, then U times it ({form} kernels)", limit),
-            Impl(op, "cupy-fused", "cupy", f"structbench.ops.lowrank.cuda:{op}_fused", ALL, False,
-                 "CUDA C, one launch: " + ("each block computes t = V x into shared memory, then 128 rows of U t"
-                                           if mv else "per 64x64 tile, V B 16 ranks at a time in shared memory"),
-                 _cupy_fused_mv_limit if mv else limit),
-            Impl(op, "cupy-twostep", "cupy", f"structbench.ops.lowrank.cuda:{op}_twostep", ALL, False,
-                 f"CUDA C, two launches: {t} (fp32/int32), then U times it", limit),
-            Impl(op, "torch", "torch-cuda", f"{base}:torch_lowrank", FLOAT, True,
-                 "torch.matmul(u, torch.matmul(v, x)): t rounded to the input dtype"),
-            Impl(op, "torch-cpu", "torch-cpu", f"{base}:torch_lowrank", FLOAT, True, "the same on the CPU"),
-            Impl(op, "cupy-matmul", "cupy-lib", f"{base}:cupy_lowrank", ("fp32", "fp16"), True,
-                 "cupy.matmul twice (cuBLAS); cupy has no bf16"),
-            Impl(op, "numpy", "numpy", f"{base}:numpy_lowrank", ("fp32", "fp16", "int8"), True,
-                 "numpy.matmul twice; int8 accumulates in int32", limit),
+            ours(op, "triton-fused", backend="triton", target=f"structbench.ops.lowrank.triton:{op}_fused",
+                 dtypes=ALL, limits=limit,
+                 note=f"one launch: each program recomputes its chunks of {t} on chip (per output "
+                      + ("row block" if mv else "tile, with tl.dot") + "), then adds U times it"),
+            ours(op, "triton-twostep", backend="triton", target=f"structbench.ops.lowrank.triton:{op}_twostep",
+                 dtypes=ALL, limits=limit,
+                 note=f"two launches: {t} to an fp32/int32 buffer, then U times it ({form} kernels)"),
+            ours(op, "cupy-fused", backend="cupy", target=f"structbench.ops.lowrank.cuda:{op}_fused",
+                 dtypes=ALL, limits=_cupy_fused_mv_limit if mv else limit,
+                 note="CUDA C, one launch: " + ("each block computes t = V x into shared memory, then 128 rows of U t"
+                                                if mv else "per 64x64 tile, V B 16 ranks at a time in shared memory")),
+            ours(op, "cupy-twostep", backend="cupy", target=f"structbench.ops.lowrank.cuda:{op}_twostep",
+                 dtypes=ALL, limits=limit,
+                 note=f"CUDA C, two launches: {t} (fp32/int32), then U times it"),
+            baseline(op, "torch", backend="torch-cuda", target="structbench.ops.lowrank.baselines:torch_lowrank",
+                     dtypes=FLOAT,
+                     note="torch.matmul(u, torch.matmul(v, x)): t rounded to the input dtype"),
+            baseline(op, "torch-cpu", backend="torch-cpu", target="structbench.ops.lowrank.baselines:torch_lowrank",
+                     dtypes=FLOAT,
+                     note="the same on the CPU"),
+            baseline(op, "cupy-matmul", backend="cupy-lib", target="structbench.ops.lowrank.baselines:cupy_lowrank",
+                     dtypes=("fp32", "fp16"),
+                     note="cupy.matmul twice (cuBLAS); cupy has no bf16"),
+            baseline(op, "numpy", backend="numpy", target="structbench.ops.lowrank.baselines:numpy_lowrank",
+                     dtypes=("fp32", "fp16", "int8"), limits=limit,
+                     note="numpy.matmul twice; int8 accumulates in int32"),
             # Verified against the product with the rounded W they multiply (reference=).
-            Impl(op, "dense-torch", "torch-cuda", f"{base}:torch_dense", FLOAT, True,
-                 "dense product with W = U V materialised in prepare (rounded to the dtype): what the "
-                 "factorisation saves", prepare=materialise, reference=rounded_w),
-            Impl(op, "dense-torch-cpu", "torch-cpu", f"{base}:torch_dense", FLOAT, True,
-                 "the same on the CPU", prepare=materialise, reference=rounded_w),
-            Impl(op, "dense-cupy", "cupy-lib", f"{base}:cupy_dense", ("fp32", "fp16"), True,
-                 "cupy.matmul on the materialised W = U V", prepare=materialise, reference=rounded_w),
-            Impl(op, "dense-numpy", "numpy", f"{base}:numpy_dense", ("fp32", "fp16"), True,
-                 "numpy.matmul on the materialised W = U V (int8 U V would overflow int8)",
-                 prepare=materialise, reference=rounded_w),
+            baseline(op, "dense-torch", backend="torch-cuda", target="structbench.ops.lowrank.baselines:torch_dense",
+                     dtypes=FLOAT, role=MATERIALISED_DENSE, prepare=materialise, reference=rounded_w,
+                     note="dense product with W = U V materialised in prepare (rounded to the dtype): what the "
+                          "factorisation saves"),
+            baseline(op, "dense-torch-cpu", backend="torch-cpu", target="structbench.ops.lowrank.baselines:torch_dense",
+                     dtypes=FLOAT, role=MATERIALISED_DENSE, prepare=materialise, reference=rounded_w,
+                     note="the same on the CPU"),
+            baseline(op, "dense-cupy", backend="cupy-lib", target="structbench.ops.lowrank.baselines:cupy_dense",
+                     dtypes=("fp32", "fp16"), role=MATERIALISED_DENSE, prepare=materialise, reference=rounded_w,
+                     note="cupy.matmul on the materialised W = U V"),
+            baseline(op, "dense-numpy", backend="numpy", target="structbench.ops.lowrank.baselines:numpy_dense",
+                     dtypes=("fp32", "fp16"), role=MATERIALISED_DENSE, prepare=materialise, reference=rounded_w,
+                     note="numpy.matmul on the materialised W = U V (int8 U V would overflow int8)"),
         ):
             reg.add_impl(impl)
 
@@ -248,22 +262,30 @@ def register(reg: Registry) -> None:
         limit = _lora_limit(length_dim)
         library_limit = _both(limit, _rounded_intermediate_limit)
         for impl in (
-            Impl(op, "triton-fused", "triton", f"structbench.ops.lowrank.triton:{op}_fused", ALL, False,
-                 "t = A x once, then one pass over W adding s B t per "
-                 + ("row block" if op == "lora_mv" else "tile") + " (2 launches)", limit),
-            Impl(op, "triton-unfused", "triton", f"structbench.ops.lowrank.triton:{op}_unfused", ALL, False,
-                 "t = A x, u = B t, z = W x, y = z + s u (4 launches, fp32/int32 intermediates)", limit),
-            Impl(op, "cupy-fused", "cupy", f"structbench.ops.lowrank.cuda:{op}_fused", ALL, False,
-                 "CUDA C: t = A x once, then the dense pass over W adds s B t (2 launches)", limit),
-            Impl(op, "cupy-unfused", "cupy", f"structbench.ops.lowrank.cuda:{op}_unfused", ALL, False,
-                 "CUDA C: t = A x, u = B t, z = W x, y = z + s u (4 launches)", limit),
-            Impl(op, "torch", "torch-cuda", f"{base}:torch_lora", FLOAT, True,
-                 "PEFT's path: W x, A x, then addmm(Wx, B, t, alpha=scale) (cuBLAS)", library_limit),
-            Impl(op, "torch-cpu", "torch-cpu", f"{base}:torch_lora", FLOAT, True, "the same on the CPU",
-                 library_limit),
-            Impl(op, "cupy-matmul", "cupy-lib", f"{base}:cupy_lora", ("fp32", "fp16"), True,
-                 "cupy.matmul three times, then scale and add", library_limit),
-            Impl(op, "numpy", "numpy", f"{base}:numpy_lora", ("fp32", "fp16", "int8"), True,
-                 "numpy.matmul three times; int8 accumulates in int32", library_limit),
+            ours(op, "triton-fused", backend="triton", target=f"structbench.ops.lowrank.triton:{op}_fused",
+                 dtypes=ALL, limits=limit,
+                 note="t = A x once, then one pass over W adding s B t per "
+                      + ("row block" if op == "lora_mv" else "tile") + " (2 launches)"),
+            ours(op, "triton-unfused", backend="triton", target=f"structbench.ops.lowrank.triton:{op}_unfused",
+                 dtypes=ALL, limits=limit,
+                 note="t = A x, u = B t, z = W x, y = z + s u (4 launches, fp32/int32 intermediates)"),
+            ours(op, "cupy-fused", backend="cupy", target=f"structbench.ops.lowrank.cuda:{op}_fused",
+                 dtypes=ALL, limits=limit,
+                 note="CUDA C: t = A x once, then the dense pass over W adds s B t (2 launches)"),
+            ours(op, "cupy-unfused", backend="cupy", target=f"structbench.ops.lowrank.cuda:{op}_unfused",
+                 dtypes=ALL, limits=limit,
+                 note="CUDA C: t = A x, u = B t, z = W x, y = z + s u (4 launches)"),
+            baseline(op, "torch", backend="torch-cuda", target="structbench.ops.lowrank.baselines:torch_lora",
+                     dtypes=FLOAT, limits=library_limit,
+                     note="PEFT's path: W x, A x, then addmm(Wx, B, t, alpha=scale) (cuBLAS)"),
+            baseline(op, "torch-cpu", backend="torch-cpu", target="structbench.ops.lowrank.baselines:torch_lora",
+                     dtypes=FLOAT, limits=library_limit,
+                     note="the same on the CPU"),
+            baseline(op, "cupy-matmul", backend="cupy-lib", target="structbench.ops.lowrank.baselines:cupy_lora",
+                     dtypes=("fp32", "fp16"), limits=library_limit,
+                     note="cupy.matmul three times, then scale and add"),
+            baseline(op, "numpy", backend="numpy", target="structbench.ops.lowrank.baselines:numpy_lora",
+                     dtypes=("fp32", "fp16", "int8"), limits=library_limit,
+                     note="numpy.matmul three times; int8 accumulates in int32"),
         ):
             reg.add_impl(impl)

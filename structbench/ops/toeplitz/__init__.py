@@ -14,7 +14,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import Impl, Op, Params, Registry
+from structbench.core.registry import MATERIALISED_DENSE, OTHER_ALGORITHM, Op, Params, Registry, baseline, ours
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
 from structbench.ops.toeplitz import reference as ref
 
@@ -103,6 +103,7 @@ def _scipy_limit(p: Params, dtype: DType) -> str | None:
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="toeplitz_mv",
+        claims=("C3",), compared_to="dense_mv",  # its dense-* baselines run T materialised
         summary="y = T x, T m x n Toeplitz given by its first column c and first row r",
         dims=("m", "n"),
         input_names=("c", "r", "x"),
@@ -119,6 +120,8 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="toeplitz_mm",
+        compared_to="dense_mm",
+        dense_shape=lambda p: {"m": p["m"], "n": p["k"], "k": p["n"]},  # T m x n times B n x k
         summary="C = T B, T m x n Toeplitz (first column c, first row r), B n x k",
         dims=("m", "n", "k"),
         input_names=("c", "r", "b"),
@@ -138,58 +141,64 @@ def register(reg: Registry) -> None:
     validated = "structbench.ops.toeplitz.checks:validated"
     for impl in (
         # ours: the corner r[0] == c[0] is checked once in prepare, outside timing
-        Impl(mv, "triton", "triton", "structbench.ops.toeplitz.triton:toeplitz_mv_prevalidated", ALL, False,
-             "direct method: 2-D tiles gathered from c/r (L1), fp32/int32 accumulation",
-             _int8_reduction_limit, prepare=validated),
-        Impl(mv, "cupy", "cupy", "structbench.ops.toeplitz.cuda:toeplitz_mv_prevalidated", ALL, False,
-             "CUDA C direct method: parameter window and x staged in shared memory, 4x16 per thread",
-             _int8_reduction_limit, prepare=validated),
-        Impl(mm, "triton", "triton", "structbench.ops.toeplitz.triton:toeplitz_mm_prevalidated", ALL, False,
-             "direct method: tl.dot on T slices gathered from c/r; fp32 with input_precision='ieee'",
-             _int8_reduction_limit, prepare=validated),
-        Impl(mm, "cupy", "cupy", "structbench.ops.toeplitz.cuda:toeplitz_mm_prevalidated", ALL, False,
-             "CUDA C, 64x64 tiles of C, parameter window + B tile in shared memory, no tensor cores",
-             _int8_reduction_limit, prepare=validated),
+        ours(mv, "triton", backend="triton", target="structbench.ops.toeplitz.triton:toeplitz_mv_prevalidated",
+             dtypes=ALL, limits=_int8_reduction_limit, prepare=validated,
+             note="direct method: 2-D tiles gathered from c/r (L1), fp32/int32 accumulation"),
+        ours(mv, "cupy", backend="cupy", target="structbench.ops.toeplitz.cuda:toeplitz_mv_prevalidated",
+             dtypes=ALL, limits=_int8_reduction_limit, prepare=validated,
+             note="CUDA C direct method: parameter window and x staged in shared memory, 4x16 per thread"),
+        ours(mm, "triton", backend="triton", target="structbench.ops.toeplitz.triton:toeplitz_mm_prevalidated",
+             dtypes=ALL, limits=_int8_reduction_limit, prepare=validated,
+             note="direct method: tl.dot on T slices gathered from c/r; fp32 with input_precision='ieee'"),
+        ours(mm, "cupy", backend="cupy", target="structbench.ops.toeplitz.cuda:toeplitz_mm_prevalidated",
+             dtypes=ALL, limits=_int8_reduction_limit, prepare=validated,
+             note="CUDA C, 64x64 tiles of C, parameter window + B tile in shared memory, no tensor cores"),
         # dense on the materialised matrix: what the structure saves
-        Impl(mv, "dense-torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
-             "torch.mv (cuBLAS gemv) on T materialised in prepare", _materialised_limit,
-             prepare="structbench.ops.toeplitz.baselines:materialise"),
-        Impl(mv, "dense-torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mv", FLOAT, True,
-             "torch.mv on T materialised in prepare", _materialised_limit,
-             prepare="structbench.ops.toeplitz.baselines:materialise"),
-        Impl(mv, "dense-cupy", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", CUPY_FLOAT, True,
-             "cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare", _materialised_limit,
-             prepare="structbench.ops.toeplitz.baselines:materialise"),
-        Impl(mv, "dense-numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
-             "numpy.matmul on T materialised in prepare (int8 accumulates in int32)", _materialised_limit,
-             prepare="structbench.ops.toeplitz.baselines:materialise"),
-        Impl(mm, "dense-torch", "torch-cuda", "structbench.ops.dense.baselines:torch_mm", ALL, True,
-             "torch.matmul (cuBLAS; int8 via torch._int_mm) on T materialised in prepare",
-             _torch_int_mm_cuda_limit, prepare="structbench.ops.toeplitz.baselines:materialise"),
-        Impl(mm, "dense-torch-cpu", "torch-cpu", "structbench.ops.dense.baselines:torch_mm", ALL, True,
-             "torch.matmul (int8 via torch._int_mm) on T materialised in prepare", _materialised_limit,
-             prepare="structbench.ops.toeplitz.baselines:materialise"),
-        Impl(mm, "dense-cupy", "cupy-lib", "structbench.ops.dense.baselines:cupy_matmul", CUPY_FLOAT, True,
-             "cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare", _materialised_limit,
-             prepare="structbench.ops.toeplitz.baselines:materialise"),
-        Impl(mm, "dense-numpy", "numpy", "structbench.ops.dense.baselines:numpy_matmul", ("fp32", "fp16", "int8"), True,
-             "numpy.matmul on T materialised in prepare", _materialised_limit,
-             prepare="structbench.ops.toeplitz.baselines:materialise"),
+        baseline(mv, "dense-torch", backend="torch-cuda", target="structbench.ops.dense.baselines:torch_mv",
+                 dtypes=FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="torch.mv (cuBLAS gemv) on T materialised in prepare"),
+        baseline(mv, "dense-torch-cpu", backend="torch-cpu", target="structbench.ops.dense.baselines:torch_mv",
+                 dtypes=FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="torch.mv on T materialised in prepare"),
+        baseline(mv, "dense-cupy", backend="cupy-lib", target="structbench.ops.dense.baselines:cupy_matmul",
+                 dtypes=CUPY_FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare"),
+        baseline(mv, "dense-numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
+                 dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="numpy.matmul on T materialised in prepare (int8 accumulates in int32)"),
+        baseline(mm, "dense-torch", backend="torch-cuda", target="structbench.ops.dense.baselines:torch_mm",
+                 dtypes=ALL, role=MATERIALISED_DENSE, limits=_torch_int_mm_cuda_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="torch.matmul (cuBLAS; int8 via torch._int_mm) on T materialised in prepare"),
+        baseline(mm, "dense-torch-cpu", backend="torch-cpu", target="structbench.ops.dense.baselines:torch_mm",
+                 dtypes=ALL, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="torch.matmul (int8 via torch._int_mm) on T materialised in prepare"),
+        baseline(mm, "dense-cupy", backend="cupy-lib", target="structbench.ops.dense.baselines:cupy_matmul",
+                 dtypes=CUPY_FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare"),
+        baseline(mm, "dense-numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
+                 dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 note="numpy.matmul on T materialised in prepare"),
     ):
         reg.add_impl(impl)
     for op in (mv, mm):
         for impl in (
-            Impl(op, "fft-torch", "torch-cuda", "structbench.ops.toeplitz.baselines:torch_fft", FLOAT, True,
-                 "torch.fft (cuFFT) rfft/irfft of length 2^ceil(log2(m+n-1)); fp16/bf16 computed in fp32"),
-            Impl(op, "fft-torch-cpu", "torch-cpu", "structbench.ops.toeplitz.baselines:torch_fft", FLOAT, True,
-                 "torch.fft on the CPU; fp16/bf16 computed in fp32"),
-            Impl(op, "fft-cupy", "cupy-lib", "structbench.ops.toeplitz.baselines:cupy_fft", CUPY_FLOAT, True,
-                 "cupy.fft (cuFFT); fp16 computed in fp32"),
-            Impl(op, "conv1d-torch", "torch-cuda", "structbench.ops.toeplitz.baselines:torch_conv1d", FLOAT, True,
-                 "torch.nn.functional.conv1d (cuDNN): T x = conv1d(params, x reversed), n taps"),
-            Impl(op, "conv1d-torch-cpu", "torch-cpu", "structbench.ops.toeplitz.baselines:torch_conv1d", FLOAT, True,
-                 "torch.nn.functional.conv1d on the CPU"),
-            Impl(op, "scipy", "numpy", "structbench.ops.toeplitz.baselines:scipy_matmul_toeplitz", ("fp32", "fp16"), True,
-                 "scipy.linalg.matmul_toeplitz (FFT, float64 inside) on the CPU", _scipy_limit),
+            baseline(op, "fft-torch", backend="torch-cuda", target="structbench.ops.toeplitz.baselines:torch_fft",
+                     dtypes=FLOAT, role=OTHER_ALGORITHM,
+                     note="torch.fft (cuFFT) rfft/irfft of length 2^ceil(log2(m+n-1)); fp16/bf16 computed in fp32"),
+            baseline(op, "fft-torch-cpu", backend="torch-cpu", target="structbench.ops.toeplitz.baselines:torch_fft",
+                     dtypes=FLOAT, role=OTHER_ALGORITHM,
+                     note="torch.fft on the CPU; fp16/bf16 computed in fp32"),
+            baseline(op, "fft-cupy", backend="cupy-lib", target="structbench.ops.toeplitz.baselines:cupy_fft",
+                     dtypes=CUPY_FLOAT, role=OTHER_ALGORITHM,
+                     note="cupy.fft (cuFFT); fp16 computed in fp32"),
+            baseline(op, "conv1d-torch", backend="torch-cuda", target="structbench.ops.toeplitz.baselines:torch_conv1d",
+                     dtypes=FLOAT,
+                     note="torch.nn.functional.conv1d (cuDNN): T x = conv1d(params, x reversed), n taps"),
+            baseline(op, "conv1d-torch-cpu", backend="torch-cpu", target="structbench.ops.toeplitz.baselines:torch_conv1d",
+                     dtypes=FLOAT,
+                     note="torch.nn.functional.conv1d on the CPU"),
+            baseline(op, "scipy", backend="numpy", target="structbench.ops.toeplitz.baselines:scipy_matmul_toeplitz",
+                     dtypes=("fp32", "fp16"), role=OTHER_ALGORITHM, limits=_scipy_limit,
+                     note="scipy.linalg.matmul_toeplitz (FFT, float64 inside) on the CPU"),
         ):
             reg.add_impl(impl)
