@@ -18,9 +18,9 @@ from structbench.run.profiles import PROFILES
 from structbench.core.registry import default_registry
 from structbench.ops import sparse as suite
 from structbench.core.verify import max_rel_err
-from structbench.ops.csr import checks as _csr
+from structbench.ops.sparse import checks as _csr
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
-from structbench.ops.csr.reference import csr_mm, csr_mv
+from structbench.ops.sparse.reference import csr_mm, csr_mv
 from tests.helpers import skip_unless_runnable
 
 REG = default_registry()
@@ -227,12 +227,12 @@ def test_dense_baselines_decline_what_would_not_fit():
 @pytest.mark.parametrize("path", ["dense", "chunked"])
 @pytest.mark.parametrize("dtype", ["fp32", "int8"])
 def test_reference_matches_scipy(dtype, path, monkeypatch):
-    """Both ways structbench.ops.csr.reference.csr_mm computes: densified A through BLAS, or the
+    """Both ways structbench.ops.sparse.reference.csr_mm computes: densified A through BLAS, or the
     products summed by row a few elements at a time (forced here: 4 a step)."""
     sparse = pytest.importorskip("scipy.sparse")
     if path == "chunked":
-        monkeypatch.setattr("structbench.ops.csr.reference._DENSE_MAX_ELEMENTS", 0)
-        monkeypatch.setattr("structbench.ops.csr.reference._PRODUCTS_PER_STEP", 12)
+        monkeypatch.setattr("structbench.ops.sparse.reference._DENSE_MAX_ELEMENTS", 0)
+        monkeypatch.setattr("structbench.ops.sparse.reference._PRODUCTS_PER_STEP", 12)
     d = get_dtype(dtype)
     rng = np.random.default_rng(2)
     p = {"m": 70, "n": 40, "density": 0.2, "dist": "powerlaw"}
@@ -445,7 +445,7 @@ def test_vector_impl_takes_the_merge_route_for_a_long_row(op):
 
 
 def test_vector_lanes_waste_few_slots():
-    from structbench.ops.csr.triton import _row_lanes
+    from structbench.ops.sparse.triton import _row_lanes
 
     assert _row_lanes(10.5) == 4  # 3 steps of 4 lanes: 12 slots for rows of 10-11 (16 lanes: 16)
     assert _row_lanes(5) == 2 and _row_lanes(16) == 16 and _row_lanes(10_000) == 256

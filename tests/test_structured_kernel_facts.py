@@ -199,7 +199,7 @@ def test_toeplitz_grids_fill_the_sms(facts, case):
 @pytest.mark.parametrize("case", ["csr_mv-vector-powerlaw", "csr_mm-vector-powerlaw"])
 def test_csr_vector_takes_the_long_row_route_on_a_power_law_matrix(facts, case):
     """The 2^20 power-law matrix has a 761,426-element row: CSR-vector would walk it in
-    one program, so the vector impl runs merge-path (structbench.ops.csr.checks.vector_route)."""
+    one program, so the vector impl runs merge-path (structbench.ops.sparse.checks.vector_route)."""
     kernels = [k["kernel"] for k in facts[case]]
     assert any("merge" in k for k in kernels) and not any("vector" in k for k in kernels), kernels
 
@@ -217,7 +217,7 @@ def test_csr_merge_tile_is_flat_and_fills_the_sms(facts):
 
 
 def test_the_route_rule():
-    from structbench.ops.csr.checks import CsrPlan, vector_route
+    from structbench.ops.sparse.checks import CsrPlan, vector_route
 
     assert vector_route(None) == "vector"
     assert vector_route(CsrPlan(2**20, 11_010_048, 761_426)) == "merge"  # the quick power law

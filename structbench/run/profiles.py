@@ -39,7 +39,7 @@ def _shapes(*pairs: tuple[int, int]) -> tuple[dict, ...]:
 
 
 def _csr(dims: dict, dist: str, *densities: float) -> tuple[dict, ...]:
-    """Generated CSR patterns (structbench/ops/csr/__init__.py) of one shape at several densities."""
+    """Generated CSR patterns (structbench/ops/sparse/__init__.py) of one shape at several densities."""
     return tuple({**dims, "density": d, "dist": dist} for d in densities)
 
 

@@ -139,6 +139,7 @@ def register(reg: Registry) -> None:
 
     mv, mm = "toeplitz_mv", "toeplitz_mm"
     validated = "structbench.ops.toeplitz.checks:validated"
+    materialise = "structbench.ops.toeplitz.baselines:materialise"
     for impl in (
         # ours: the corner r[0] == c[0] is checked once in prepare, outside timing
         ours(mv, "triton", backend="triton", target="structbench.ops.toeplitz.triton:toeplitz_mv_prevalidated",
@@ -155,28 +156,28 @@ def register(reg: Registry) -> None:
              note="CUDA C, 64x64 tiles of C, parameter window + B tile in shared memory, no tensor cores"),
         # dense on the materialised matrix: what the structure saves
         baseline(mv, "dense-torch", backend="torch-cuda", target="structbench.ops.dense.baselines:torch_mv",
-                 dtypes=FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare=materialise,
                  note="torch.mv (cuBLAS gemv) on T materialised in prepare"),
         baseline(mv, "dense-torch-cpu", backend="torch-cpu", target="structbench.ops.dense.baselines:torch_mv",
-                 dtypes=FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare=materialise,
                  note="torch.mv on T materialised in prepare"),
         baseline(mv, "dense-cupy", backend="cupy-lib", target="structbench.ops.dense.baselines:cupy_matmul",
-                 dtypes=CUPY_FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=CUPY_FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare=materialise,
                  note="cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare"),
         baseline(mv, "dense-numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
-                 dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=_materialised_limit, prepare=materialise,
                  note="numpy.matmul on T materialised in prepare (int8 accumulates in int32)"),
         baseline(mm, "dense-torch", backend="torch-cuda", target="structbench.ops.dense.baselines:torch_mm",
-                 dtypes=ALL, role=MATERIALISED_DENSE, limits=_torch_int_mm_cuda_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=ALL, role=MATERIALISED_DENSE, limits=_torch_int_mm_cuda_limit, prepare=materialise,
                  note="torch.matmul (cuBLAS; int8 via torch._int_mm) on T materialised in prepare"),
         baseline(mm, "dense-torch-cpu", backend="torch-cpu", target="structbench.ops.dense.baselines:torch_mm",
-                 dtypes=ALL, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=ALL, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare=materialise,
                  note="torch.matmul (int8 via torch._int_mm) on T materialised in prepare"),
         baseline(mm, "dense-cupy", backend="cupy-lib", target="structbench.ops.dense.baselines:cupy_matmul",
-                 dtypes=CUPY_FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=CUPY_FLOAT, role=MATERIALISED_DENSE, limits=_materialised_limit, prepare=materialise,
                  note="cupy.matmul (cuBLAS) on T from cupyx.scipy.linalg.toeplitz in prepare"),
         baseline(mm, "dense-numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
-                 dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=_materialised_limit, prepare="structbench.ops.toeplitz.baselines:materialise",
+                 dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=_materialised_limit, prepare=materialise,
                  note="numpy.matmul on T materialised in prepare"),
     ):
         reg.add_impl(impl)
@@ -194,7 +195,8 @@ def register(reg: Registry) -> None:
             baseline(op, "conv1d-torch", backend="torch-cuda", target="structbench.ops.toeplitz.baselines:torch_conv1d",
                      dtypes=FLOAT,
                      note="torch.nn.functional.conv1d (cuDNN): T x = conv1d(params, x reversed), n taps"),
-            baseline(op, "conv1d-torch-cpu", backend="torch-cpu", target="structbench.ops.toeplitz.baselines:torch_conv1d",
+            baseline(op, "conv1d-torch-cpu", backend="torch-cpu",
+                     target="structbench.ops.toeplitz.baselines:torch_conv1d",
                      dtypes=FLOAT,
                      note="torch.nn.functional.conv1d on the CPU"),
             baseline(op, "scipy", backend="numpy", target="structbench.ops.toeplitz.baselines:scipy_matmul_toeplitz",

@@ -1,11 +1,11 @@
 """Launchers for our CUDA C sparse (CSR) kernels (cuda.cu) through cupy.RawModule.
 
-Same operands and semantics as structbench.ops.csr.triton: torch CUDA tensors or cupy arrays
+Same operands and semantics as structbench.ops.sparse.triton: torch CUDA tensors or cupy arrays
 (bf16 only as torch tensors), used in place, launched on the caller's stream
 (structbench.ops._shared.cupy), output in the inputs' library. Two designs per product: "vector"
 (CSR-vector) and "merge" (merge-path with a partition and a fixup kernel); see the .cu
 for the algorithms. ``validate=True`` checks the CSR contents on the device first
-(structbench.ops.csr.checks); the ``*_prevalidated`` variants are what the benchmark times.
+(structbench.ops.sparse.checks); the ``*_prevalidated`` variants are what the benchmark times.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from structbench.ops._shared import cupy as _cupy
 from structbench.ops._shared.checks import describe, out_dtype_name
-from structbench.ops.csr.checks import CsrOperands, CsrPlan, check_csr, vector_route
+from structbench.ops.sparse.checks import CsrOperands, CsrPlan, check_csr, vector_route
 
 SOURCE = Path(__file__).with_name("cuda.cu")
 _DTYPES = ("fp32", "fp16", "bf16", "int8")
@@ -91,7 +91,7 @@ def _partition(ops: CsrOperands, data, tile_rows_info, num_tiles: int, items: in
 
 def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
     """y = A x, CSR-vector (a group of lanes per row, see cuda.cu). Same dtypes,
-    semantics and long-row route as structbench.ops.csr.triton.csr_mv_vector."""
+    semantics and long-row route as structbench.ops.sparse.triton.csr_mv_vector."""
     ops, out = _operands("csr_mv", indptr, indices, data, x, out, validate)
     if ops.m == 0:  # nothing to compute; a zero-sized grid is an error
         return out
@@ -137,7 +137,7 @@ def _launch_mv_merge(ops: CsrOperands, data, out):
 def csr_mm_vector(indptr, indices, data, b, *, out=None, validate: bool = True, plan: CsrPlan | None = None):
     """C = A B, a warp per row and 128 columns of C. B (k, n) and C row-major (rows may
     be padded). Same dtypes, semantics and long-row route as
-    structbench.ops.csr.triton.csr_mm_vector."""
+    structbench.ops.sparse.triton.csr_mm_vector."""
     ops, out = _operands("csr_mm", indptr, indices, data, b, out, validate)
     m, n = ops.out_shape
     if 0 in ops.out_shape:

@@ -27,7 +27,7 @@ from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
 from structbench.core.registry import MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
-from structbench.ops.csr import reference as ref
+from structbench.ops.sparse import reference as ref
 
 ALL = ("fp32", "fp16", "bf16", "int8")
 FLOAT = ("fp32", "fp16", "bf16")
@@ -322,43 +322,45 @@ def register(reg: Registry) -> None:
         dense_gpu, dense_cpu = _limits(cols, dense_on="cuda"), _limits(cols, dense_on="cpu")
         for design, note in (("vector", "row-oriented (CSR-vector)"), ("merge", "load-balanced (merge-path)")):
             launcher = f"csr_{vec}_{design}_prevalidated"
-            reg.add_impl(ours(op, f"triton-{design}", backend="triton", target=f"structbench.ops.csr.triton:{launcher}",
-                              dtypes=ALL, limits=limit, prepare="structbench.ops.csr.checks:validated",
+            reg.add_impl(ours(op, f"triton-{design}", backend="triton", target=f"structbench.ops.sparse.triton:{launcher}",
+                              dtypes=ALL, limits=limit, prepare="structbench.ops.sparse.checks:validated",
                               note=f"{note}; fp32/int32 accumulation; CSR validated once in prepare"))
-            reg.add_impl(ours(op, f"cupy-{design}", backend="cupy", target=f"structbench.ops.csr.cuda:{launcher}",
-                              dtypes=ALL, limits=limit, prepare="structbench.ops.csr.checks:validated",
+            reg.add_impl(ours(op, f"cupy-{design}", backend="cupy", target=f"structbench.ops.sparse.cuda:{launcher}",
+                              dtypes=ALL, limits=limit, prepare="structbench.ops.sparse.checks:validated",
                               note=f"CUDA C, {note}; CSR validated once in prepare"))
-        sparse_target = f"structbench.ops.csr.baselines:torch_csr_{vec}"
-        dense_torch = "structbench.ops.dense.baselines:torch_mv" if op == "csr_mv" else "structbench.ops.dense.baselines:torch_mm"
+        sparse_target = f"structbench.ops.sparse.baselines:torch_csr_{vec}"
+        dense_torch = ("structbench.ops.dense.baselines:torch_mv" if op == "csr_mv"
+                       else "structbench.ops.dense.baselines:torch_mm")
         for impl in (
             baseline(op, "torch", backend="torch-cuda", target=sparse_target,
-                     dtypes=FLOAT, limits=limit, prepare="structbench.ops.csr.baselines:torch_csr",
+                     dtypes=FLOAT, limits=limit, prepare="structbench.ops.sparse.baselines:torch_csr",
                      note="torch.sparse_csr_tensor (cuSPARSE); no int8 sparse products in torch"),
             baseline(op, "torch-cpu", backend="torch-cpu", target=sparse_target,
-                     dtypes=("fp32",), limits=limit, prepare="structbench.ops.csr.baselines:torch_csr",
+                     dtypes=("fp32",), limits=limit, prepare="structbench.ops.sparse.baselines:torch_csr",
                      note="torch.sparse_csr_tensor on the CPU (MKL): fp32 only"),
-            baseline(op, "cupy-sparse", backend="cupy-lib", target="structbench.ops.csr.baselines:cupy_product",
-                     dtypes=("fp32",), limits=limit, prepare="structbench.ops.csr.baselines:cupy_csr",
+            baseline(op, "cupy-sparse", backend="cupy-lib", target="structbench.ops.sparse.baselines:cupy_product",
+                     dtypes=("fp32",), limits=limit, prepare="structbench.ops.sparse.baselines:cupy_csr",
                      note="cupyx.scipy.sparse.csr_matrix @ (cuSPARSE), copied into out; cupyx sparse is fp32/fp64 only"),
-            baseline(op, "scipy", backend="numpy", target="structbench.ops.csr.baselines:scipy_product",
+            baseline(op, "scipy", backend="numpy", target="structbench.ops.sparse.baselines:scipy_product",
                      dtypes=("fp32", "fp16"), limits=_limits(cols, needs=("scipy",)),
-                     prepare="structbench.ops.csr.baselines:scipy_csr",
+                     prepare="structbench.ops.sparse.baselines:scipy_csr",
                      note="scipy.sparse.csr_matrix @, copied into out; fp16 computed in fp32 by scipy; int8 would wrap"),
             baseline(op, "dense-torch", backend="torch-cuda", target=dense_torch,
                      dtypes=ALL if op == "csr_mm" else FLOAT, role=MATERIALISED_DENSE,
                      limits=_limits(cols, dense_on="cuda", int_mm=True) if op == "csr_mm" else dense_gpu,
-                     prepare="structbench.ops.csr.baselines:densified",
+                     prepare="structbench.ops.sparse.baselines:densified",
                      note="cuBLAS on the densified A (crossover); int8 mm via torch._int_mm"),
             baseline(op, "dense-triton", backend="triton", target=f"structbench.ops.dense.triton:dense_{vec}",
-                     dtypes=ALL, role=MATERIALISED_DENSE, limits=dense_gpu, prepare="structbench.ops.csr.baselines:densified",
+                     dtypes=ALL, role=MATERIALISED_DENSE, limits=dense_gpu,
+                     prepare="structbench.ops.sparse.baselines:densified",
                      note="our Triton dense kernel on the densified A (crossover, int8 included)"),
             baseline(op, "dense-torch-cpu", backend="torch-cpu", target=dense_torch,
                      dtypes=ALL if op == "csr_mm" else FLOAT, role=MATERIALISED_DENSE, limits=dense_cpu,
-                     prepare="structbench.ops.csr.baselines:densified",
+                     prepare="structbench.ops.sparse.baselines:densified",
                      note="torch dense product on the CPU, densified A"),
             baseline(op, "dense-numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
                      dtypes=("fp32", "fp16", "int8"), role=MATERIALISED_DENSE, limits=dense_cpu,
-                     prepare="structbench.ops.csr.baselines:densified",
+                     prepare="structbench.ops.sparse.baselines:densified",
                      note="numpy.matmul on the densified A"),
         ):
             reg.add_impl(impl)

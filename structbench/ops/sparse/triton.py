@@ -1,6 +1,6 @@
 """Sparse (CSR) matrix-vector and matrix-matrix products in Triton, two designs each.
 
-csr_mv: y = A x, csr_mm: C = A B (B dense k x n), A in CSR form (structbench.ops.csr.checks). An SpMV
+csr_mv: y = A x, csr_mm: C = A B (B dense k x n), A in CSR form (structbench.ops.sparse.checks). An SpMV
 reads each stored element once (value + column index) and gathers x at its column: it is
 bound by memory traffic and by how evenly that traffic is spread over the GPU.
 
@@ -22,7 +22,7 @@ int32 (exact) with an int32 output. Block sizes come from small heuristics on th
 row length (no autotuning: it does not run on the interpreter).
 
 Launchers validate the CSR contents on the device first (``validate=True``, see
-structbench.ops.csr.checks for what it checks and costs); the ``*_prevalidated`` variants are what the
+structbench.ops.sparse.checks for what it checks and costs); the ``*_prevalidated`` variants are what the
 benchmark times, after validating the same arrays once in ``Impl.prepare``.
 """
 
@@ -34,7 +34,7 @@ import triton.language as tl
 
 from structbench.ops._shared import triton as _triton
 from structbench.ops._shared.checks import out_dtype_name
-from structbench.ops.csr.checks import CsrPlan, check_csr, vector_route
+from structbench.ops.sparse.checks import CsrPlan, check_csr, vector_route
 
 _PARTITION_BLOCK = 128  # tile starts searched per program
 _FIXUP_BLOCK = 64  # carries read per step of the fixup's backward walk
@@ -329,7 +329,7 @@ def csr_mv_vector(indptr, indices, data, x, *, out=None, validate: bool = True, 
     """y = A x, CSR-vector design. indptr int32/int64, indices int32, data and x of one
     dtype (x any stride); fp32/fp16/bf16 -> same dtype (fp32 accumulation), int8 -> int32.
     A matrix with rows far longer than its mean (``plan``, or the one validation makes)
-    takes the merge-path route instead (structbench.ops.csr.checks.vector_route)."""
+    takes the merge-path route instead (structbench.ops.sparse.checks.vector_route)."""
     ops, out = _mv_operands(indptr, indices, data, x, out, validate)
     if ops.m == 0:  # nothing to compute; a zero-sized grid is an error
         return out

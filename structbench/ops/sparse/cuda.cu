@@ -4,12 +4,12 @@
 // Types, conversions and per-dtype traits come from structbench.cuh: accumulation is fp32
 // for float types (one rounding to the output) and int32 for int8 (exact, int32 output).
 //
-// Two designs per product (see structbench/ops/csr/cuda.py for the host side):
+// Two designs per product (see structbench/ops/sparse/cuda.py for the host side):
 // - vector: CSR-vector. SpMV gives each row a group of lanes_per_row threads of one warp
 //   (lanes_per_row a power of two <= 32, about a quarter of the mean row length: each
 //   lane takes four elements a step); SpMM gives each row one warp, lanes across columns
 //   of B. A matrix with rows far longer than the mean is routed to merge-path by the
-//   launcher (structbench.ops.csr.checks.vector_route).
+//   launcher (structbench.ops.sparse.checks.vector_route).
 // - merge: merge-path (Merrill & Garland, SC'16). The m row ends and the nnz elements
 //   form one merged list of m + nnz items (row end r, at indptr[r + 1], comes before
 //   element e when indptr[r + 1] <= e), cut into tiles of equal length; the partition
