@@ -43,7 +43,7 @@ grace_s="${GRACE_S:-10}"
 case_timeout_s="${CASE_TIMEOUT_S:-60}"
 wrapup_s="${SWEEP_WRAPUP_S:-20}"  # the sweep's summary and worker shutdown after its last case
 probe_s=20   # each probe before the first phase (python's imports, nvidia-smi)
-slack_s=5    # bash's own work between the bounded commands, and the closing listing
+slack_s=6    # bash's own work between the bounded commands, the closing listing, tee's last write
 started=$(date +%s)
 elapsed() { echo $(( $(date +%s) - started )); }
 left() { echo $(( limit_s - slack_s - $(elapsed) )); }
@@ -51,7 +51,16 @@ min() { echo $(( $1 < $2 ? $1 : $2 )); }
 
 summary="$out/gpu_check.log"
 : >"$summary"
-exec > >(tee -a "$summary") 2>&1  # all output reaches OUT as it is printed
+work=$(mktemp -d)
+exec 3>&1 4>&2 > >(tee -a "$summary") 2>&1  # all output reaches OUT as it is printed
+tee_pid=$!
+# At the end: let tee write the last lines before the script returns (at most 2 s).
+finish() {
+  exec 1>&3 2>&4
+  for _ in $(seq 20); do kill -0 "$tee_pid" 2>/dev/null || break; sleep 0.1; done
+  rm -rf "$work"
+}
+trap finish EXIT
 
 # Worst cases of the fixed steps: kept aside for the later steps when a phase's cap is computed.
 pack_worst=$(( pack_s + 2 ))
@@ -70,10 +79,8 @@ fi
 gpu=$(timeout -k 2 "$probe_s" nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 gpu=$(printf '%s' "${gpu:-cpu}" | tr -c 'A-Za-z0-9' '-' | tr -s '-' | sed 's/^-//; s/-$//')
 name="gpu-check-${gpu:-cpu}-$(date -u +%Y%m%d-%H%M)"
-work=$(mktemp -d)
 dir="$work/$name"
 mkdir -p "$dir"
-trap 'rm -rf "$work"' EXIT
 csv="$out/$name.csv"  # in OUT itself: each row survives a kill
 failed=()
 
