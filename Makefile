@@ -48,8 +48,9 @@ calibrate: setup
 report: setup
 	$(PY) -m structbench report $(CSV)
 
-# On a GPU machine: versions, GPU correctness pass, claims sweep and report, packed into one
-# OUT/gpu-check-<gpu>-<date>.tar.gz within 8 minutes (README "On a GPU machine").
+# On a GPU machine: versions, GPU correctness pass, claims sweep and report within 8 minutes,
+# each phase's evidence in OUT as it ends (README "On a GPU machine"; make is not needed:
+# `bash scripts/gpu_check.sh "$OUT"` is the same).
 gpu-check:
 	PYTHON=$(PY) bash scripts/gpu_check.sh $(or $(OUT),results/gpu-check)
 

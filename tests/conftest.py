@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
 
 def _has_cuda() -> bool:
     try:
@@ -68,3 +70,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         if len(set(reasons)) == 1 and example:
             example = f": {reasons[0]}"
         terminalreporter.write_line(f"{len(reasons):5d}  {key}{example}"[:160])
+
+
+_fatal_in = {"nodeid": None}
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's worker has sent the report on
+def pytest_runtest_logreport(report) -> None:
+    """A fatal CUDA error (illegal address, launch failure) poisons this process's CUDA
+    context: every later test in it would fail the same way. So an xdist worker (the GPU
+    run's, scripts/gpu_check.sh) exits once that test's reports are sent; xdist reports the
+    crash against that test and starts a fresh worker for the tests left."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from structbench.run.runner import FATAL_CUDA_ERROR
+
+    if report.failed and report.when in ("setup", "call") and FATAL_CUDA_ERROR.search(str(report.longrepr)):
+        _fatal_in["nodeid"] = report.nodeid
+    if report.when == "teardown" and _fatal_in["nodeid"] == report.nodeid:
+        os._exit(3)

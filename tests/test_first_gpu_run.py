@@ -293,3 +293,130 @@ def test_device_matmul_declines_matvecs_and_inexact_integer_products():
     assert cuda_float64_matmul(np.ones((4096, 4096)), np.ones(4096)) is None
     big = np.full((2**12, 2**12), 2**40, dtype=np.int64)
     assert cuda_float64_matmul(big, big) is None  # partial sums beyond 2**53: host int64
+
+
+# --- git_sha where the tree has no .git (the device machine's copy) ------------------------
+def test_git_sha_comes_from_the_environment_in_a_copy_without_git(tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    copy = tmp_path / "tree"
+    for part in ("structbench", "pyproject.toml"):
+        source = repo / part
+        if source.is_dir():
+            shutil.copytree(source, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, copy / part)
+    out = tmp_path / "rows.csv"
+    env = {**os.environ, "PYTHONPATH": str(copy), "STRUCTBENCH_GIT_SHA": "0123abcd"}
+    done = subprocess.run([sys.executable, "-m", "structbench", "run", "--profile", "smoke", "--no-isolate",
+                           "--no-calibrate", "--op", "dense_mv", "--impl", "numpy", "--dtype", "fp32",
+                           "--out", str(out)], cwd=copy, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = list(csv.DictReader(out.open()))
+    assert rows and {r["git_sha"] for r in rows} == {"0123abcd"}
+    from structbench.run.results import sidecar
+
+    records = [json.loads(line) for line in sidecar(out, "runs").read_text().splitlines()]
+    assert records[0]["event"] == "start" and records[0]["git_sha"] == "0123abcd"
+
+
+def test_git_sha_prefers_git_where_there_is_one(monkeypatch):
+    from structbench.measure import env
+
+    monkeypatch.setenv("STRUCTBENCH_GIT_SHA", "not-this")
+    env.git_sha.cache_clear()
+    try:
+        sha = env.git_sha()
+    finally:
+        env.git_sha.cache_clear()
+    if sha:  # a checkout with git (CI's, ours); a tarball without .git has nothing to prefer
+        assert sha != "not-this" and len(sha.removesuffix("-dirty")) == 40
+
+
+# --- fp16/bf16 baselines reduce in fp32, and the run record says so -------------------------
+def test_worker_session_sets_and_records_full_precision_reductions():
+    torch = pytest.importorskip("torch")
+    matmul = torch.backends.cuda.matmul
+    matmul.allow_fp16_reduced_precision_reduction = True  # torch's default
+    matmul.allow_bf16_reduced_precision_reduction = True
+    executor = InProcessExecutor("tests.test_first_gpu_run:registry_with_fatal_impl", FAST)
+    assert matmul.allow_fp16_reduced_precision_reduction is False
+    assert matmul.allow_bf16_reduced_precision_reduction is False
+    numerics = executor.hello["numerics"]  # what the run record's "ready" event holds
+    assert numerics["torch_fp16_reduced_precision_reduction"] is False
+    assert numerics["torch_bf16_reduced_precision_reduction"] is False
+    assert numerics["torch_matmul_allow_tf32"] is False and numerics["cupy_tf32"] == "0"
+
+
+# --- CuPy launches on torch's stream through Stream.from_external, once per stream ----------
+def test_cupy_launcher_wraps_each_torch_stream_once_through_the_stream_protocol(monkeypatch):
+    import sys
+
+    torch = pytest.importorskip("torch")
+    from structbench.ops._shared import cupy
+
+    wrapped = []
+
+    class FakeStream:
+        @classmethod
+        def from_external(cls, obj):
+            wrapped.append(obj.__cuda_stream__())  # the protocol: (version 0, handle)
+            return SimpleNamespace(ptr=obj.__cuda_stream__()[1])
+
+    def deprecated(*args, **kwargs):
+        raise AssertionError("ExternalStream is deprecated in CuPy 14")
+
+    fake_cupy = SimpleNamespace(cuda=SimpleNamespace(Stream=FakeStream, ExternalStream=deprecated,
+                                                     get_current_stream=lambda: "cupy-current"))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(_cupy, "_TORCH_STREAMS", {})
+    handles = {0: 0x1000, 1: 0x2000}
+    monkeypatch.setattr(torch.cuda, "current_stream",
+                        lambda device: SimpleNamespace(cuda_stream=handles[device.index]))
+    info = SimpleNamespace(library="torch")
+    on = {index: SimpleNamespace(device=SimpleNamespace(index=index)) for index in (0, 1)}
+    first = _cupy._stream(info, on[0])
+    assert _cupy._stream(info, on[0]) is first  # no new wrapper per launch
+    assert first.ptr == 0x1000 and _cupy._stream(info, on[1]).ptr == 0x2000
+    assert wrapped == [(0, 0x1000), (0, 0x2000)]
+    assert _cupy._stream(SimpleNamespace(library="cupy"), None) == "cupy-current"
+
+
+# --- --devices under a parent CUDA_VISIBLE_DEVICES ------------------------------------------
+@pytest.mark.parametrize("mask, index, pinned", [
+    (None, "1", "1"), ("", "1", "1"), ("3,5", "1", "5"), ("3, 5 ,7", "2", "7"),
+    ("GPU-aaaa,GPU-bbbb", "0", "GPU-aaaa")], ids=["no-mask", "empty-mask", "slurm", "spaces", "uuids"])
+def test_pinned_worker_gets_the_parents_gpu_not_the_same_index(monkeypatch, mask, index, pinned):
+    from structbench.run import multidevice
+
+    if mask is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", mask)
+    seen = {}
+
+    def fake_start(self):  # what a spawned worker would inherit
+        import os
+
+        seen.update(visible=os.environ.get("CUDA_VISIBLE_DEVICES"), index=os.environ.get("STRUCTBENCH_DEVICE_INDEX"))
+
+    monkeypatch.setattr(IsolatedExecutor, "_start", fake_start)
+    worker = multidevice.PinnedExecutor("tests.test_first_gpu_run:registry_with_fatal_impl", FAST, 60, index)
+    assert seen == {"visible": pinned, "index": pinned}
+    assert worker.device == pinned  # the rows' device_index
+    import os
+
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == mask  # the parent's own mask is restored
+
+
+def test_an_index_beyond_the_parents_mask_is_refused():
+    from structbench.run.multidevice import node_device
+
+    with pytest.raises(ValueError, match="not in CUDA_VISIBLE_DEVICES=3,5"):
+        node_device("2", "3,5")

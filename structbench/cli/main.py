@@ -299,6 +299,7 @@ def _now() -> str:
 
 
 def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline: float | None) -> int:
+    from structbench.measure.env import git_sha
     from structbench.run.results import ResultWriter, done_case_keys
     from structbench.run.runner import plan
     from structbench.run.sweep import DEFAULT_REGISTRY, InProcessExecutor, IsolatedExecutor, case_devices, run_sweep, \
@@ -338,7 +339,7 @@ def _run_sweep(args: argparse.Namespace, registry, profile, out: Path, deadline:
         writer.write_run({"run_id": settings.run_id, "event": "start", "argv": args.argv, "pid": os.getpid(),
                           "profile": profile.name, "started": _now(), "cases": len(cases),
                           "settings": _fingerprint(settings), "policy": dataclasses.asdict(settings.policy),
-                          "deadline_s": args.deadline})
+                          "deadline_s": args.deadline, "git_sha": git_sha()})
         try:
             if not args.no_isolate:
                 print("starting the benchmark worker (imports torch/triton/cupy, ~5-20 s)", flush=True)

@@ -114,7 +114,13 @@ def use_true_fp32() -> None:
     """fp32 means fp32: no TF32 in cuBLAS matmuls or cuDNN convolutions (cuDNN's conv1d
     uses TF32 by default, ~1e-3 error against our 2e-5 fp32 tolerance), and none in cupy.
     Set before any fp32 case runs, in every process that runs cases; a TF32 variant may
-    exist only under a `-tf32` name and set its own flags."""
+    exist only under a `-tf32` name and set its own flags.
+
+    Also fp16/bf16 baselines reduce in fp32 throughout: torch's default lets a cuBLAS
+    split-K reduction round its partial sums to fp16/bf16, which can push torch fp16 rows
+    past the fp16 tolerance (a wrong-answer row that is the library's choice, not an
+    error) and would compare the vendor against our kernels (fp32 accumulation, one
+    rounding at the end) on unequal terms. What is set is recorded: ``numerics()``."""
     os.environ["CUPY_TF32"] = "0"  # read by cupy when it is imported (its default is 0 too)
     try:
         import torch
@@ -123,6 +129,24 @@ def use_true_fp32() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
+    torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+
+
+def numerics() -> dict:
+    """The library settings that change baseline results, as this process has them (the
+    run record's ``numerics``)."""
+    record = {"cupy_tf32": os.environ.get("CUPY_TF32", "")}
+    try:
+        import torch
+    except ImportError:
+        return record
+    matmul = torch.backends.cuda.matmul
+    return {**record, "torch_matmul_allow_tf32": matmul.allow_tf32,
+            "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "torch_float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "torch_fp16_reduced_precision_reduction": matmul.allow_fp16_reduced_precision_reduction,
+            "torch_bf16_reduced_precision_reduction": matmul.allow_bf16_reduced_precision_reduction}
 
 
 # --- probes: each returns the reason a backend is unavailable, or None --------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -23,13 +24,18 @@ def _version(distribution: str, *alternatives: str) -> str:
 
 @functools.cache
 def git_sha() -> str:
-    """HEAD's sha, with '-dirty' when tracked files differ from it; '' outside git."""
+    """HEAD's sha, with '-dirty' when tracked files differ from it; where there is no git
+    repository (the GPU machine gets a copy of the working tree without .git) the
+    STRUCTBENCH_GIT_SHA the caller sets; else ''."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=_REPO).returncode != 0
+        top, sha = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=_REPO, capture_output=True,
+                                  text=True, check=True).stdout.split()
+        if Path(top).resolve() != _REPO.resolve():  # a copy of our tree inside another repository
+            raise OSError(top)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=_REPO,
+                               capture_output=True).returncode != 0
     except (OSError, subprocess.CalledProcessError):
-        return ""
+        return os.environ.get("STRUCTBENCH_GIT_SHA", "").strip()
     return sha + ("-dirty" if dirty else "")
 
 
@@ -56,8 +62,6 @@ def gpu_identity() -> dict[str, str]:
     """The GPU's index in the node (as nvidia-smi numbers it: a multi-device sweep pins
     each worker with CUDA_VISIBLE_DEVICES and says which through STRUCTBENCH_DEVICE_INDEX)
     and its UUID, which tells two GPUs of one model apart."""
-    import os
-
     import torch
 
     props = torch.cuda.get_device_properties(torch.cuda.current_device())

@@ -71,11 +71,25 @@ def _environ(**values: str):
                     os.environ[name] = value
 
 
+def node_device(index: str, parent_mask: str | None) -> str:
+    """The GPU that our visible index ``index`` is, as a ``CUDA_VISIBLE_DEVICES`` entry a
+    child can be pinned with: under a parent mask (Slurm without device cgroups sets
+    CUDA_VISIBLE_DEVICES=2,5 and then index 1 is GPU 5) the mask's entry, else the index."""
+    if parent_mask is None or not parent_mask.strip():
+        return index
+    entries = [entry.strip() for entry in parent_mask.split(",")]
+    position = int(index)
+    if position >= len(entries) or not entries[position]:
+        raise ValueError(f"GPU {index} is not in CUDA_VISIBLE_DEVICES={parent_mask}")
+    return entries[position]
+
+
 class PinnedExecutor(IsolatedExecutor):
-    """An isolated worker that sees one GPU only (``CUDA_VISIBLE_DEVICES``)."""
+    """An isolated worker that sees one GPU only (``CUDA_VISIBLE_DEVICES``); ``device`` is
+    the index among the GPUs this process sees, ``self.device`` the GPU in the node."""
 
     def __init__(self, registry_factory: str, settings, timeout_s: float, device: str) -> None:
-        self.device = device
+        self.device = node_device(device, os.environ.get("CUDA_VISIBLE_DEVICES"))
         super().__init__(registry_factory, settings, timeout_s)
 
     def _start(self) -> None:

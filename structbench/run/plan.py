@@ -214,5 +214,5 @@ def describe_plan(cases: list[Case], registry: Registry, profile: Profile, unava
     lines.append(f"  {'sweep total':<24} {result.sweep_s:7.1f} s")
     around = ", ".join(f"{name} {seconds} s" for name, seconds in GPU_CHECK_PHASES_S.items())
     lines.append(f"scripts/gpu_check.sh around it: {around} -> {result.gpu_check_s():.0f} s "
-                 f"(limit {GPU_CHECK_LIMIT_S} s; the sweep's --deadline enforces it)")
+                 f"(limit {GPU_CHECK_LIMIT_S} s: the script gives the sweep what is left, its --deadline stops it)")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 
 from structbench.measure import calibrate
-from structbench.core.backends import cuda_reason, get_backend, use_true_fp32
+from structbench.core.backends import cuda_reason, get_backend, numerics, use_true_fp32
 from structbench.measure.calibrate import CALIBRATION_SECONDS, Calibration, is_cached, load_or_measure
 from structbench.measure.env import gpu_clocks, row_environment
 from structbench.core.registry import Registry, _resolve
@@ -83,6 +83,7 @@ class _Session:
         return {"environment": self.environment, "clocks": gpu_clocks() if "cuda" in self.environment else {},
                 # where inputs are drawn and references computed (structbench/core/cases.make_host_case)
                 "inputs_on": "cuda" if "cuda" in self.environment else "host",
+                "numerics": numerics(),  # TF32 off, fp16/bf16 reductions in fp32 (backends.use_true_fp32)
                 "calibrations": {d: dataclasses.asdict(c) if c else None for d, c in self.calibrations.items()}}
 
 

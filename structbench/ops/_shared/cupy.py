@@ -61,15 +61,35 @@ def empty(like_info: ArrayInfo, like, shape: tuple[int, ...], dtype: str):
                                         "int32": "int32"}[dtype])
 
 
+class _CudaStreamProtocol:
+    """A torch stream handle offered through the CUDA stream protocol, which is what CuPy 14's
+    Stream.from_external takes (ExternalStream, which took the bare handle, is deprecated
+    there and warns on every construction)."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return 0, self.handle
+
+
+# (torch stream handle, device) -> its CuPy Stream, made once, not per launch, and never
+# freed: CuPy 14's Stream.__del__ destroys the handle it holds, torch's stream included.
+_TORCH_STREAMS: dict[tuple[int, int], object] = {}
+
+
 def _stream(info: ArrayInfo, like):
-    """The stream the caller's library would use for this array."""
+    """The stream the caller's library would use for this array; called with like's device
+    current (from_external takes its device from there)."""
     import cupy
 
     if info.library == "torch":
         import torch
 
-        stream = torch.cuda.current_stream(like.device)
-        return cupy.cuda.ExternalStream(stream.cuda_stream, like.device.index)
+        key = (torch.cuda.current_stream(like.device).cuda_stream, like.device.index)
+        if key not in _TORCH_STREAMS:
+            _TORCH_STREAMS[key] = cupy.cuda.Stream.from_external(_CudaStreamProtocol(key[0]))
+        return _TORCH_STREAMS[key]
     return cupy.cuda.get_current_stream()
 
 
