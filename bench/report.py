@@ -381,9 +381,13 @@ def figure_c4(table: pd.DataFrame, shape: tuple[int, int]):
     fig, axes = _figure(size=(9, 5))
     ax = axes[0, 0]
     width = 0.8 / max(len(impls), 1)
+    # A case measured twice (an --append'ed CSV, two CSVs of one device): one bar, the
+    # median of its speedups, hatched when any of them rests on a noisy row.
+    bars_of = table.groupby(["impl", "dtype"], sort=False).agg(speedup=("speedup_vs_fp32", "median"),
+                                                                flagged=("flagged", "any"))
     for j, impl in enumerate(impls):
-        mine = table[table["impl"] == impl].set_index("dtype")
-        heights = [1.0 if d == "fp32" else mine["speedup_vs_fp32"].get(d, np.nan) for d in dtypes]
+        mine = bars_of.loc[impl]
+        heights = [1.0 if d == "fp32" else mine["speedup"].get(d, np.nan) for d in dtypes]
         xs = np.arange(len(dtypes)) - 0.4 + width * (j + 0.5)
         flagged = [False if d == "fp32" else bool(mine["flagged"].get(d, False)) for d in dtypes]
         bars = ax.bar(xs, heights, width * 0.92, color=colours[impl], label=impl,

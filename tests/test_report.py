@@ -191,3 +191,19 @@ def test_report_out_that_is_a_file_is_exit_2(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["report", str(path), "--out", str(tmp_path / "file")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_case_measured_twice_is_reported(tmp_path):
+    """`run --append` (the same cases again in one CSV) and two CSVs of the same cases:
+    the report is written, each bar of C4 one per (impl, dtype)."""
+    import pandas as pd
+
+    first = _synthetic_csv(tmp_path / "first.csv")
+    rows = pd.read_csv(first, keep_default_na=False)
+    again = rows.assign(row_id=rows["row_id"] + "-again")
+    pd.concat([rows, again]).to_csv(tmp_path / "appended.csv", index=False)
+    again.to_csv(tmp_path / "second.csv", index=False)
+    assert main(["report", str(tmp_path / "appended.csv"), "--out", str(tmp_path / "a")]) == 0
+    assert main(["report", str(first), str(tmp_path / "second.csv"), "--out", str(tmp_path / "b")]) == 0
+    for out in ("a", "b"):
+        assert (tmp_path / out / "c4_precision.png").stat().st_size > 1000
