@@ -42,6 +42,7 @@ def op_params(op) -> list[str]:
     names = dict.fromkeys(op.dims)
     for shape in (*op.test_shapes, *(s for p in PROFILES.values() for s in p.shapes.get(op.name, ()))):
         names.update(dict.fromkeys(shape))
+    names.update(dict.fromkeys(op.extra_params))
     return list(names)
 
 
@@ -204,25 +205,32 @@ def _run_profile(args: argparse.Namespace, registry):
         return base
     if not args.op:
         raise ValueError("--shape needs --op: the op(s) the shape is for, e.g. --op dense_mv --shape m=4096,n=11008")
-    for name in args.op:
-        op = registry.op(name)
-        for shape in args.shape:
-            _check_shape(op, shape)
+    shapes = {name: tuple(_check_shape(registry.op(name), shape) for shape in args.shape) for name in args.op}
     backends = base.backends if args.profile or not args.impl else CPU_BACKENDS + GPU_BACKENDS
     return dataclasses.replace(base, name="adhoc", summary=f"--shape cases, timed as '{base.name}'",
-                               backends=backends, shapes={name: tuple(args.shape) for name in args.op})
+                               backends=backends, shapes=shapes)
 
 
-def _check_shape(op, shape: dict) -> None:
+def _check_shape(op, shape: dict) -> dict:
+    """The --shape case of op, with the dims its other parameters imply (a named matrix's
+    size); a bad parameter is a ValueError naming --shape, the op and the parameter."""
     known, required = op_params(op), required_params(op)
     unknown = [name for name in shape if name not in known]
     if unknown:
         raise ValueError(f"--shape: {op.name} has no parameter {unknown[0]!r}; its parameters: {', '.join(known)}")
+    try:
+        shape = op.complete(shape)
+    except ValueError as exc:
+        raise ValueError(f"--shape: {op.name}: {exc}") from None
     missing = [name for name in required if name not in shape]
     if missing:
         raise ValueError(f"--shape: {op.name} needs {', '.join(missing)} (parameters: {', '.join(known)}); "
                          f"e.g. --shape {','.join(f'{n}=16' for n in required)}")
-    op.check_params(shape)
+    try:
+        op.check_params(shape)
+    except ValueError as exc:
+        raise ValueError(f"--shape: {exc}") from None
+    return shape
 
 
 def _check_out(out: Path, args: argparse.Namespace) -> None:

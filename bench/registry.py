@@ -47,14 +47,33 @@ class Op:
     index_inputs: tuple[str, ...] = ()
     # Keyword arguments every implementation receives, from the params (LoRA's scale).
     call_kwargs: Callable[[Params], dict] = field(default=lambda params: {}, compare=False)
+    # Parameters --shape takes that no test or profile shape shows (a stencil's grid size).
+    extra_params: tuple[str, ...] = ()
+    # params -> None, raising ValueError naming the bad parameter: what the family's other
+    # parameters must be (a CSR density in (0, 1], a LoRA scale a finite number).
+    check_family: Callable[[Params], None] | None = field(default=None, compare=False)
+    # params -> the dims the other parameters imply (a named matrix's size): complete() fills them in.
+    implied_dims: Callable[[Params], dict] | None = field(default=None, compare=False)
+
+    def complete(self, params: Params) -> dict:
+        """params with the dims they imply added (given dims are kept: check_params then
+        says when they disagree)."""
+        implied = self.implied_dims(params) if self.implied_dims else {}
+        return {**implied, **params}
 
     def check_params(self, params: Params) -> None:
         missing = [d for d in self.dims if d not in params]
         if missing:
             raise ValueError(f"{self.name}: missing shape parameter(s) {missing}; needs {self.dims}")
-        bad = {d: params[d] for d in self.dims if int(params[d]) < 1}
-        if bad:
-            raise ValueError(f"{self.name}: shape parameters must be >= 1, got {bad}")
+        for d in self.dims:
+            value = params[d]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{self.name}: {d} must be a whole number >= 1, got {value!r}")
+        if self.check_family:
+            try:
+                self.check_family(params)
+            except ValueError as exc:
+                raise ValueError(f"{self.name}: {exc}") from None
 
 
 @dataclass(frozen=True)
