@@ -97,6 +97,10 @@ class Backend:
 
         return torch.cuda.mem_get_info()[0]
 
+    def free_host_bytes(self) -> int | None:
+        """Memory the host can still give a case now (MemAvailable); None where unknown."""
+        return host_available_bytes()
+
     def synchronize(self) -> None:
         if self.device != "cuda":
             return
@@ -108,6 +112,22 @@ class Backend:
             import torch
 
             torch.cuda.synchronize()
+
+
+def host_available_bytes() -> int | None:
+    """The kernel's estimate of memory available without swapping (/proc/meminfo
+    MemAvailable), else the free pages; None where neither is known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def use_true_fp32() -> None:
