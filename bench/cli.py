@@ -431,6 +431,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         result = compare_runs(*args.csv, threshold=threshold, alpha=args.alpha)
         title = f"{args.csv[1]} vs {args.csv[0]} (ratio = new time / base time)"
         failed = len(result.regressions)
+    if result.table.empty:  # a CI gate must not pass while comparing nothing
+        raise ValueError(f"{' and '.join(str(c) for c in args.csv)}: no case in common ({len(result.only_base)} "
+                         f"only in the base, {len(result.only_new)} only in the new): nothing to compare")
     text = render(result, title=title, fmt=args.format, only_changes=args.only_changes, threshold=threshold,
                   alpha=args.alpha)
     _write_stdout(text)
