@@ -589,7 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shape", action="append", type=shape_spec, metavar="NAME=V[,NAME=V]",
                      help="ad-hoc case(s) of the --op ops instead of the profile's shapes, e.g. m=4096,n=11008 "
                           "or m=2048,n=2048,r=16 (repeatable)")
-    run.add_argument("--profile", type=_profile_name, metavar="{quick,full,cpu,smoke}",
+    from bench.profiles import PROFILES  # names only: every profile --profile takes
+
+    run.add_argument("--profile", type=_profile_name, metavar="{" + ",".join(PROFILES) + "}",
                      help="the sweep (listed above); default: quick with a GPU, cpu without")
     run.add_argument("--out", metavar="CSV", help="CSV to write (default: results/<profile>-<time>.csv)")
     run.add_argument("--resume", action="store_true", help="only the cases --out has no row for")
@@ -678,9 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # the benchmark worker could not start
         print(f"structbench: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `structbench list | head`: the reader left; no traceback
+    except BrokenPipeError:  # `structbench list | head`: the reader left, as asked; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 0
     except signals.Interrupted as stop:  # before any case ran (imports, planning, --out checks)
         signals.ignore()
         print("\nstructbench: interrupted before any case ran", file=sys.stderr)

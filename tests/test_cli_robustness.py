@@ -238,7 +238,7 @@ def test_shape_runs_ad_hoc_cases_with_params_and_comma_lists(tmp_path):
 
 
 # --- help, list, progress, summary ---------------------------------------------------------
-@pytest.mark.parametrize("command", ["list", "calibrate", "run", "compare", "report"])
+@pytest.mark.parametrize("command", ["list", "calibrate", "run", "compare", "report", "inspect"])
 def test_every_subcommand_help_has_a_description_and_an_example(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
@@ -297,7 +297,7 @@ def test_a_long_step_says_what_it_is_and_how_long(tmp_path, monkeypatch, capsys)
 
 def test_every_help_example_parses_as_written():
     parser = build_parser()
-    for command in ("list", "calibrate", "run", "compare", "report"):
+    for command in ("list", "calibrate", "run", "compare", "report", "inspect"):
         text = parser._subparsers._group_actions[0].choices[command].format_help()
         examples = [line.split("#")[0].split(" > ")[0].strip() for line in text.split("examples:")[1].splitlines()
                     if line.strip().startswith("structbench ")]
@@ -415,3 +415,35 @@ def test_in_process_sweep_keeps_the_rows_of_a_partial_run(tmp_path):
                   echo=lambda line: None, rows=rows)
     assert len(rows) == 2 and sidecar(tmp_path / "r.csv", "samples").exists()
     assert tuple(next(csv.reader((tmp_path / "r.csv").open()))) == COLUMNS
+
+
+def test_run_help_lists_every_profile_it_takes(capsys):
+    from bench.profiles import PROFILES
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "--profile {" + ",".join(PROFILES) + "}" in capsys.readouterr().out and "gpu-check" in PROFILES
+
+
+def test_inspect_of_an_unknown_op_or_impl_says_unknown(capsys, monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert main(["inspect", "--op", "nope"]) == 2
+    assert "unknown op 'nope'; known: dense_mv" in capsys.readouterr().err
+    assert main(["inspect", "--op", "dense_mv", "--impl", "nope"]) == 2
+    assert "unknown impl 'nope' for dense_mv" in capsys.readouterr().err
+
+
+def test_list_into_a_reader_that_leaves_exits_0():
+    """`structbench list | head -2` is what the user asked for: exit 0 (as compare | head)."""
+    for reader in ("head -2", "true"):
+        done = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m bench list | {reader}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (reader, done.stderr)
+
+
+def test_readme_first_screen_says_what_make_does():
+    """A new user reads one screen: make report is there, and what make builds and runs without a GPU."""
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:30])
+    for expected in ("make report", "`make bench` runs the `cpu` profile", ".venv-triton36/"):
+        assert expected in first_screen, expected
