@@ -27,6 +27,7 @@ class Backend:
     library: str  # "numpy", "torch" or "cupy": the array type implementations receive
     summary: str
     probe: Callable[[], str | None]  # reason it is unavailable here, or None
+    colour: str = ""  # its implementations' colour in every report's figures (C1, C4, C5)
 
     def unavailable_reason(self) -> str | None:
         return self.probe()
@@ -219,12 +220,12 @@ def _probe_cupy_kernels() -> str | None:
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("numpy", "cpu", "numpy", "NumPy on the CPU (BLAS for float32)", _probe_numpy),
-        Backend("torch-cpu", "cpu", "torch", "torch CPU tensors", _probe_torch_cpu),
-        Backend("torch-cuda", "cuda", "torch", "torch CUDA tensors (cuBLAS, cuSPARSE, cuFFT)", cuda_reason),
-        Backend("triton", "cuda", "torch", "our @triton.jit kernels on torch tensors", _probe_triton),
-        Backend("cupy", "cuda", "torch", "our CUDA C kernels through cupy.RawModule", _probe_cupy_kernels),
-        Backend("cupy-lib", "cuda", "cupy", "cupy library calls on cupy arrays", _probe_cupy),
+        Backend("numpy", "cpu", "numpy", "NumPy on the CPU (BLAS for float32)", _probe_numpy, "#56B4E9"),
+        Backend("torch-cpu", "cpu", "torch", "torch CPU tensors", _probe_torch_cpu, "#D55E00"),
+        Backend("torch-cuda", "cuda", "torch", "torch CUDA tensors (cuBLAS, cuSPARSE, cuFFT)", cuda_reason, "#E69F00"),
+        Backend("triton", "cuda", "torch", "our @triton.jit kernels on torch tensors", _probe_triton, "#0072B2"),
+        Backend("cupy", "cuda", "torch", "our CUDA C kernels through cupy.RawModule", _probe_cupy_kernels, "#009E73"),
+        Backend("cupy-lib", "cuda", "cupy", "cupy library calls on cupy arrays", _probe_cupy, "#CC79A7"),
     )
 }
 

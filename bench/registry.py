@@ -47,6 +47,9 @@ class Op:
     index_inputs: tuple[str, ...] = ()
     # Keyword arguments every implementation receives, from the params (LoRA's scale).
     call_kwargs: Callable[[Params], dict] = field(default=lambda params: {}, compare=False)
+    # The op's colour in every report's figures (roofline, C3): fixed, so csr_mv is the same
+    # colour in every report; never a grey (the dtype and ceiling legends are grey/black).
+    colour: str = ""
     # Parameters --shape takes that no test or profile shape shows (a stencil's grid size).
     extra_params: tuple[str, ...] = ()
     # params -> None, raising ValueError naming the bad parameter: what the family's other

@@ -62,6 +62,7 @@ def _torch_int_mm_cuda_limit(p: Params, dtype: DType) -> str | None:
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_mv",
+        colour="#1f77b4",
         summary="y = A x, A dense m x n",
         dims=("m", "n"),
         input_names=("a", "x"),
@@ -77,6 +78,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="dense_mm",
+        colour="#17becf",
         summary="C = A B, A m x k, B k x n (n vectors batched)",
         dims=("m", "n", "k"),
         input_names=("a", "b"),

@@ -155,6 +155,7 @@ def register(reg: Registry) -> None:
     # (r * n <= 1023) except where a float-only shape says otherwise.
     reg.add_op(Op(
         name="lowrank_mv",
+        colour="#9467bd",
         summary="y = U (V x), U m x r, V r x n",
         dims=("m", "n"),
         check_family=check_rank_and_scale,
@@ -169,6 +170,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lowrank_mm",
+        colour="#e377c2",
         summary="C = U (V B), U m x r, V r x k, B k x n (n vectors batched)",
         dims=("m", "n", "k"),
         check_family=check_rank_and_scale,
@@ -184,6 +186,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mv",
+        colour="#8c564b",
         summary="y = W x + s B (A x), W m x n, A r x n, B m x r, scale s",
         dims=("m", "n"),
         check_family=check_rank_and_scale,
@@ -201,6 +204,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mm",
+        colour="#393b79",
         summary="Y = W X + s B (A X), W m x k, A r x k, B m x r, X k x n (n vectors as columns)",
         dims=("m", "n", "k"),
         check_family=check_rank_and_scale,

@@ -307,6 +307,7 @@ def register(reg: Registry) -> None:
     # rows spread over several programs/tiles; an empty reduction (no columns: y = 0).
     reg.add_op(Op(
         name="csr_mv",
+        colour="#ff7f0e",
         summary="y = A x, A sparse m x n in CSR (indptr, indices, data)",
         dims=("m", "n"),
         input_names=("indptr", "indices", "data", "x"),
@@ -324,6 +325,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="csr_mm",
+        colour="#d62728",
         summary="C = A B, A sparse m x k in CSR, B dense k x n (n vectors batched)",
         dims=("m", "n", "k"),
         input_names=("indptr", "indices", "data", "b"),

@@ -103,6 +103,7 @@ def _scipy_limit(p: Params, dtype: DType) -> str | None:
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="toeplitz_mv",
+        colour="#2ca02c",
         summary="y = T x, T m x n Toeplitz given by its first column c and first row r",
         dims=("m", "n"),
         input_names=("c", "r", "x"),
@@ -119,6 +120,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="toeplitz_mm",
+        colour="#bcbd22",
         summary="C = T B, T m x n Toeplitz (first column c, first row r), B n x k",
         dims=("m", "n", "k"),
         input_names=("c", "r", "b"),
