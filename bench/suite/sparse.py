@@ -77,7 +77,9 @@ def csr_nnz(p: Params, cols_dim: str) -> int:
     if p.get("dist") not in DISTRIBUTIONS:
         raise ValueError(f"dist must be one of {', '.join(DISTRIBUTIONS)} (or name a matrix), got {p.get('dist')!r}")
     density = p.get("density")
-    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density <= 1:
+    # 0 has a cost (indptr, x and y: the empty matrix) but is no benchmark case: check_pattern
+    # refuses it, so the message names what a user may give.
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 <= density <= 1:
         raise ValueError(f"density must be a number in (0, 1], got {density!r}")
     return math.floor(density * m * cols + 0.5)
 
@@ -99,6 +101,8 @@ def check_pattern(cols_dim: str):
     (or a generated pattern with no stored element) is a one-line ValueError."""
     def check(p: Params) -> None:
         nnz = csr_nnz(p, cols_dim)
+        if "matrix" not in p and p["density"] == 0:
+            raise ValueError("density must be a number in (0, 1], got 0 (a matrix with no stored element)")
         if nnz == 0 and p[cols_dim] > 0:
             raise ValueError(f"density {p['density']} of a {p['m']} x {p[cols_dim]} matrix gives no stored element "
                              f"(benchmark inputs are never all zero): use density >= {1 / (p['m'] * p[cols_dim]):.3g}")
