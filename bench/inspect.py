@@ -504,8 +504,9 @@ def add_parser(sub) -> None:
         "inspect", help="compile kernels for a GPU (no GPU needed) and print their facts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="compile kernels for a GPU (no GPU needed) and print their facts.\n\n"
-                    "Each Triton kernel of ours is compiled for --arch at one shape, each CUDA C source with nvcc:\n"
-                    "registers, spills, shared memory, the widest global load, MMA use and occupancy, one row a kernel.\n"
+                    "Each Triton kernel of ours is compiled for --arch at one shape, each CUDA C source with\n"
+                    "nvcc: registers, spills, shared memory, the widest global load, MMA use and occupancy,\n"
+                    "one row a kernel.\n"
                     "With --host: host microseconds per call of each launcher against a bare Triton launch.",
         epilog="examples:\n  structbench inspect --op dense_mv --dtype fp16\n"
                "  structbench inspect --op csr_mv --impl triton-vector --arch 80 --no-spills\n"

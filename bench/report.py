@@ -534,8 +534,8 @@ def figure_c4(table: pd.DataFrame, shape: tuple[int, int]):
         flagged = [False if d == "fp32" else bool(mine["flagged"].get(d, False)) for d in dtypes]
         # noisy bars: dark hatching and lighter fill, readable on any colour
         bars = ax.bar(xs, heights, width * 0.92, color=colours[impl], label=impl,
-                      hatch=["///" if f else "" for f in flagged], edgecolor=[KEY_GREY if f else "white" for f in flagged],
-                      alpha=1.0, linewidth=0.6)
+                      hatch=["///" if f else "" for f in flagged],
+                      edgecolor=[KEY_GREY if f else "white" for f in flagged], linewidth=0.6)
         for bar, noisy in zip(bars, flagged):
             if noisy:
                 bar.set_alpha(0.6)
