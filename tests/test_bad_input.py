@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from structbench.core.backends import get_backend
 from structbench.core.dtypes import get_dtype, tolerance
@@ -71,6 +72,16 @@ def test_wrong_device(ours):
         fn(a.to(_wrong_device(impl)), b.to(_wrong_device(impl)))
     with pytest.raises(ValueError, match="is on"):
         fn(a, b.to(_wrong_device(impl)))
+
+
+def test_out_on_another_device_than_a(ours):
+    """On a GPU a CPU `out` would reach the kernel as a host pointer: refused, naming out."""
+    impl, fn = ours
+    a, b = _arrays(impl)
+    shape = (a.shape[0],) if impl.op == "dense_mv" else (a.shape[0], b.shape[1])
+    out = torch.empty(shape, dtype=a.dtype, device=_wrong_device(impl))
+    with pytest.raises(ValueError, match=r"out is on \S+ but a is on"):
+        fn(a, b, out=out)
 
 
 def test_not_an_array(ours):

@@ -170,6 +170,49 @@ def test_unknown_names_are_named_with_the_known_ones(tmp_path, argv, message, ca
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize("op, shape, message", [
+    ("csr_mv", "m=64,n=64,density=2,dist=uniform", "csr_mv: density must be a number in (0, 1], got 2"),
+    ("csr_mv", "m=64,n=64,density=0,dist=uniform", "csr_mv: density must be a number in (0, 1], got 0"),
+    ("csr_mv", "m=64,n=64,density=0.0001,dist=uniform", "gives no stored element"),
+    ("csr_mv", "m=64,n=64,density=0.1,dist=zipf", "dist must be one of uniform, powerlaw, banded"),
+    ("csr_mv", "m=64,n=64,density=0.1", "dist must be one of"),
+    ("csr_mv", "matrix=nosuchmatrix", "unknown matrix 'nosuchmatrix'; known: airfoil"),
+    ("csr_mv", "m=64,n=64,matrix=airfoil", "matrix 'airfoil' is 260 x 260, but m = 64, n = 64"),
+    ("csr_mm", "m=64,n=4,k=64,matrix=airfoil", "matrix 'airfoil' is 260 x 260, but m = 64, k = 64"),
+    ("csr_mv", "matrix=poisson2d,grid=x", "needs a whole-number 'grid' parameter >= 2, got 'x'"),
+    ("dense_mv", "m=1.5,n=64", "--shape: dense_mv: m must be a whole number >= 1, got 1.5"),
+    ("dense_mv", "m=4096,n=abc", "--shape: dense_mv: n must be a whole number >= 1, got 'abc'"),
+    ("lora_mv", "m=8,n=8,r=2,scale=abc", "lora_mv: scale must be a real number"),
+    ("lowrank_mv", "m=8,n=8,r=1.5", "lowrank_mv: r must be a whole number >= 0, got 1.5"),
+], ids=["density-2", "density-0", "density-empty", "dist-zipf", "dist-missing", "matrix-unknown",
+        "matrix-size", "matrix-size-mm", "grid-abc", "m-float", "n-abc", "scale-abc", "r-float"])
+def test_a_bad_shape_parameter_is_one_line_before_any_case(tmp_path, op, shape, message, capsys):
+    assert main(["run", *FAST, "--op", op, "--impl", "scipy" if op.startswith("csr") else "numpy",
+                 "--shape", shape, "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_bad_csr_parameter_prints_no_traceback(tmp_path):
+    done = _cli("run", "--op", "csr_mv", "--shape", "m=64,n=64,density=2,dist=uniform", "--out",
+                str(tmp_path / "x.csv"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize("op, shape, expected", [
+    ("csr_mv", "matrix=poisson2d,grid=16", {"m": "256", "n": "256"}),  # the README's form
+    ("csr_mv", "matrix=airfoil", {"m": "260", "n": "260"}),
+    ("csr_mm", "n=3,matrix=poisson2d,grid=8", {"m": "64", "n": "3", "k": "64"}),
+], ids=["mv-stencil", "mv-example", "mm-stencil"])
+def test_a_named_matrix_gives_its_own_size(tmp_path, op, shape, expected):
+    out = tmp_path / "m.csv"
+    assert main(["run", *FAST, "--op", op, "--impl", "scipy", "--dtype", "fp32", "--shape", shape,
+                 "--out", str(out)]) == 0
+    row = _rows(out)[0]
+    assert row["status"] == "ok" and {k: row[k] for k in expected} == expected
+
+
 def test_no_isolate_says_what_it_gives_up(tmp_path, capsys):
     assert main(["run", *ONE, "--out", str(tmp_path / "r.csv")]) == 0
     assert "a crash (segfault, CUDA abort) ends the sweep and --timeout does not apply" in capsys.readouterr().out
@@ -195,7 +238,7 @@ def test_shape_runs_ad_hoc_cases_with_params_and_comma_lists(tmp_path):
 
 
 # --- help, list, progress, summary ---------------------------------------------------------
-@pytest.mark.parametrize("command", ["list", "calibrate", "run", "compare", "report"])
+@pytest.mark.parametrize("command", ["list", "calibrate", "run", "compare", "report", "inspect"])
 def test_every_subcommand_help_has_a_description_and_an_example(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
@@ -254,7 +297,7 @@ def test_a_long_step_says_what_it_is_and_how_long(tmp_path, monkeypatch, capsys)
 
 def test_every_help_example_parses_as_written():
     parser = build_parser()
-    for command in ("list", "calibrate", "run", "compare", "report"):
+    for command in ("list", "calibrate", "run", "compare", "report", "inspect"):
         text = parser._subparsers._group_actions[0].choices[command].format_help()
         examples = [line.split("#")[0].split(" > ")[0].strip() for line in text.split("examples:")[1].splitlines()
                     if line.strip().startswith("structbench ")]
@@ -373,3 +416,35 @@ def test_in_process_sweep_keeps_the_rows_of_a_partial_run(tmp_path):
                   echo=lambda line: None, rows=rows)
     assert len(rows) == 2 and sidecar(tmp_path / "r.csv", "samples").exists()
     assert tuple(next(csv.reader((tmp_path / "r.csv").open()))) == COLUMNS
+
+
+def test_run_help_lists_every_profile_it_takes(capsys):
+    from structbench.run.profiles import PROFILES
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "--profile {" + ",".join(PROFILES) + "}" in capsys.readouterr().out and "gpu-check" in PROFILES
+
+
+def test_inspect_of_an_unknown_op_or_impl_says_unknown(capsys, monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert main(["inspect", "--op", "nope"]) == 2
+    assert "unknown op 'nope'; known: dense_mv" in capsys.readouterr().err
+    assert main(["inspect", "--op", "dense_mv", "--impl", "nope"]) == 2
+    assert "unknown impl 'nope' for dense_mv" in capsys.readouterr().err
+
+
+def test_list_into_a_reader_that_leaves_exits_0():
+    """`structbench list | head -2` is what the user asked for: exit 0 (as compare | head)."""
+    for reader in ("head -2", "true"):
+        done = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m structbench list | {reader}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (reader, done.stderr)
+
+
+def test_readme_first_screen_says_what_make_does():
+    """A new user reads one screen: make report is there, and what make builds and runs without a GPU."""
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:30])
+    for expected in ("make report", "`make bench` runs the `cpu` profile", ".venv-triton36/"):
+        assert expected in first_screen, expected

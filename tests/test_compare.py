@@ -202,7 +202,22 @@ def test_only_changes_and_impl_comparison_exit_codes(tmp_path, capsys):
     main(["compare", str(base), str(new), "--only-changes"])
     out = capsys.readouterr().out
     assert "## 3 unchanged or undecided: 3 same" in out
-    assert "torch" not in out.split("geometric mean")[0]  # the unchanged torch rows are only counted
+    assert "torch" not in out  # the unchanged torch rows are only counted
+    assert "geometric mean" not in out  # --only-changes: the changes, not a table per op and impl
+
+
+def test_no_case_in_common_is_exit_2_and_few_in_common_warn(tmp_path, capsys):
+    """A CI gate must not pass while comparing nothing (a smoke CSV against a cpu CSV)."""
+    base = _write_run(tmp_path / "base.csv", seed=1, sizes=(1024, 2048))
+    other = _write_run(tmp_path / "other.csv", seed=2, sizes=(4096, 8192))
+    capsys.readouterr()
+    assert main(["compare", str(base), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "no case in common (4 only in the base, 4 only in the new): nothing to compare" in err
+    assert err.count("\n") == 1
+    few = _write_run(tmp_path / "few.csv", seed=3, sizes=(2048, 4096, 8192, 16384))
+    assert main(["compare", str(base), str(few)]) == 0
+    assert "warning: only 2 case(s) in common, 8 in one run only" in capsys.readouterr().out
 
 
 def _bad_inputs(tmp_path):

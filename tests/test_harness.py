@@ -148,7 +148,29 @@ def test_declined_case_is_a_skipped_row():
 def test_case_too_large_for_free_memory_is_skipped_before_allocating():
     assert "GiB free" in _memory_reason({"min_bytes": 2 * 2**30}, 2**30)
     assert _memory_reason({"min_bytes": 2**20}, 2**30) is None
-    assert _memory_reason({"min_bytes": 2**40}, None) is None  # CPU: not checked
+    assert _memory_reason({"min_bytes": 2**40}, None) is None  # no device memory figure: not checked
+
+
+def test_cpu_case_too_large_for_host_memory_is_a_skipped_row_naming_the_bytes(tmp_path, monkeypatch):
+    """numpy fp32 dense_mv at 60000^2 was OOM-killed after 77 s: a case that cannot fit in the
+    host's available memory is skipped before its inputs are made, with the bytes it needs."""
+    from structbench.core.backends import Backend
+    from structbench.cli.main import main
+    from structbench.run.runner import host_bytes_needed
+
+    fp32 = get_dtype("fp32")
+    assert host_bytes_needed(4 * 20000**2, fp32) >= 4.2 * 4 * 20000**2  # the peak measured at 20000^2
+    monkeypatch.setattr(Backend, "free_host_bytes", lambda self: 2**30)
+    row, _ = run_case(default_registry(), Case("dense_mv", "numpy", "fp32", (("m", 8192), ("n", 8192))),
+                      SweepSettings(), {})
+    needed = host_bytes_needed(row["min_bytes"], fp32)
+    assert row["status"] == "skipped" and f"{needed} bytes" in row["error"] and "host memory" in row["error"]
+    monkeypatch.undo()
+    out = tmp_path / "big.csv"  # 200000^2: more than any host has, whatever this one has free
+    assert main(["run", "--profile", "smoke", "--no-isolate", "--no-calibrate", "--op", "dense_mv", "--impl",
+                 "numpy", "--dtype", "fp32", "--shape", "m=200000,n=200000", "--out", str(out)]) == 0
+    (row,) = csv.DictReader(out.open())
+    assert row["status"] == "skipped" and "GiB of host memory" in row["error"]
 
 
 def test_roofline_columns_from_a_calibration():

@@ -50,6 +50,30 @@ def test_dense_mm_split_k_matches_reference(h100, dtype, request):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_mm_split_k_workspace_is_fp32_or_int32(dtype):
+    """The split-K partial sums are kept in the accumulator's type, rounded once by the sum
+    kernel: an fp16 workspace is within fp16's tolerance at this shape (6.6e-4 vs 7e-4), so
+    the correctness test cannot tell; the captured launches can."""
+    import torch
+
+    from structbench.core.dtypes import get_dtype as dtype_of
+    from structbench.ops._shared import triton
+    from structbench.ops.dense.triton import _dense_mm_kernel, _split_k_sum_kernel, dense_mm
+
+    launches = []
+    torch_dtype = getattr(torch, dtype_of(dtype).torch_name)
+    a, b = torch.ones((100, 2100), dtype=torch_dtype), torch.ones((2100, 7), dtype=torch_dtype)
+    with _triton.capture(lambda kernel, grid, args, meta: launches.append((kernel, grid, args)), sms=H100_SMS):
+        out = dense_mm(a, b)
+    (mm, mm_grid, mm_args), (total, _, total_args) = launches
+    assert mm is _dense_mm_kernel and total is _split_k_sum_kernel and mm_grid[1] > 1  # split-K taken
+    workspace = mm_args[2]
+    assert workspace.dtype == (torch.int32 if dtype == "int8" else torch.float32), workspace.dtype
+    assert workspace.shape == (mm_grid[1], 100, 7)
+    assert total_args[0] is workspace and total_args[1] is out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op, impl", [("lora_mv", "triton-fused"), ("lora_mv", "triton-unfused"),
                                       ("lowrank_mv", "triton-twostep")])
 def test_split_shrink_matches_reference(h100, op, impl, dtype, request):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from structbench.cli.main import main
@@ -191,3 +192,124 @@ def test_report_out_that_is_a_file_is_exit_2(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["report", str(path), "--out", str(tmp_path / "file")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_case_measured_twice_is_reported(tmp_path):
+    """`run --append` (the same cases again in one CSV) and two CSVs of the same cases:
+    the report is written, each bar of C4 one per (impl, dtype)."""
+    import pandas as pd
+
+    first = _synthetic_csv(tmp_path / "first.csv")
+    rows = pd.read_csv(first, keep_default_na=False)
+    again = rows.assign(row_id=rows["row_id"] + "-again")
+    pd.concat([rows, again]).to_csv(tmp_path / "appended.csv", index=False)
+    again.to_csv(tmp_path / "second.csv", index=False)
+    assert main(["report", str(tmp_path / "appended.csv"), "--out", str(tmp_path / "a")]) == 0
+    assert main(["report", str(first), str(tmp_path / "second.csv"), "--out", str(tmp_path / "b")]) == 0
+    for out in ("a", "b"):
+        assert (tmp_path / out / "c4_precision.png").stat().st_size > 1000
+
+
+# --- figures: fixed colours, legends off the data, notes, visible bars, sane ticks ---------
+def test_op_and_impl_colours_are_fixed_across_reports_and_never_grey():
+    from matplotlib.colors import to_hex
+
+    from structbench.analysis.report import KEY_GREY, impl_colours, op_colours
+
+    ops = [op.name for op in default_registry().ops()]
+    every = op_colours(ops)
+    assert len(set(every.values())) == len(ops)  # one colour per op
+    for op in ops:  # an op keeps its colour whatever else the report holds
+        assert op_colours([op]) == {op: every[op]} == {op: to_hex(default_registry().op(op).colour)}
+    assert op_colours(["csr_mv", "dense_mv"])["csr_mv"] == op_colours(["toeplitz_mm", "csr_mv"])["csr_mv"]
+    assert op_colours(["new_op"])["new_op"] == op_colours(["dense_mv", "new_op"])["new_op"]  # by its name
+    import pandas as pd
+
+    rows = pd.DataFrame({"op": "dense_mv", "impl": ["triton", "cupy", "torch", "numpy", "torch-cpu", "cupy-matmul"],
+                         "backend": "triton"})  # the CSV's backend column is not what decides
+    impls = impl_colours(rows)
+    assert len(set(impls.values())) == len(impls)
+    assert impl_colours(rows.iloc[[3, 0]]) == {"numpy": impls["numpy"], "triton": impls["triton"]}
+    greys = {to_hex(KEY_GREY), "#7f7f7f", "#c7c7c7", "#808080"}
+    assert not greys & (set(every.values()) | set(impls.values()))
+
+
+def _legends_off_the_data(fig) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    legends = [*fig.legends, *(ax.get_legend() for ax in panels if ax.get_legend())]
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent(renderer).shrunk(0.98, 0.98)
+        for ax in panels:
+            assert not box.overlaps(ax.get_window_extent(renderer)), (ax.get_title(), legend.get_texts()[0])
+
+
+def test_every_legend_is_outside_every_panel(tmp_path):
+    path = write_rows(tmp_path / "h100.csv", gpu_like_rows())
+    report = build_report(load_rows(path), path)
+    assert set(FIGURES) <= set(report.figures)
+    for name, fig in report.figures.items():
+        _legends_off_the_data(fig)
+
+
+def test_a_point_above_its_roof_is_noted_on_the_roofline(tmp_path):
+    rows = gpu_like_rows()
+    fast = next(r for r in rows if r["op"] == "dense_mv" and r["status"] == "ok" and r["dtype"] == "fp32")
+    fast.update(time_ms_p50=fast["time_ms_p50"] / 20, time_ms_p20=fast["time_ms_p20"] / 20,
+                time_ms_p80=fast["time_ms_p80"] / 20)
+    path = write_rows(tmp_path / "h100.csv", rows)
+    fig = build_report(load_rows(path), path).figures["c2_roofline_1"]
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(t.endswith("x its roof") and float(t.split("x")[0]) > 3 for t in texts), texts
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(label.startswith("1 above their roof") for label in labels), labels
+    _legends_off_the_data(fig)
+
+
+def test_c4_bars_far_below_one_stay_visible_and_noisy_ones_are_hatched():
+    import pandas as pd
+
+    from structbench.analysis.report import figure_c4
+
+    table = pd.DataFrame([
+        {"impl": "torch-cpu", "dtype": "fp16", "speedup_vs_fp32": 0.0003, "byte_ratio": 2.0, "flagged": False},
+        {"impl": "torch-cpu", "dtype": "bf16", "speedup_vs_fp32": 0.0003, "byte_ratio": 2.0, "flagged": False},
+        {"impl": "numpy", "dtype": "fp16", "speedup_vs_fp32": 0.43, "byte_ratio": 2.0, "flagged": True},
+    ])
+    fig = figure_c4(table, (33, 33))
+    _legends_off_the_data(fig)  # draws it
+    ax = fig.axes[0]
+    bars = [p for container in ax.containers for p in container.patches]
+    drawn = [b for b in bars if b.get_height() > 0 and np.isfinite(b.get_height())]
+    for bar in drawn:
+        assert bar.get_window_extent().height > 3, bar.get_height()  # not an invisible sliver
+    labels = {t.get_text() for t in ax.texts}
+    assert "0.0003" in labels and "0.00" not in labels
+    hatched = {round(b.get_height(), 4): b.get_hatch() for b in drawn}
+    assert hatched[0.43] == "///" and not hatched[0.0003]
+
+
+def test_c1_with_one_point_per_series_has_decade_ticks_and_unclipped_bars(tmp_path):
+    from matplotlib.ticker import NullFormatter
+
+    from structbench.analysis.report import MIN_DECADES, figure_c1
+
+    with ResultWriter(tmp_path / "one.csv") as writer:
+        for impl in ("numpy", "torch-cpu"):
+            writer.write(_row("dense_mv", impl, "fp32", baseline=True, m=33, n=33))
+    rows = load_rows(tmp_path / "one.csv")
+    fig = figure_c1(rows[rows["status"] == "ok"])
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    for low, high in (ax.get_xlim(), ax.get_ylim()):
+        assert high / low >= 10**MIN_DECADES * 0.999
+    assert isinstance(ax.yaxis.get_minor_formatter(), NullFormatter)
+    lo, hi = ax.get_ylim()
+    assert rows["time_ms_p20"].min() > lo and rows["time_ms_p80"].max() < hi  # error bars inside
+    majors = [t for t in ax.get_yticks() if lo <= t <= hi]
+    assert len(majors) >= 2

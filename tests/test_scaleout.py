@@ -255,3 +255,7 @@ def test_report_of_two_devices_has_each_devices_claims_and_the_side_by_side(tmp_
     assert verdicts[("dense_mv", "cupy", "fp16")] == FALLS_SHORT
     assert verdicts[("dense_mv", "triton", "fp16")] == FOLLOWS
     assert verdicts[("dense_mm", "triton", "fp16")] == FOLLOWS  # compute-bound: peak ratio 1.0
+    from structbench.measure.devices import figure_scaling
+    from tests.test_report import _legends_off_the_data
+
+    _legends_off_the_data(figure_scaling(table))  # below the panel, not over its points

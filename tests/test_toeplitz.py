@@ -421,10 +421,13 @@ def test_triton_matvec_splits_and_tail_as_on_a_gpu(monkeypatch, dtype, m, n):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the interpreter's numpy sees the dropped inf * 0
+@pytest.mark.parametrize("inf_at", [150, 100], ids=["c150-inside", "c100-past-n"])
 @pytest.mark.parametrize("op", ["toeplitz_mv", "toeplitz_mm"])
-def test_an_inf_in_t_stays_in_its_own_rows(monkeypatch, op):
+def test_an_inf_in_t_stays_in_its_own_rows(monkeypatch, op, inf_at):
     """Tiles of T reach past the matrix (edge blocks, tail columns); where they do, the
-    products are dropped, not computed as inf * 0 = NaN in rows the inf is not in."""
+    products are dropped, not computed as inf * 0 = NaN in rows the inf is not in.
+    c[100]: its diagonal i - j = 100 leaves the matrix at row 170 (n = 70), so rows
+    170..199 meet it only in the padding columns j >= 70 (where c[150] is never read)."""
     from structbench.ops._shared import triton as _triton
 
     monkeypatch.setattr(_triton, "num_sms", lambda device: 132)
@@ -433,7 +436,7 @@ def test_an_inf_in_t_stays_in_its_own_rows(monkeypatch, op):
     rng = np.random.default_rng(11)
     c, r = np.abs(rng.standard_normal(m)) + 0.5, np.abs(rng.standard_normal(n)) + 0.5
     r[0] = c[0]
-    c[150] = np.inf  # on the diagonal i - j = 150: rows 150..199 only
+    c[inf_at] = np.inf  # on the diagonal i - j = inf_at: rows inf_at..inf_at + n - 1 only
     b = np.abs(rng.standard_normal((n,) if op == "toeplitz_mv" else (n, 17))) + 0.5
     expected = _op(op).reference(c, r, b)
     to = lambda a: torch.from_numpy(a.astype(np.float32))  # noqa: E731

@@ -425,7 +425,8 @@ def c4_speedups(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         base = base.iloc[0]
         for _, r in group[group["dtype"] != "fp32"].iterrows():
-            records.append({"dtype": r["dtype"], "impl": impl, "baseline": bool(r["is_baseline"]), "m": m, "n": n,
+            records.append({"op": r["op"], "dtype": r["dtype"], "impl": impl, "baseline": bool(r["is_baseline"]),
+                            "m": m, "n": n,
                             "fp32_ms": base["time_ms_p50"], "time_ms": r["time_ms_p50"],
                             "speedup_vs_fp32": base["time_ms_p50"] / r["time_ms_p50"],
                             "byte_ratio": base["min_bytes"] / r["min_bytes"],

@@ -322,6 +322,10 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, base_samples: dict, ne
         warnings.append(shift)
     only_base = merged[merged["_merge"] == "left_only"][key]
     only_new = merged[merged["_merge"] == "right_only"][key]
+    one_side = len(only_base) + len(only_new)
+    if len(table) and one_side > len(table):  # a gate that compares a few cases says little
+        warnings.append(f"only {len(table)} case(s) in common, {one_side} in one run only: the verdicts rest on "
+                        "few of the cases")
     if not normaliser.active:
         table = table.drop(columns="ratio_vs_ceiling")
     return Comparison(table.drop(columns="judged_ratio"), geomean, only_base, only_new, warnings)
@@ -372,7 +376,9 @@ def render(result: Comparison, *, title: str, fmt: str = "text", only_changes: b
     for label, rows in (("vanished (in base, not in new)", result.only_base), ("only in new", result.only_new)):
         if len(rows):
             out += ["", f"## {len(rows)} case(s) {label}", "", table(rows)]
-    out += ["", "geometric mean of ratios:", table(result.geomean) if len(result.geomean) else "-", ""]
+    if not only_changes:
+        out += ["", "geometric mean of ratios:", table(result.geomean) if len(result.geomean) else "-"]
+    out.append("")
     verdicts = result.table["verdict"].value_counts().to_dict() if len(result.table) else {}
     out.append(f"verdicts: {verdicts}; threshold {threshold * 100:g}%, alpha {alpha:g} (the rank test needs >= "
                f"{min_samples(alpha)} samples per side to reach it)")

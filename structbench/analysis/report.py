@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,16 @@ NEEDED = ("op", "impl", "dtype", "status", "m", "n", "time_ms_p50", "flops", "mi
 CPU_BACKENDS = ("numpy", "torch-cpu")
 DTYPE_MARKERS = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
 VERDICT_COLOURS = {REPRODUCED: "#1a7f37", NOT_REPRODUCED: "#b42318", NO_DATA: "#8a6d00"}
+# Legend entries that are not an op or an implementation (dtype markers, cache-resident,
+# ceilings) are drawn in this grey: no op or impl colour is a grey.
+KEY_GREY = "#444444"
+# A roofline point this far above its own roof gets a note on the figure: cache-resident
+# data or a ceiling that undershoots, not a kernel beating physics.
+ABOVE_ROOF = 1.1
+ROOF_NOTE_COLOUR = "#b42318"
+# Log axes with one or two points would otherwise span a fraction of a decade and be
+# labelled on minor ticks ("7.685x10^0"): each log axis spans at least MIN_DECADES.
+MIN_DECADES = 2  # [a, 100a] holds at least two powers of ten: two labelled ticks
 
 
 @dataclass
@@ -168,11 +179,97 @@ def _figure(rows: int = 1, cols: int = 1, size=(7.5, 4.6)):
     return fig, axes
 
 
-def _colours(names) -> dict:
+def _palette() -> list[str]:
     from matplotlib import colormaps
+    from matplotlib.colors import to_hex
 
-    palette = colormaps["tab10"].colors
-    return {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys(names))}
+    return [to_hex(c) for i, c in enumerate(colormaps["tab20"].colors) if i not in (14, 15)]  # no greys
+
+
+def _fallback_colour(name: str) -> str:
+    """A colour fixed by the name alone (a CRC of it), for an op or backend that has none."""
+    palette = _palette()
+    return palette[zlib.crc32(name.encode()) % len(palette)]
+
+
+def _distinct(colours: dict) -> dict:
+    """Names in sorted order keep their colour unless an earlier name has it (two impls on
+    one backend): then the first free palette colour from the name's own CRC slot."""
+    from matplotlib.colors import to_hex
+
+    palette, taken, out = _palette(), set(), {}
+    for name in sorted(colours):
+        colour = to_hex(colours[name])
+        if colour in taken:
+            start = zlib.crc32(name.encode())
+            colour = next((palette[(start + i) % len(palette)] for i in range(len(palette))
+                           if palette[(start + i) % len(palette)] not in taken), colour)
+        taken.add(colour)
+        out[name] = colour
+    return out
+
+
+def op_colours(ops) -> dict:
+    """op -> its colour in every report: Op.colour, registered with the op's family."""
+    from structbench.core.registry import default_registry
+
+    registered = {op.name: op.colour for op in default_registry().ops()}
+    return _distinct({op: registered.get(op) or _fallback_colour(op) for op in dict.fromkeys(ops)})
+
+
+def impl_colours(rows: pd.DataFrame) -> dict:
+    """impl -> the colour of the backend it runs on (Backend.colour) in every report; an
+    impl unknown here takes its CSV backend's colour, else one fixed by its name."""
+    from structbench.core.backends import BACKENDS
+    from structbench.core.registry import default_registry
+
+    registry, colours = default_registry(), {}
+    for op, impl, backend in rows.reindex(columns=["op", "impl", "backend"]).itertuples(index=False):
+        if impl in colours:
+            continue
+        try:
+            backend = registry.impl(op, impl).backend
+        except (KeyError, ValueError):
+            pass
+        known = BACKENDS.get(backend) if isinstance(backend, str) else None
+        colours[impl] = (known.colour if known else "") or _fallback_colour(str(impl))
+    return _distinct(colours)
+
+
+def _legend_outside(ax, handles=None, **options):
+    """The axes' legend to the right of its data, never over a point."""
+    options = {"fontsize": "x-small", "loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0,
+               **options}
+    return ax.legend(handles=handles, **options) if handles is not None else ax.legend(**options)
+
+
+def _figure_legend(fig, axes, extra=()) -> None:
+    """One legend for all panels (colours are the same in each), right of the panels."""
+    entries: dict = {}
+    for ax in axes.flat:
+        if ax.get_visible():
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+    for handle in extra:
+        entries.setdefault(handle.get_label(), handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside right upper", fontsize="x-small")
+
+
+def _log_span(ax, axis: str, values, pad: float = 1.4) -> None:
+    """Log-axis limits around the values (error bars included by the caller), at least
+    MIN_DECADES wide, so ticks fall on decades and no bar is clipped."""
+    values = np.asarray([v for v in np.ravel(values) if np.isfinite(v) and v > 0], float)
+    if not len(values):
+        return
+    lo, hi = values.min() / pad, values.max() * pad
+    if hi / lo < 10**MIN_DECADES:
+        centre, half = np.sqrt(lo * hi), 10 ** (MIN_DECADES / 2)
+        lo, hi = centre / half, centre * half
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
+    from matplotlib.ticker import NullFormatter
+
+    (ax.xaxis if axis == "x" else ax.yaxis).set_minor_formatter(NullFormatter())  # decades only
 
 
 def _dtypes_in(rows: pd.DataFrame) -> list[str]:
@@ -192,10 +289,11 @@ def figure_c1(rows: pd.DataFrame):
     """Per dtype: time vs m·n per implementation, p20-p80 bars, fitted points filled,
     excluded hollow, and a slope-1 line through the fitted points."""
     dtypes = _dtypes_in(rows)
-    fig, axes = _figure(*_panels(len(dtypes)), size=(11, 7.5) if len(dtypes) > 2 else (11, 4.4))
-    colours = _colours(rows["impl"])
+    fig, axes = _figure(*_panels(len(dtypes)), size=(12, 7.5) if len(dtypes) > 2 else (12, 4.4))
+    colours = impl_colours(rows)
     for ax, dtype in zip(axes.flat, dtypes):
-        fitted_all = []
+        fitted_all, xs, ys = [], [], []
+        marker = DTYPE_MARKERS.get(dtype, "o")
         for impl, series in rows[rows["dtype"] == dtype].groupby("impl", sort=False):
             points = claims.c1_points(series)
             colour = colours[impl]
@@ -204,11 +302,15 @@ def figure_c1(rows: pd.DataFrame):
                         yerr=[points["time_ms_p50"] - points["time_ms_p20"], points["time_ms_p80"] - points["time_ms_p50"]],
                         fmt="none", ecolor=colour, elinewidth=1, capsize=2)
             fit = points[points["fitted"]]
-            ax.scatter(fit["mn"], fit["time_ms_p50"], color=colour, s=30, zorder=3,
-                       label=impl + (" (baseline)" if series["is_baseline"].iloc[0] else ""))
+            label = impl + (" (baseline)" if series["is_baseline"].iloc[0] else "")
+            ax.scatter(fit["mn"], fit["time_ms_p50"], color=colour, marker=marker, s=30, zorder=3)
             out = points[~points["fitted"]]
-            ax.scatter(out["mn"], out["time_ms_p50"], facecolors="white", edgecolors=colour, s=30, zorder=3)
+            ax.scatter(out["mn"], out["time_ms_p50"], facecolors="white", edgecolors=colour, marker=marker, s=30,
+                       zorder=3)
+            ax.plot([], [], color=colour, marker="o", linestyle="", label=label)  # one legend entry per impl
             fitted_all.append(fit)
+            xs += list(points["mn"])
+            ys += [*points["time_ms_p20"], *points["time_ms_p80"], *points["time_ms_p50"]]
         # slope 1 through the geometric centre of the series with the most fitted points
         fitted = max(fitted_all, key=len) if fitted_all else pd.DataFrame()
         if len(fitted):
@@ -217,8 +319,10 @@ def figure_c1(rows: pd.DataFrame):
             ax.plot(x, centre * x, "k--", linewidth=1.2, label="slope 1 (O(mn))")
         ax.set(xscale="log", yscale="log", title=f"dense_mv {dtype}", xlabel="m·n (elements of A)",
                ylabel="median time (ms)")
-        ax.legend(fontsize="x-small", loc="upper left")
+        _log_span(ax, "x", xs)
+        _log_span(ax, "y", ys)
     _hide_unused(axes, len(dtypes))
+    _figure_legend(fig, axes)
     fig.suptitle("C1: filled = fitted; hollow = left out (cache-resident, launch floor, noisy); bars p20-p80",
                  fontsize="small")
     return fig
@@ -242,25 +346,34 @@ def _roofline_points(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(placed), sorted(left_off)
 
 
-def _spread_labels(values: list[float], min_ratio: float = 1.35) -> list[float]:
-    """Label heights on a log axis, pushed apart to at least min_ratio from each other."""
-    order = np.argsort(values)
-    placed = list(values)
+def _spread_labels(fractions: list[float], min_gap: float = 0.04) -> list[float]:
+    """Label heights in axes fractions, pushed apart to at least min_gap (about a line of
+    x-small text on a 6-inch figure) from each other, lowest first."""
+    placed = list(fractions)
     last = None
-    for i in order:
-        y = values[i] if last is None else max(values[i], last * min_ratio)
-        placed[i] = last = y
+    for i in np.argsort(fractions):
+        placed[i] = last = fractions[i] if last is None else max(fractions[i], last + min_gap)
     return placed
 
 
+def above_roof(points: pd.DataFrame, bandwidth_gbps: float, peaks: pd.Series) -> pd.Series:
+    """Each point's achieved TFLOP/s over its own roof: min(bandwidth x intensity, its
+    dtype's peak). Above ABOVE_ROOF the figure says so."""
+    roof = bandwidth_gbps * points["intensity"] / 1e3
+    peak = points["dtype"].map(peaks).astype(float).fillna(np.inf)
+    return points["tflops"] / np.minimum(roof, peak)
+
+
 def figure_roofline(device_rows: pd.DataFrame, device: str):
+    from matplotlib.lines import Line2D
+
     points, left_off = _roofline_points(device_rows)
-    fig, axes = _figure(size=(10, 6))
+    fig, axes = _figure(size=(11, 6))
     ax = axes[0, 0]
     bandwidth = device_rows["ceiling_gbps"].median()
     peaks = device_rows.groupby("dtype")["ceiling_tflops"].median().dropna()
     peaks = peaks[[d for d in _dtypes_in(device_rows) if d in peaks.index]]
-    colours = _colours(points["op"]) if len(points) else {}
+    colours = op_colours(points["op"]) if len(points) else {}
     for (op, dtype), group in points.groupby(["op", "dtype"], sort=False) if len(points) else []:
         marker = DTYPE_MARKERS.get(dtype, "o")
         memory, cache = group[group["regime"] != "cache"], group[group["regime"] == "cache"]
@@ -277,23 +390,42 @@ def figure_roofline(device_rows: pd.DataFrame, device: str):
     at = np.sqrt(x[0] * x[1])  # mid-slope, clear of the axis labels
     ax.annotate(f"copy {bandwidth:.4g} GB/s", (at, bandwidth * at / 1e3), xytext=(-6, 6),
                 textcoords="offset points", fontsize="x-small", ha="right", va="bottom")
-    label_y = _spread_labels(list(peaks.values))
-    for (dtype, peak), y in zip(peaks.items(), label_y):
+    handles = []
+    ratio = above_roof(points, bandwidth, peaks) if len(points) else pd.Series(dtype=float)
+    over = points[ratio > ABOVE_ROOF] if len(points) else points
+    if len(over):
+        ax.scatter(over["intensity"], over["tflops"], s=90, facecolors="none", edgecolors=ROOF_NOTE_COLOUR,
+                   linewidths=1.2, zorder=4)
+        worst = ratio.idxmax()
+        ax.annotate(f"{ratio[worst]:.3g}x its roof", (points.loc[worst, "intensity"], points.loc[worst, "tflops"]),
+                    xytext=(8, 8), textcoords="offset points", fontsize="x-small", color=ROOF_NOTE_COLOUR,
+                    arrowprops={"arrowstyle": "-", "color": ROOF_NOTE_COLOUR, "linewidth": 0.8})
+        handles.append(Line2D([], [], marker="o", markersize=9, markerfacecolor="none", linestyle="",
+                              markeredgecolor=ROOF_NOTE_COLOUR,
+                              label=f"{len(over)} above their roof (up to {ratio.max():.3g}x):\n"
+                                    "cache-resident data or a ceiling\nthat undershoots"))
+    # y limits first: the peak labels are placed in axes fractions, apart by a line each
+    y_values = [*points["tflops"], *peaks, bandwidth * lo / 1e3] if len(points) else [*peaks, 1]
+    y_lo, y_hi = min(v for v in y_values if v > 0) / 2, max(y_values) * 3
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(y_lo, y_hi))
+    # fp16 and bf16 often share one peak (within 1%): one line, one label
+    same_peak = peaks.groupby((np.log10(peaks) * 230).round(), sort=True)
+    labels = [(", ".join(group.index), float(group.median())) for _, group in same_peak]
+    fractions = [np.log(peak / y_lo) / np.log(y_hi / y_lo) for _, peak in labels]
+    for (names, peak), y in zip(labels, _spread_labels(fractions)):
         ridge = peak * 1e3 / bandwidth
-        ax.plot([ridge, hi], [peak, peak], color="gray", linewidth=1.2, linestyle=(0, (4, 2)))
-        ax.plot([ridge], [peak], marker="|", color="gray")
-        ax.annotate(f"{dtype} peak {peak:.3g} (ridge {ridge:.3g})", (hi, y), fontsize="x-small", ha="right",
-                    va="bottom")
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], color=c, marker="o", linestyle="", label=op) for op, c in colours.items()]
-    handles += [Line2D([], [], color="gray", marker=DTYPE_MARKERS.get(d, "o"), linestyle="", label=d)
-                for d in _dtypes_in(device_rows)]
-    handles.append(Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="",
-                          label="cache-resident"))
-    ax.legend(handles=handles, fontsize="x-small", loc="upper left", ncol=2)
-    ax.set(xscale="log", yscale="log", xlim=(lo, hi), title=f"roofline: {device}",
-           xlabel="arithmetic intensity (flop / byte, each impl's own cost model)", ylabel="achieved TFLOP/s")
+        ax.plot([ridge, hi], [peak, peak], color=KEY_GREY, linewidth=1.2, linestyle=(0, (4, 2)))
+        ax.plot([ridge], [peak], marker="|", color=KEY_GREY)
+        ax.text(0.995, y + 0.005, f"{names} peak {peak:.3g} (ridge {ridge:.3g})", transform=ax.transAxes,
+                fontsize="x-small", ha="right", va="bottom")
+    handles = [Line2D([], [], color=c, marker="o", linestyle="", label=op) for op, c in colours.items()] + [
+        Line2D([], [], color=KEY_GREY, marker=DTYPE_MARKERS.get(d, "o"), linestyle="", label=d)
+        for d in _dtypes_in(device_rows)] + [
+        Line2D([], [], color=KEY_GREY, marker="o", markerfacecolor="none", linestyle="", label="cache-resident")
+    ] + handles
+    _legend_outside(ax, handles)
+    ax.set(title=f"roofline: {device}", xlabel="arithmetic intensity (flop / byte, each impl's own cost model)",
+           ylabel="achieved TFLOP/s")
     return fig, left_off
 
 
@@ -314,7 +446,7 @@ def figure_c3(table: pd.DataFrame):
     ax.text(lo * 1.3, hi / 2, "judged: not faster than dense (fail)", fontsize="x-small", color="#b42318", va="top")
     ax.text(light * 1.1, hi / 2, "not judged\n(predicted >= "
             f"{light:g}x dense)", fontsize="x-small", color="dimgray", va="top")
-    colours = _colours(table["op"])
+    colours = op_colours(table["op"])
     markers = {"memory": "o", "compute": "^"}
     for (op, bound), group in table.groupby(["op", "bound"], sort=False):
         marker = markers.get(bound.split(" ")[0], "o")
@@ -325,10 +457,12 @@ def figure_c3(table: pd.DataFrame):
                    marker=marker, s=26)
     ax.plot([lo, hi], [lo, hi], "k--", linewidth=1)
     handles = [Line2D([], [], color=c, marker="o", linestyle="", label=op) for op, c in colours.items()]
-    handles += [Line2D([], [], color="gray", marker=m, linestyle="", label=f"{b}-bound") for b, m in markers.items()]
-    handles += [Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="noisy (not judged)"),
+    handles += [Line2D([], [], color=KEY_GREY, marker=m, linestyle="", label=f"{b}-bound")
+                for b, m in markers.items()]
+    handles += [Line2D([], [], color=KEY_GREY, marker="o", markerfacecolor="none", linestyle="",
+                       label="noisy (not judged)"),
                 Line2D([], [], color="k", linestyle="--", label="time follows the bound")]
-    ax.legend(handles=handles, fontsize="x-small", loc="lower right")
+    _legend_outside(ax, handles)
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), title="structure vs dense, same matrix",
            xlabel="predicted time ratio (roofline: bytes if memory-bound, flops/peak if compute-bound)",
            ylabel="measured time ratio (structured / dense)")
@@ -340,15 +474,20 @@ def figure_csr(table: pd.DataFrame, crossover: pd.DataFrame):
     groups = list(csr.groupby(["op", "dtype", "m", "n"], sort=False))
     if not groups:
         return None
-    fig, axes = _figure(*_panels(len(groups)), size=(11, 4.6) if len(groups) <= 2 else (11, 8))
-    colours = _colours(["uniform", "powerlaw", "banded", *csr["dist"]])
+    fig, axes = _figure(*_panels(len(groups)), size=(12, 4.6) if len(groups) <= 2 else (12, 8))
+    dists = list(dict.fromkeys(csr["dist"]))
+    palette = _palette()
+    colours = {dist: palette[2 * i % len(palette)] for i, dist in enumerate(sorted(dists))}
     for ax, ((op, dtype, m, n), group) in zip(axes.flat, groups):
+        values = []
         for dist, series in group.groupby("dist", sort=False):
             series = series.sort_values("density")
             colour = colours[dist]
             ax.plot(series["density"], series["best_ms"], color=colour, marker="o", label=f"CSR {dist}")
-            ax.plot(series["density"], series["dense_ms"], color=colour, linestyle="--", linewidth=1,
-                    label=f"dense {dist}")
+            # hollow squares: a single density is still drawn (a one-point line is invisible)
+            ax.plot(series["density"], series["dense_ms"], color=colour, linestyle="--", linewidth=1, marker="s",
+                    markerfacecolor="white", label=f"dense {dist}")
+            values += [*series["best_ms"], *series["dense_ms"]]
             cross = crossover[(crossover["dtype"] == dtype) & (crossover["m"] == m) & (crossover["n"] == n)
                               & (crossover["dist"] == dist)] if len(crossover) else pd.DataFrame()
             if len(cross) and pd.notna(cross["crossover_density"].iloc[0]):
@@ -360,8 +499,10 @@ def figure_csr(table: pd.DataFrame, crossover: pd.DataFrame):
                             textcoords="offset points", color=colour)
         ax.set(xscale="log", yscale="log", title=f"{op} {dtype} {int(m)}x{int(n)}", xlabel="density (nnz / m·n)",
                ylabel="median time (ms)")
-        ax.legend(fontsize="x-small", ncol=2)
+        _log_span(ax, "x", group["density"])
+        _log_span(ax, "y", values)
     _hide_unused(axes, len(groups))
+    _figure_legend(fig, axes)
     fig.suptitle("CSR (solid) vs dense on the same matrix (dashed, same colour); X = crossover density",
                  fontsize="small")
     return fig
@@ -372,18 +513,29 @@ def figure_c4(table: pd.DataFrame, shape: tuple[int, int]):
     the pass line (0.75 x byte ratio) per dtype."""
     dtypes = ["fp32"] + [d for d in DTYPE_ORDER[1:] if d in set(table["dtype"])]
     impls = list(dict.fromkeys(table["impl"]))
-    colours = _colours(impls)
-    fig, axes = _figure(size=(9, 5))
+    colours = impl_colours(table)
+    fig, axes = _figure(size=(10, 5))
     ax = axes[0, 0]
     width = 0.8 / max(len(impls), 1)
+    shown: list[float] = []
+    # A case measured twice (an --append'ed CSV, two CSVs of one device): one bar, the
+    # median of its speedups, hatched when any of them rests on a noisy row.
+    bars_of = table.groupby(["impl", "dtype"], sort=False).agg(speedup=("speedup_vs_fp32", "median"),
+                                                                flagged=("flagged", "any"))
     for j, impl in enumerate(impls):
-        mine = table[table["impl"] == impl].set_index("dtype")
-        heights = [1.0 if d == "fp32" else mine["speedup_vs_fp32"].get(d, np.nan) for d in dtypes]
+        mine = bars_of.loc[impl]
+        heights = [1.0 if d == "fp32" else mine["speedup"].get(d, np.nan) for d in dtypes]
         xs = np.arange(len(dtypes)) - 0.4 + width * (j + 0.5)
         flagged = [False if d == "fp32" else bool(mine["flagged"].get(d, False)) for d in dtypes]
+        # noisy bars: dark hatching and lighter fill, readable on any colour
         bars = ax.bar(xs, heights, width * 0.92, color=colours[impl], label=impl,
-                      hatch=["//" if f else "" for f in flagged], edgecolor="white")
-        ax.bar_label(bars, labels=[f"{h:.2f}" if pd.notna(h) else "" for h in heights], fontsize="x-small")
+                      hatch=["///" if f else "" for f in flagged],
+                      edgecolor=[KEY_GREY if f else "white" for f in flagged], linewidth=0.6)
+        for bar, noisy in zip(bars, flagged):
+            if noisy:
+                bar.set_alpha(0.6)
+        ax.bar_label(bars, labels=[f"{h:.2g}" if pd.notna(h) else "" for h in heights], fontsize="x-small")
+        shown += [h for h in heights if pd.notna(h)]
     ratios = table.groupby("dtype")["byte_ratio"].first()
     for i, dtype in enumerate(dtypes):
         if dtype == "fp32":
@@ -394,22 +546,30 @@ def figure_c4(table: pd.DataFrame, shape: tuple[int, int]):
         ax.hlines(claims.C4_FRACTION_OF_BYTE_RATIO * ratio, i - 0.45, i + 0.45, color="#b42318", linestyle="--",
                   linewidth=1.2, label=f"{claims.C4_FRACTION_OF_BYTE_RATIO:g}x byte ratio (pass line)" if first
                   else None)
+    # A bar far below 1 (a CPU library's bf16 at 1/3000 of fp32) would be an invisible
+    # "0.00" on a linear axis: then the axis is logarithmic and each bar is labelled.
+    positive = [h for h in shown if h > 0]
+    if positive and min(positive) < 0.1:
+        ax.set_yscale("log")
+        top = max([*positive, *ratios.dropna()]) * 3
+        ax.set_ylim(min(positive) / 3, top)
+    extra = []
     if table["flagged"].any():
         from matplotlib.patches import Patch
 
-        ax.add_artist(ax.legend(handles=[Patch(facecolor="lightgray", hatch="//", edgecolor="white",
-                                               label="rests on a noisy row")], fontsize="x-small", loc="upper center"))
+        extra.append(Patch(facecolor="lightgray", hatch="///", edgecolor=KEY_GREY, label="rests on a noisy row"))
     ax.set_xticks(range(len(dtypes)), dtypes)
     ax.set(title=f"dense_mv precision at {shape[0]}x{shape[1]}", ylabel="speedup over the same impl's fp32")
-    ax.legend(fontsize="x-small", loc="upper left")
+    handles, _ = ax.get_legend_handles_labels()
+    _legend_outside(ax, handles + extra)
     return fig
 
 
 def figure_c5(mm: pd.DataFrame):
     groups = sorted(mm.groupby(["dtype", "m", "k"], sort=False), key=lambda g: DTYPE_ORDER.index(g[0][0])
                     if g[0][0] in DTYPE_ORDER else 9)
-    fig, axes = _figure(*_panels(len(groups)), size=(11, 7.5) if len(groups) > 2 else (11, 4.4))
-    colours = _colours(mm["impl"])
+    fig, axes = _figure(*_panels(len(groups)), size=(12, 7.5) if len(groups) > 2 else (12, 4.4))
+    colours = impl_colours(mm)
     for ax, ((dtype, m, k), group) in zip(axes.flat, groups):
         batches = np.array(sorted(group["n"].unique()), float)
         for impl, series in group.groupby("impl", sort=False):
@@ -425,8 +585,8 @@ def figure_c5(mm: pd.DataFrame):
                     linewidth=1.2, label=f"{claims.C5_MIN_SPEEDUP:g}x cheaper (target)")
         ax.set(xscale="log", yscale="log", title=f"dense_mm {dtype} {int(m)}x{int(k)}", xlabel="batch n (vectors)",
                ylabel="time per vector (ms)")
-        ax.legend(fontsize="x-small")
     _hide_unused(axes, len(groups))
+    _figure_legend(fig, axes)
     return fig
 
 

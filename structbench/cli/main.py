@@ -42,6 +42,7 @@ def op_params(op) -> list[str]:
     names = dict.fromkeys(op.dims)
     for shape in (*op.test_shapes, *(s for p in PROFILES.values() for s in p.shapes.get(op.name, ()))):
         names.update(dict.fromkeys(shape))
+    names.update(dict.fromkeys(op.extra_params))
     return list(names)
 
 
@@ -204,25 +205,32 @@ def _run_profile(args: argparse.Namespace, registry):
         return base
     if not args.op:
         raise ValueError("--shape needs --op: the op(s) the shape is for, e.g. --op dense_mv --shape m=4096,n=11008")
-    for name in args.op:
-        op = registry.op(name)
-        for shape in args.shape:
-            _check_shape(op, shape)
+    shapes = {name: tuple(_check_shape(registry.op(name), shape) for shape in args.shape) for name in args.op}
     backends = base.backends if args.profile or not args.impl else CPU_BACKENDS + GPU_BACKENDS
     return dataclasses.replace(base, name="adhoc", summary=f"--shape cases, timed as '{base.name}'",
-                               backends=backends, shapes={name: tuple(args.shape) for name in args.op})
+                               backends=backends, shapes=shapes)
 
 
-def _check_shape(op, shape: dict) -> None:
+def _check_shape(op, shape: dict) -> dict:
+    """The --shape case of op, with the dims its other parameters imply (a named matrix's
+    size); a bad parameter is a ValueError naming --shape, the op and the parameter."""
     known, required = op_params(op), required_params(op)
     unknown = [name for name in shape if name not in known]
     if unknown:
         raise ValueError(f"--shape: {op.name} has no parameter {unknown[0]!r}; its parameters: {', '.join(known)}")
+    try:
+        shape = op.complete(shape)
+    except ValueError as exc:
+        raise ValueError(f"--shape: {op.name}: {exc}") from None
     missing = [name for name in required if name not in shape]
     if missing:
         raise ValueError(f"--shape: {op.name} needs {', '.join(missing)} (parameters: {', '.join(known)}); "
                          f"e.g. --shape {','.join(f'{n}=16' for n in required)}")
-    op.check_params(shape)
+    try:
+        op.check_params(shape)
+    except ValueError as exc:
+        raise ValueError(f"--shape: {exc}") from None
+    return shape
 
 
 def _check_out(out: Path, args: argparse.Namespace) -> None:
@@ -424,6 +432,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         result = compare_runs(*args.csv, threshold=threshold, alpha=args.alpha)
         title = f"{args.csv[1]} vs {args.csv[0]} (ratio = new time / base time)"
         failed = len(result.regressions)
+    if result.table.empty:  # a CI gate must not pass while comparing nothing
+        raise ValueError(f"{' and '.join(str(c) for c in args.csv)}: no case in common ({len(result.only_base)} "
+                         f"only in the base, {len(result.only_new)} only in the new): nothing to compare")
     text = render(result, title=title, fmt=args.format, only_changes=args.only_changes, threshold=threshold,
                   alpha=args.alpha)
     _write_stdout(text)
@@ -579,7 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shape", action="append", type=shape_spec, metavar="NAME=V[,NAME=V]",
                      help="ad-hoc case(s) of the --op ops instead of the profile's shapes, e.g. m=4096,n=11008 "
                           "or m=2048,n=2048,r=16 (repeatable)")
-    run.add_argument("--profile", type=_profile_name, metavar="{quick,full,cpu,smoke}",
+    from structbench.run.profiles import PROFILES  # names only: every profile --profile takes
+
+    run.add_argument("--profile", type=_profile_name, metavar="{" + ",".join(PROFILES) + "}",
                      help="the sweep (listed above); default: quick with a GPU, cpu without")
     run.add_argument("--out", metavar="CSV", help="CSV to write (default: results/<profile>-<time>.csv)")
     run.add_argument("--resume", action="store_true", help="only the cases --out has no row for")
@@ -668,9 +681,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # the benchmark worker could not start
         print(f"structbench: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `structbench list | head`: the reader left; no traceback
+    except BrokenPipeError:  # `structbench list | head`: the reader left, as asked; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 0
     except signals.Interrupted as stop:  # before any case ran (imports, planning, --out checks)
         signals.ignore()
         print("\nstructbench: interrupted before any case ran", file=sys.stderr)

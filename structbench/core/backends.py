@@ -27,6 +27,7 @@ class Backend:
     library: str  # "numpy", "torch" or "cupy": the array type implementations receive
     summary: str
     probe: Callable[[], str | None]  # reason it is unavailable here, or None
+    colour: str = ""  # its implementations' colour in every report's figures (C1, C4, C5)
 
     def unavailable_reason(self) -> str | None:
         return self.probe()
@@ -97,6 +98,10 @@ class Backend:
 
         return torch.cuda.mem_get_info()[0]
 
+    def free_host_bytes(self) -> int | None:
+        """Memory the host can still give a case now (MemAvailable); None where unknown."""
+        return host_available_bytes()
+
     def synchronize(self) -> None:
         if self.device != "cuda":
             return
@@ -108,6 +113,22 @@ class Backend:
             import torch
 
             torch.cuda.synchronize()
+
+
+def host_available_bytes() -> int | None:
+    """The kernel's estimate of memory available without swapping (/proc/meminfo
+    MemAvailable), else the free pages; None where neither is known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def use_true_fp32() -> None:
@@ -223,12 +244,12 @@ def _probe_cupy_kernels() -> str | None:
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("numpy", "cpu", "numpy", "NumPy on the CPU (BLAS for float32)", _probe_numpy),
-        Backend("torch-cpu", "cpu", "torch", "torch CPU tensors", _probe_torch_cpu),
-        Backend("torch-cuda", "cuda", "torch", "torch CUDA tensors (cuBLAS, cuSPARSE, cuFFT)", cuda_reason),
-        Backend("triton", "cuda", "torch", "our @triton.jit kernels on torch tensors", _probe_triton),
-        Backend("cupy", "cuda", "torch", "our CUDA C kernels through cupy.RawModule", _probe_cupy_kernels),
-        Backend("cupy-lib", "cuda", "cupy", "cupy library calls on cupy arrays", _probe_cupy),
+        Backend("numpy", "cpu", "numpy", "NumPy on the CPU (BLAS for float32)", _probe_numpy, "#56B4E9"),
+        Backend("torch-cpu", "cpu", "torch", "torch CPU tensors", _probe_torch_cpu, "#D55E00"),
+        Backend("torch-cuda", "cuda", "torch", "torch CUDA tensors (cuBLAS, cuSPARSE, cuFFT)", cuda_reason, "#E69F00"),
+        Backend("triton", "cuda", "torch", "our @triton.jit kernels on torch tensors", _probe_triton, "#0072B2"),
+        Backend("cupy", "cuda", "torch", "our CUDA C kernels through cupy.RawModule", _probe_cupy_kernels, "#009E73"),
+        Backend("cupy-lib", "cuda", "cupy", "cupy library calls on cupy arrays", _probe_cupy, "#CC79A7"),
     )
 }
 

@@ -70,19 +70,42 @@ class Op:
     compared_to: str | None = None
     dense_shape: Callable[[Params], dict] | None = field(default=None, compare=False)
 
+    # The op's colour in every report's figures (roofline, C3): fixed, so csr_mv is the same
+    # colour in every report; never a grey (the dtype and ceiling legends are grey/black).
+    colour: str = ""
+    # Parameters --shape takes that no test or profile shape shows (a stencil's grid size).
+    extra_params: tuple[str, ...] = ()
+    # params -> None, raising ValueError naming the bad parameter: what the family's other
+    # parameters must be (a CSR density in (0, 1], a LoRA scale a finite number).
+    check_family: Callable[[Params], None] | None = field(default=None, compare=False)
+    # params -> the dims the other parameters imply (a named matrix's size): complete() fills them in.
+    implied_dims: Callable[[Params], dict] | None = field(default=None, compare=False)
+
     def dense_params(self, params: Params, dense: Op) -> dict:
         """This case's shape as the params of the dense op it is compared against."""
         if self.dense_shape is not None:
             return dict(self.dense_shape(params))
         return {d: int(params[d]) for d in dense.dims}
 
+    def complete(self, params: Params) -> dict:
+        """params with the dims they imply added (given dims are kept: check_params then
+        says when they disagree)."""
+        implied = self.implied_dims(params) if self.implied_dims else {}
+        return {**implied, **params}
+
     def check_params(self, params: Params) -> None:
         missing = [d for d in self.dims if d not in params]
         if missing:
             raise ValueError(f"{self.name}: missing shape parameter(s) {missing}; needs {self.dims}")
-        bad = {d: params[d] for d in self.dims if int(params[d]) < 1}
-        if bad:
-            raise ValueError(f"{self.name}: shape parameters must be >= 1, got {bad}")
+        for d in self.dims:
+            value = params[d]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{self.name}: {d} must be a whole number >= 1, got {value!r}")
+        if self.check_family:
+            try:
+                self.check_family(params)
+            except ValueError as exc:
+                raise ValueError(f"{self.name}: {exc}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -443,7 +443,10 @@ def _selected_impls(args):
     from structbench.core.registry import default_registry
 
     registry = default_registry()
-    ops = args.op or [op.name for op in registry.ops()]
+    ops = [registry.op(name).name for name in args.op] if args.op else [op.name for op in registry.ops()]
+    for name in args.impl or []:  # an impl no selected op has: unknown, not "nothing matches"
+        if not any(impl.name == name for op in ops for impl in registry.impls(op)):
+            raise ValueError(f"unknown impl {name!r} for {', '.join(ops)}")
     for op in ops:
         for impl in registry.impls(op):
             if impl.backend not in ("triton", "cupy") or (args.impl and impl.name not in args.impl):
@@ -495,7 +498,19 @@ def cmd_inspect(args) -> int:
 
 def add_parser(sub) -> None:
     """The `inspect` subcommand (structbench/cli/main.py calls this)."""
-    parser = sub.add_parser("inspect", help="compile kernels for a GPU (no GPU needed) and print their facts")
+    import argparse
+
+    parser = sub.add_parser(
+        "inspect", help="compile kernels for a GPU (no GPU needed) and print their facts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="compile kernels for a GPU (no GPU needed) and print their facts.\n\n"
+                    "Each Triton kernel of ours is compiled for --arch at one shape, each CUDA C source with\n"
+                    "nvcc: registers, spills, shared memory, the widest global load, MMA use and occupancy,\n"
+                    "one row a kernel.\n"
+                    "With --host: host microseconds per call of each launcher against a bare Triton launch.",
+        epilog="examples:\n  structbench inspect --op dense_mv --dtype fp16\n"
+               "  structbench inspect --op csr_mv --impl triton-vector --arch 80 --no-spills\n"
+               "  structbench inspect --op dense_mv --shape 4096x4096 --host")
     parser.add_argument("--op", action="append", help="only this op (repeatable; default: all)")
     parser.add_argument("--impl", action="append", help="only this implementation (default: all of ours)")
     parser.add_argument("--dtype", action="append", help="only this dtype (repeatable)")

@@ -113,7 +113,7 @@ def figure_scaling(table: pd.DataFrame):
     axes); on the diagonal a kernel scales exactly as its bound, below it it falls short."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.5, 4.6), layout="constrained")
+    fig = Figure(figsize=(7, 5.6), layout="constrained")
     ax = fig.subplots()
     ax.grid(True, which="both", alpha=0.25)
     markers = {"memory": "o", "compute": "s"}
@@ -131,5 +131,5 @@ def figure_scaling(table: pd.DataFrame):
     ax.set_xlabel("predicted speedup (bandwidth or peak ratio)")
     ax.set_ylabel("measured speedup (base time / other time)")
     ax.set_title("Devices side by side")
-    ax.legend(fontsize="small")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize="small")  # off the data
     return fig

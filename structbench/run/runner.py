@@ -39,6 +39,11 @@ FATAL_CUDA_ERROR = re.compile(r"illegal memory access|unspecified launch failure
 # Device memory a case may use, as a multiple of its min_bytes (inputs + output once),
 # before it is skipped as too large: room for the flush buffer and library workspaces.
 MEMORY_HEADROOM = 1.25
+# Host memory a CPU case may use, per byte of its min_bytes: the float64 (int64) host
+# inputs and reference (8 bytes an element whatever the dtype), the copies in the dtype,
+# the output and the library's temporaries. Measured: numpy fp32 dense_mv peaked at 4.2x A.
+def host_bytes_needed(min_bytes: int, dtype: DType) -> int:
+    return int(min_bytes * (8 / dtype.width_bytes + 2) * MEMORY_HEADROOM)
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,15 @@ def _memory_reason(row: dict, free_bytes: int | None) -> str | None:
     return None
 
 
+def _host_memory_reason(row: dict, dtype: DType, available_bytes: int | None) -> str | None:
+    """A CPU case that cannot fit in the host's available memory: skipped, not OOM-killed."""
+    needed = host_bytes_needed(row["min_bytes"], dtype)
+    if available_bytes is not None and needed > available_bytes:
+        return (f"needs ~{needed / 2**30:.2f} GiB of host memory ({needed} bytes: inputs, float64 reference "
+                f"and copies), {available_bytes / 2**30:.2f} GiB available")
+    return None
+
+
 def run_case(registry: Registry, case: Case, settings: SweepSettings, environment: dict, *,
              inputs: InputCache | None = None,
              calibrations: dict[str, Calibration | None] | None = None) -> tuple[dict, list[float]]:
@@ -254,7 +268,9 @@ def run_case(registry: Registry, case: Case, settings: SweepSettings, environmen
         row.update(gpu_clocks())
     calibration = (calibrations or {}).get(backend.runs_on())
     samples: list[float] = []
-    reason = impl.unsupported_reason(case.shape, dtype) or _memory_reason(row, backend.free_memory_bytes())
+    reason = impl.unsupported_reason(case.shape, dtype) or (
+        _memory_reason(row, backend.free_memory_bytes()) if backend.runs_on() == "cuda" else
+        _host_memory_reason(row, dtype, backend.free_host_bytes()))
     if reason:
         row.update(status="skipped", error=reason)
     else:

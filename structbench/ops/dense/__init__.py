@@ -63,6 +63,7 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_mv",
         claims=("C1", "C2", "C4"),  # the dense matvec: time ~ m n, memory-bound, bytes per precision
+        colour="#1f77b4",
         summary="y = A x, A dense m x n",
         dims=("m", "n"),
         input_names=("a", "x"),
@@ -79,6 +80,7 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_mm",
         claims=("C5",),  # the batched form: batching vectors makes each one cheaper
+        colour="#17becf",
         summary="C = A B, A m x k, B k x n (n vectors batched)",
         dims=("m", "n", "k"),
         input_names=("a", "b"),

@@ -104,6 +104,15 @@ def _lowrank_limit(length_dim: str):
     return limit
 
 
+def check_rank_and_scale(p: Params) -> None:
+    """r a whole number >= 0 and LoRA's scale a finite number, before any case runs."""
+    rank = p.get("r")
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 0:
+        raise ValueError(f"r must be a whole number >= 0, got {rank!r}")
+    if "scale" in p and (reason := lora_scale_reason("fp32", p["scale"])):
+        raise ValueError(reason + (f" ({p['scale']!r})" if isinstance(p["scale"], str) else ""))
+
+
 def _lora_limit(length_dim: str):
     def limit(p: Params, dtype: DType) -> str | None:
         if dtype.is_integer:
@@ -147,8 +156,10 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="lowrank_mv",
         claims=("C3",), compared_to="dense_mv",  # its dense-* baselines run W = U V materialised
+        colour="#9467bd",
         summary="y = U (V x), U m x r, V r x n",
         dims=("m", "n"),
+        check_family=check_rank_and_scale,
         input_names=("u", "v", "x"),
         make_inputs=lowrank_mv_inputs,
         reference=ref.lowrank_mv,
@@ -161,8 +172,10 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="lowrank_mm",
         compared_to="dense_mm",
+        colour="#e377c2",
         summary="C = U (V B), U m x r, V r x k, B k x n (n vectors batched)",
         dims=("m", "n", "k"),
+        check_family=check_rank_and_scale,
         input_names=("u", "v", "b"),
         make_inputs=lowrank_mm_inputs,
         reference=ref.lowrank_mm,
@@ -176,8 +189,10 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="lora_mv",
         compared_to="dense_mv",  # its cost is an overhead over the plain dense W x (report), not C3
+        colour="#8c564b",
         summary="y = W x + s B (A x), W m x n, A r x n, B m x r, scale s",
         dims=("m", "n"),
+        check_family=check_rank_and_scale,
         input_names=("w", "a", "b", "x"),
         make_inputs=lora_mv_inputs,
         reference=ref.lora_mv,
@@ -193,8 +208,10 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="lora_mm",
         compared_to="dense_mm",
+        colour="#393b79",
         summary="Y = W X + s B (A X), W m x k, A r x k, B m x r, X k x n (n vectors as columns)",
         dims=("m", "n", "k"),
+        check_family=check_rank_and_scale,
         input_names=("w", "a", "b", "x"),
         make_inputs=lora_mm_inputs,
         reference=ref.lora_mm,

@@ -58,9 +58,9 @@ def real_matrix_size(p: Params) -> tuple[int, int]:
     if name in REAL_EXAMPLES:
         return REAL_EXAMPLES[name]
     if name in STENCILS:
-        grid = int(p.get("grid", 0))
-        if grid < 2:
-            raise ValueError(f"matrix {name!r} needs a 'grid' parameter >= 2, got {p.get('grid')!r}")
+        grid = p.get("grid")
+        if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
+            raise ValueError(f"matrix {name!r} needs a whole-number 'grid' parameter >= 2, got {grid!r}")
         rows, nnz = STENCILS[name]
         return rows(grid), nnz(grid)
     raise ValueError(f"unknown matrix {name!r}; known: {', '.join([*REAL_EXAMPLES, *STENCILS])}")
@@ -75,11 +75,39 @@ def csr_nnz(p: Params, cols_dim: str) -> int:
             raise ValueError(f"matrix {p['matrix']!r} is {size} x {size}, but m = {m}, {cols_dim} = {cols}")
         return nnz
     if p.get("dist") not in DISTRIBUTIONS:
-        raise ValueError(f"dist must be one of {DISTRIBUTIONS}, got {p.get('dist')!r}")
-    density = float(p.get("density", -1))
-    if not 0 <= density <= 1:
-        raise ValueError(f"density must be in [0, 1], got {p.get('density')!r}")
+        raise ValueError(f"dist must be one of {', '.join(DISTRIBUTIONS)} (or name a matrix), got {p.get('dist')!r}")
+    density = p.get("density")
+    # 0 has a cost (indptr, x and y: the empty matrix) but is no benchmark case: check_pattern
+    # refuses it, so the message names what a user may give.
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 <= density <= 1:
+        raise ValueError(f"density must be a number in (0, 1], got {density!r}")
     return math.floor(density * m * cols + 0.5)
+
+
+def implied_dims(cols_dim: str):
+    """A named matrix's size as the dims it implies: m and the column count (csr_mm's
+    batch n stays the user's)."""
+    def dims(p: Params) -> dict:
+        if "matrix" not in p:
+            return {}
+        size, _ = real_matrix_size(p)
+        return {"m": size, cols_dim: size}
+
+    return dims
+
+
+def check_pattern(cols_dim: str):
+    """The pattern parameters, checked before any case runs: a bad density, dist or matrix
+    (or a generated pattern with no stored element) is a one-line ValueError."""
+    def check(p: Params) -> None:
+        nnz = csr_nnz(p, cols_dim)
+        if "matrix" not in p and p["density"] == 0:
+            raise ValueError("density must be a number in (0, 1], got 0 (a matrix with no stored element)")
+        if nnz == 0 and p[cols_dim] > 0:
+            raise ValueError(f"density {p['density']} of a {p['m']} x {p[cols_dim]} matrix gives no stored element "
+                             f"(benchmark inputs are never all zero): use density >= {1 / (p['m'] * p[cols_dim]):.3g}")
+
+    return check
 
 
 def _indptr_width(nnz: int) -> int:
@@ -284,6 +312,7 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="csr_mv",
         claims=("C3",), compared_to="dense_mv",  # its dense-* baselines run A densified
+        colour="#ff7f0e",
         summary="y = A x, A sparse m x n in CSR (indptr, indices, data)",
         dims=("m", "n"),
         input_names=("indptr", "indices", "data", "x"),
@@ -292,6 +321,7 @@ def register(reg: Registry) -> None:
         out_shape=lambda p: (p["m"],),
         flops=csr_mv_flops,
         min_bytes=csr_mv_min_bytes,
+        extra_params=("grid",), check_family=check_pattern("n"), implied_dims=implied_dims("n"),
         test_shapes=_shapes(("m", "n"), (1, 1, _uniform(1.0)), (37, 50, _uniform(0.01)),
                             (120, 90, {"density": 0.08, "dist": "powerlaw"}),
                             (200, 333, {"density": 0.03, "dist": "banded"}),
@@ -301,6 +331,7 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="csr_mm",
         compared_to="dense_mm",
+        colour="#d62728",
         summary="C = A B, A sparse m x k in CSR, B dense k x n (n vectors batched)",
         dims=("m", "n", "k"),
         input_names=("indptr", "indices", "data", "b"),
@@ -309,6 +340,7 @@ def register(reg: Registry) -> None:
         out_shape=lambda p: (p["m"], p["n"]),
         flops=csr_mm_flops,
         min_bytes=csr_mm_min_bytes,
+        extra_params=("grid",), check_family=check_pattern("k"), implied_dims=implied_dims("k"),
         # B column tiles are 16..128 wide: n = 130 crosses them.
         test_shapes=_shapes(("m", "n", "k"), (1, 1, 1, _uniform(1.0)), (37, 5, 50, _uniform(0.01)),
                             (48, 7, 40, {"density": 0.1, "dist": "powerlaw"}),

@@ -104,6 +104,7 @@ def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="toeplitz_mv",
         claims=("C3",), compared_to="dense_mv",  # its dense-* baselines run T materialised
+        colour="#2ca02c",
         summary="y = T x, T m x n Toeplitz given by its first column c and first row r",
         dims=("m", "n"),
         input_names=("c", "r", "x"),
@@ -122,6 +123,7 @@ def register(reg: Registry) -> None:
         name="toeplitz_mm",
         compared_to="dense_mm",
         dense_shape=lambda p: {"m": p["m"], "n": p["k"], "k": p["n"]},  # T m x n times B n x k
+        colour="#bcbd22",
         summary="C = T B, T m x n Toeplitz (first column c, first row r), B n x k",
         dims=("m", "n", "k"),
         input_names=("c", "r", "b"),
