@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.env import cpu_llc_bytes, cpu_name, gpu_l2_bytes, gpu_name, software, usable_cores
+from bench.env import available_memory_bytes, cpu_llc_bytes, cpu_name, gpu_l2_bytes, gpu_name, software, usable_cores
 from bench.timing import TimingPolicy, measure, summarize
 
 CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "results" / "calibration"
@@ -187,17 +187,6 @@ def _cuda_bandwidth_ladder(largest_bytes: int) -> list[list[float]]:
         ladder.append([size, size / (ms / 1e3) / 1e9])
         del src, dst
     return ladder
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (None where it cannot be read)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def cpu_ladder_top() -> int:

@@ -163,6 +163,18 @@ def cpu_threads() -> str:
     return " ".join(f"{name}={value}" for name, value in parts.items())
 
 
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo: what the CPU may still allocate without swapping
+    (None where it cannot be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 @functools.cache
 def software() -> dict[str, str]:
     cuda = ""

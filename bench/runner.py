@@ -39,6 +39,7 @@ FATAL_CUDA_ERROR = re.compile(r"illegal memory access|unspecified launch failure
 # Device memory a case may use, as a multiple of its min_bytes (inputs + output once),
 # before it is skipped as too large: room for the flush buffer and library workspaces.
 MEMORY_HEADROOM = 1.25
+HOST_LIBRARIES = 2  # CPU cases: numpy's and torch's copies of the inputs may coexist
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = No
             runnable.append(impl)
         for params in profile.shapes.get(op.name, ()):
             op.check_params(params)
-            for dtype in wanted_dtypes:
+            for dtype in [d for d in wanted_dtypes if d in profile.dtypes_for(op.name) or dtypes]:
                 for impl in runnable:
                     if dtype in impl.dtypes:
                         cases.append(Case(op.name, impl.name, dtype, _ordered(op.dims, params)))
@@ -220,10 +221,16 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower()
 
 
-def _memory_reason(row: dict, free_bytes: int | None) -> str | None:
+def _memory_reason(row: dict, free_bytes: int | None, *, on_host: bool = False) -> str | None:
+    """Why a case would not fit in the memory of its device, or None. On the CPU the host
+    inputs live beside the library's: float64 copies (8 bytes per element, make_host_case)
+    and one array of the dtype per library (numpy and torch), so the need is larger."""
     needed = row["min_bytes"] * MEMORY_HEADROOM
+    if on_host:
+        needed = row["min_bytes"] * (8 / get_dtype(row["dtype"]).width_bytes + HOST_LIBRARIES) * MEMORY_HEADROOM
     if free_bytes is not None and needed > free_bytes:
-        return f"needs ~{needed / 2**30:.2f} GiB of device memory, {free_bytes / 2**30:.2f} GiB free"
+        where = "memory" if on_host else "device memory"
+        return f"needs ~{needed / 2**30:.2f} GiB of {where}, {free_bytes / 2**30:.2f} GiB available"
     return None
 
 
@@ -240,7 +247,8 @@ def run_case(registry: Registry, case: Case, settings: SweepSettings, environmen
         row.update(gpu_clocks())
     calibration = (calibrations or {}).get(backend.runs_on())
     samples: list[float] = []
-    reason = impl.unsupported_reason(case.shape, dtype) or _memory_reason(row, backend.free_memory_bytes())
+    reason = impl.unsupported_reason(case.shape, dtype) or \
+        _memory_reason(row, backend.free_memory_bytes(), on_host=backend.runs_on() == "cpu")
     if reason:
         row.update(status="skipped", error=reason)
     else:

@@ -145,9 +145,17 @@ def test_declined_case_is_a_skipped_row():
 
 
 def test_case_too_large_for_free_memory_is_skipped_before_allocating():
-    assert "GiB free" in _memory_reason({"min_bytes": 2 * 2**30}, 2**30)
+    assert "GiB available" in _memory_reason({"min_bytes": 2 * 2**30}, 2**30)
     assert _memory_reason({"min_bytes": 2**20}, 2**30) is None
-    assert _memory_reason({"min_bytes": 2**40}, None) is None  # CPU: not checked
+    assert _memory_reason({"min_bytes": 2**40}, None) is None  # nothing known about the memory: not checked
+
+
+def test_cpu_case_that_would_not_fit_in_memory_is_skipped_with_its_need():
+    # 16384^2 fp32 (1 GiB): float64 host inputs (2 GiB) and two libraries' copies, x 1.25.
+    row = {"min_bytes": 2**30, "dtype": "fp32"}
+    reason = _memory_reason(row, 4 * 2**30, on_host=True)
+    assert reason == "needs ~5.00 GiB of memory, 4.00 GiB available"
+    assert _memory_reason(row, 6 * 2**30, on_host=True) is None
 
 
 def test_roofline_columns_from_a_calibration():
