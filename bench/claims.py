@@ -460,6 +460,11 @@ def claim_c4(frame: pd.DataFrame) -> Verdict:
             item["verdict"] = NO_DATA
         else:
             item["verdict"] = REPRODUCED if best["speedup_vs_fp32"] >= item["target"] else NOT_REPRODUCED
+            if item["verdict"] == NOT_REPRODUCED:
+                narrow, wide = (by_id.loc[i] for i in (best["row_id"], best["fp32_row_id"]))
+                notes.append(f"C4 {dtype}: {best['impl']} reads {dtype} at {narrow['gbps']:.3g} GB/s against "
+                             f"{wide['gbps']:.3g} GB/s in fp32: the library has no {dtype} matvec that streams the "
+                             f"narrower type at full speed, so fewer bytes do not make it faster here.")
         items.append(item)
     return _verdict(items, C4_RULE, decided, notes)
 
