@@ -197,10 +197,12 @@ def cpu_ladder_top() -> int:
     return min(2**31, available // 4) if available else 2**30
 
 
-def _cpu_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
-    """The copy with every core this process may use: one np.copyto per thread on its own
-    slice (np.copyto releases the GIL). A single thread undershoots the read bandwidth a
-    multi-threaded BLAS gemv reaches; the best of 1 and all threads is the ceiling."""
+def _cpu_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> tuple[float, float]:
+    """(copy, read-only) bandwidth with every core this process may use: one np.copyto (or
+    sum) per thread on its own slice (both release the GIL). A single thread undershoots the
+    read bandwidth a multi-threaded BLAS gemv reaches (the best of 1 and all threads is
+    kept); and a gemv only reads, where a copy also writes (and pays write-allocate traffic
+    it does not count), so the ceiling a row is held against is the larger of the two."""
     from concurrent.futures import ThreadPoolExecutor
 
     from bench.timing import CpuClock
@@ -210,13 +212,18 @@ def _cpu_copy_gbps(copy_bytes: int, policy: TimingPolicy) -> float:
     threads = cpu_copy_threads()
     bounds = np.linspace(0, src.size, threads + 1).astype(int)
     slices = [(dst[a:b], src[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-    best_ms = summarize(measure(lambda: np.copyto(dst, src), CpuClock(), policy))["time_ms_p50"]
+    copy_ms = summarize(measure(lambda: np.copyto(dst, src), CpuClock(), policy))["time_ms_p50"]
+    read_ms = summarize(measure(src.sum, CpuClock(), policy))["time_ms_p50"]
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
-            def threaded():
+            def threaded_copy():
                 list(pool.map(lambda pair: np.copyto(*pair), slices))
-            best_ms = min(best_ms, summarize(measure(threaded, CpuClock(), policy))["time_ms_p50"])
-    return 2 * src.nbytes / (best_ms / 1e3) / 1e9
+
+            def threaded_read():
+                list(pool.map(lambda pair: pair[1].sum(), slices))
+            copy_ms = min(copy_ms, summarize(measure(threaded_copy, CpuClock(), policy))["time_ms_p50"])
+            read_ms = min(read_ms, summarize(measure(threaded_read, CpuClock(), policy))["time_ms_p50"])
+    return 2 * src.nbytes / (copy_ms / 1e3) / 1e9, src.nbytes / (read_ms / 1e3) / 1e9
 
 
 def _cpu_matmul_fn(library: str, precision: str, size: int):
@@ -252,7 +259,7 @@ MATMUL_STEP_S = 0.15
 NO_FAST_PATH_FRACTION = 0.25
 
 
-def _cpu_matmul_tflops(precision: str, policy: TimingPolicy) -> float | None:
+def _cpu_matmul_tflops(precision: str, policy: TimingPolicy, sizes=CPU_MATMUL_SIZES) -> float | None:
     """The fastest product of this precision over the libraries the baselines call and
     CPU_MATMUL_SIZES, with the threads they use; None for TF32 (no CPU has it)."""
     import time
@@ -263,7 +270,7 @@ def _cpu_matmul_tflops(precision: str, policy: TimingPolicy) -> float | None:
         return None
     best = None
     for library in ("torch", "numpy"):
-        for size in CPU_MATMUL_SIZES:
+        for size in sizes:
             fn = _cpu_matmul_fn(library, precision, size)
             if fn is None:
                 break
@@ -311,8 +318,11 @@ def measure_calibration(device: str) -> Calibration:
         knee = detect_knee(*zip(*ladder)) if ladder else None
         # The copy ceiling past the knee (the memory plateau), with the BLAS pools' threads.
         copy_bytes = max(256 * 2**20, 2 * (knee or 0))
-        copy = _cpu_copy_gbps(copy_bytes, policy)
+        copy_only, read_only = _cpu_copy_gbps(copy_bytes, policy)
+        copy = max(copy_only, read_only)
         peaks, notes = cpu_peaks({p: _cpu_matmul_tflops(p, policy) for p in PRECISIONS})
+        notes.insert(0, f"bandwidth ceiling {copy:.3g} GB/s: the larger of a copy ({copy_only:.3g} GB/s, read + "
+                        f"write) and a read-only stream ({read_only:.3g} GB/s), {cpu_copy_threads()} threads")
         name, reported = cpu_name(), cpu_llc_bytes() or None
     sizes = {"copy_bytes": copy_bytes, "matmul_size": size}
     if device == "cpu":
