@@ -181,3 +181,14 @@ def test_two_cpu_libraries_in_one_worker_each_keep_their_time_alone():
         executor.close()
     for impl, times in mixed.items():
         assert statistics.median(times) <= 1.5 * alone[impl], (impl, times, alone)
+
+
+def test_the_banner_shows_the_measured_knee_next_to_the_reported_cache():
+    from bench.report import cache_banner
+
+    rows = [{**row("dense_mv", "numpy", "fp32", ms=2.0, llc=480 * MIB, device="Xeon", m=s, n=s),
+             "cache_knee_bytes": knee} for s, knee in ((2048, 64 * MIB), (4096, 64 * MIB))]
+    text = cache_banner(annotate(pd.DataFrame(rows)))
+    assert "measured knee 64 MiB" in text and "480 MiB reported by the device" in text
+    fallback = cache_banner(annotate(pd.DataFrame([{**r, "cache_knee_bytes": ""} for r in rows])))
+    assert "no measured knee" in fallback and "falls back" in fallback

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench import sweep
+from bench.plan import CostModel
 from bench.registry import Impl, Registry
 from bench.results import COLUMNS, ResultWriter
 from bench.runner import Case, SweepSettings
@@ -176,7 +177,7 @@ def test_gpu_check_plan_fits_eight_minutes_by_the_cost_model():
     assert result.triton_specialisations > 0 and result.cupy_modules
     assert result.gpu_check_s() <= GPU_CHECK_LIMIT_S == 8 * 60, result.phases_s
     # Only the GPU is calibrated: the profile has no CPU backend.
-    assert result.phases_s["calibration"] == 15.0
+    assert result.phases_s["calibration"] == CostModel().calibration_s["cuda"]
 
 
 def test_cases_that_decide_the_claims_come_first():
