@@ -8,6 +8,11 @@ from bench import signals
 
 def main() -> int:
     signals.install()
+    # Before numpy/torch load: this process's BLAS pools as every worker's (`--no-isolate`
+    # and `calibrate` measure here); bench.env.configure_cpu_threads says why.
+    from bench.env import configure_cpu_threads
+
+    configure_cpu_threads()
     try:
         from bench.cli import main as cli_main
     except signals.Interrupted as stop:

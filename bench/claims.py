@@ -155,8 +155,9 @@ def _verdict(items: list[dict], rule: str, rows: list, notes: list[str], columns
 
 # --- C1 -------------------------------------------------------------------------------
 C1_RULE = (f"log-log slope of dense_mv time vs m·n per series (impl, dtype), fitted on the points in the memory "
-           f"regime (min_bytes >= the last-level cache) at least {FLOOR_FACTOR:g}x slower than the fastest of "
-           f"their series (above the launch floor), not noisy or launch-bound, >= {C1_MIN_POINTS} points; "
+           f"regime (min_bytes >= the cache size: the measured knee, else the reported LLC) at least "
+           f"{FLOOR_FACTOR:g}x slower than the fastest of their series (above the launch floor), not noisy or "
+           f"launch-bound, >= {C1_MIN_POINTS} points; "
            f"reproduced when every judged series (our kernels; baselines if none) has a slope in "
            f"[{SLOPE_RANGE[0]}, {SLOPE_RANGE[1]}].")
 
@@ -207,7 +208,7 @@ def fit_loglog(x, y) -> tuple[float, float]:
 # --- C2 -------------------------------------------------------------------------------
 C2_RULE = (f"per dtype, at the largest dense_mv shape in the memory regime, the best implementation reaches >= "
            f"{C2_MIN_PCT_OF_BW:g}% of the measured copy bandwidth and < {C2_MAX_PCT_OF_PEAK:g}% of the measured "
-           f"matmul peak of its dtype; cache-resident rows (min_bytes < last-level cache) are not judged.")
+           f"matmul peak of its dtype; cache-resident rows (min_bytes < the cache size) are not judged.")
 
 
 def overshoot_note(row, column: str, ceiling: str) -> str | None:
@@ -238,7 +239,7 @@ def claim_c2(frame: pd.DataFrame) -> Verdict:
     for dtype in sorted(rows["dtype"].unique(), key=_dtype_key):
         memory = rows[(rows["dtype"] == dtype) & (rows["regime"] != "cache")]
         if memory.empty:
-            notes.append(f"C2 {dtype}: every dense_mv row is cache-resident (min_bytes < last-level cache).")
+            notes.append(f"C2 {dtype}: every dense_mv row is cache-resident (min_bytes < the cache size).")
             items.append({"dtype": dtype, "verdict": NO_DATA})
             continue
         best = _best_at_largest(memory, "pct_of_bw", highest=True)
