@@ -143,12 +143,11 @@ def _ladder_policy(size: int) -> TimingPolicy:
     return TimingPolicy(warmup_ms=5, min_reps=3, max_reps=200, budget_ms=60, flush_l2=False)
 
 
-def _cpu_copy_fn(working_set: int):
-    """A copy of working_set / 2 bytes with the cores the BLAS pools use (one np.copyto per
-    thread on its own slice: it releases the GIL), and the thread pool to close after."""
+def _cpu_copy_fn(src: np.ndarray):
+    """A copy of ``src`` with the cores the BLAS pools use (one np.copyto per thread on its
+    own slice: it releases the GIL), and the thread pool to close after."""
     from concurrent.futures import ThreadPoolExecutor
 
-    src = np.random.default_rng(0).random(max(1, working_set // 16))
     dst = np.empty_like(src)
     threads = cpu_copy_threads()
     bounds = np.linspace(0, src.size, threads + 1).astype(int)
@@ -163,8 +162,9 @@ def _cpu_bandwidth_ladder(largest_bytes: int) -> list[list[float]]:
     from bench.timing import CpuClock
 
     ladder = []
+    source = np.random.default_rng(0).random(max(1, largest_bytes // 16))  # random once; each size a prefix
     for size in knee_ladder(largest_bytes):
-        copy, pool = _cpu_copy_fn(size)
+        copy, pool = _cpu_copy_fn(source[:max(1, size // 16)])
         try:
             ms = summarize(measure(copy, CpuClock(), _ladder_policy(size)))["time_ms_min"]
         finally:
