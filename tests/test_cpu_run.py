@@ -5,6 +5,7 @@ pools that do not starve each other inside one worker."""
 
 from __future__ import annotations
 
+import os
 import statistics
 
 import numpy as np
@@ -143,6 +144,24 @@ def test_thread_settings_keep_what_the_user_set():
     configured = env.configure_cpu_threads(environ)
     assert configured["OMP_NUM_THREADS"] == "1" and environ["OMP_WAIT_POLICY"] == "PASSIVE"
     assert environ["OPENBLAS_NUM_THREADS"] == str(env.usable_cores())
+
+
+def test_a_worker_runs_with_sized_passive_pools_and_leaves_ours_alone(monkeypatch):
+    from bench.sweep import IsolatedExecutor
+
+    for name in env.configure_cpu_threads({}):
+        monkeypatch.delenv(name, raising=False)
+    settings = SweepSettings(policy=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False))
+    executor = IsolatedExecutor("bench.registry:default_registry", settings, timeout_s=120)
+    try:
+        row, _ = executor.run(Case("dense_mv", "torch-cpu", "fp32", (("m", 33), ("n", 7))))
+    finally:
+        executor.close()
+    cores = env.usable_cores()
+    recorded = dict(part.split("=") for part in row["cpu_threads"].split())
+    assert recorded["cores"] == recorded["torch"] == recorded["openblas"] == str(cores)
+    assert recorded["wait"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in os.environ  # this process's environment is restored
 
 
 TRIES = 5  # each library this many times per worker; medians compared
