@@ -8,6 +8,11 @@ from structbench.run import signals
 
 def main() -> int:
     signals.install()
+    # Before numpy/torch load: this process's BLAS pools as every worker's (`--no-isolate`
+    # and `calibrate` measure here); structbench.measure.env.configure_cpu_threads says why.
+    from structbench.measure.env import configure_cpu_threads
+
+    configure_cpu_threads()
     try:
         from structbench.cli.main import main as cli_main
     except signals.Interrupted as stop:

@@ -267,7 +267,7 @@ def test_an_interrupt_inside_exec_code_exits_130(tmp_path):
     with -SIGINT although handled (CPython's unhandled_keyboard_interrupt flag), 1-2 runs in
     16 under load; with Interrupted, 0 in 32."""
     (tmp_path / "interrupted_in_exec.py").write_text(
-        "import os, signal\nfrom bench import signals\nsignals.install()\n"
+        "import os, signal\nfrom structbench.run import signals\nsignals.install()\n"
         "try:\n    exec('os.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(10**7): pass')\n"
         "except signals.Interrupted as stop:\n    raise SystemExit(stop.exit_code)\n")
     result = subprocess.run([sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path, capture_output=True,

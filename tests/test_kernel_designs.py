@@ -57,7 +57,7 @@ def test_dense_mm_split_k_workspace_is_fp32_or_int32(dtype):
     import torch
 
     from structbench.core.dtypes import get_dtype as dtype_of
-    from structbench.ops._shared import triton
+    from structbench.ops._shared import triton as _triton
     from structbench.ops.dense.triton import _dense_mm_kernel, _split_k_sum_kernel, dense_mm
 
     launches = []

@@ -142,7 +142,7 @@ def test_planted_gpu_run_draws_every_figure_with_a_banner(tmp_path):
         assert (tmp_path / "rep" / f"{name}.png").stat().st_size > 5000, name
         assert f"({name}.png)" in markdown
     banner = markdown.split("| claim |")[0]
-    assert "**kind:** GPU" in banner and "50 MiB (recorded in the CSV)" in banner
+    assert "**kind:** GPU" in banner and "50 MiB reported by the device" in banner
     assert "2 skipped, 1 error" in banner and "2x torch has no int8 gemv" in banner
     verdicts = _verdicts(build_report(load_rows(path), path))
     assert verdicts["C1"] == verdicts["C2"] == verdicts["C4"] == verdicts["C5"] == REPRODUCED

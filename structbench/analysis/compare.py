@@ -45,7 +45,7 @@ VERDICTS = ("faster", "slower", "same", "unsure", "broken", "fixed")
 NEEDED = ("op", "impl", "dtype", "m", "n", "status", "time_ms_p50")
 ENVIRONMENT_COLUMNS = ("device_name", "driver_version", "torch_version", "triton_version", "cupy_version",
                        "numpy_version", "cuda_version", "python_version", "profile", "cache_mode", "timing_mode",
-                       "llc_bytes")
+                       "llc_bytes", "cache_knee_bytes", "cpu_threads")
 CEILING_TOLERANCE = 0.10  # ceilings further apart than this: the machines differ, normalise
 CLOCK_TOLERANCE = 0.05
 # A global shift: at least this share of the cases moved beyond the threshold one way, and

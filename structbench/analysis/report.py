@@ -25,7 +25,7 @@ from structbench.analysis import claims
 from structbench.analysis.claims import DTYPE_ORDER, NO_DATA, NOT_REPRODUCED, REPRODUCED, Verdict, row_name
 from structbench.analysis.formatting import to_markdown, with_units
 from structbench.analysis.readcsv import BadInput, read_text
-from structbench.core.registry import MATERIALISED_DENSE, OTHER_ALGORITHM, default_registry
+from structbench.core.registry import MATERIALISED_DENSE, default_registry
 from structbench.run.results import sidecar
 
 __all__ = ["NO_DATA", "NOT_REPRODUCED", "REPRODUCED", "build_report", "load_rows", "write_report"]
@@ -33,7 +33,7 @@ __all__ = ["NO_DATA", "NOT_REPRODUCED", "REPRODUCED", "build_report", "load_rows
 NOT_MEASURED = "not measured in this run"
 NUMERIC = ("m", "n", "k", "time_ms_p50", "time_ms_p20", "time_ms_p80", "flops", "min_bytes", "gbps", "tflops",
            "arith_intensity", "ceiling_gbps", "ceiling_tflops", "pct_of_bw", "pct_of_peak",
-           "sm_clock_mhz", "mem_clock_mhz", "llc_bytes")
+           "sm_clock_mhz", "mem_clock_mhz", "llc_bytes", "cache_knee_bytes")
 NEEDED = ("op", "impl", "dtype", "status", "m", "n", "time_ms_p50", "flops", "min_bytes")
 CPU_BACKENDS = ("numpy", "torch-cpu")
 DTYPE_MARKERS = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
@@ -133,23 +133,39 @@ def _counted(series: pd.Series) -> str:
     return "; ".join(f"{n}x {reason}" for reason, n in counts.items())
 
 
+def cache_banner(frame: pd.DataFrame) -> str:
+    """Per device, the cache size the regime uses and where it comes from: the knee measured
+    by calibration next to the reported last-level cache (sysfs, the GPU's L2), or the
+    reported one alone (a fallback, said so)."""
+    where = {"csv": "reported by the device (sysfs LLC / GPU L2)",
+             "device table": "from the device-name table: this CSV predates llc_bytes"}
+    parts = []
+    for device, rows in frame.groupby("device_name", sort=False):
+        knee, llc = rows["cache_knee_bytes"].dropna(), rows["llc_bytes"].dropna()
+        reported = f"{llc.median() / 2**20:.0f} MiB {where.get(rows['llc_source'].iloc[0], '')}" if len(llc) else \
+            "none reported"
+        if len(knee):
+            parts.append(f"{device}: measured knee {knee.median() / 2**20:.0f} MiB (copy bandwidth vs working set; "
+                         f"the regime uses it); {reported}")
+        elif len(llc):
+            parts.append(f"{device}: {reported} (no measured knee in this CSV: the regime falls back on it)")
+    return "; ".join(parts) or "unknown (no measured knee, no llc_bytes, device not in the table): no row classed " \
+                                "cache-resident"
+
+
 def banner(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
     """What a reader must know before any verdict: where, what, how, and what failed."""
     ok = _ok(frame)
     backends = set(ok["backend"]) if "backend" in ok else set()
     kind = "CPU only (no GPU backend measured)" if backends and backends <= set(CPU_BACKENDS) else \
         "GPU" if backends else "-"
-    llc = frame.dropna(subset=["llc_bytes"]).groupby("device_name").agg(
-        llc=("llc_bytes", "median"), source=("llc_source", "first"))
-    where = {"csv": "recorded in the CSV", "device table": "from the device-name table: this CSV predates llc_bytes"}
-    cache = "; ".join(f"{d}: {v.llc / 2**20:.0f} MiB ({where.get(v.source, v.source)})" for d, v in llc.iterrows()) \
-        or "unknown (no llc_bytes, device not in the table): no row classed cache-resident"
+    cache = cache_banner(frame)
     statuses = frame["status"].value_counts()
     facts = [("device", _values(frame, "device_name")), ("kind", kind),
              ("profile", _values(frame, "profile")), ("cache mode", _values(frame, "cache_mode")),
-             ("timing mode", _values(frame, "timing_mode")), ("last-level cache", cache),
-             ("regime", f"{int((ok['regime'] == 'cache').sum())} ok rows cache-resident (min_bytes < last-level "
-                        f"cache), {int((ok['regime'] != 'cache').sum())} in the memory regime"),
+             ("timing mode", _values(frame, "timing_mode")), ("cache size", cache),
+             ("regime", f"{int((ok['regime'] == 'cache').sum())} ok rows cache-resident (min_bytes < cache "
+                        f"size), {int((ok['regime'] != 'cache').sum())} in the memory regime"),
              ("rows", ", ".join(f"{statuses.get(s, 0)} {s}" for s in ("ok", "skipped", "error")))]
     for status in ("skipped", "error"):
         failed = frame[frame["status"] == status]
@@ -161,6 +177,8 @@ def banner(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
                                  "ok rows (they decide no verdict)"))
     for run in _runs(source):
         for device, calibration in (run.get("calibrations") or {}).items():
+            for note in (calibration or {}).get("notes", []):
+                facts.append(("ceilings", f"{device}: {note}"))
             if device == "cpu" and calibration and "copy_threads" not in calibration.get("sizes", {}):
                 facts.append(("ceilings", "the CPU copy ceiling of this run was measured single-threaded (before "
                                           "calibrate used every core): it undershoots what a BLAS gemv reads"))
@@ -330,20 +348,19 @@ def figure_c1(rows: pd.DataFrame):
 
 def _roofline_points(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Each row placed by its own cost model: dense-* baselines by the dense product they
-    run; algorithmic (FFT) baselines left off (returned by name)."""
-    placed, left_off = [], set()
+    run, an implementation with its own algorithm (Impl.flops: an FFT method) by that
+    algorithm's flops (those are named: returned as the second value)."""
+    placed, own = [], set()
     for _, r in rows.iterrows():
-        # another algorithm (FFT): the op's direct 2mn flops would credit it with work it does not do
-        if r["role"] == OTHER_ALGORITHM:
-            left_off.add(f"{r['op']} {r['impl']}")
-            continue
-        flops, min_bytes = r["flops"], r["min_bytes"]
+        flops, min_bytes = claims.algorithm_flops(r), r["min_bytes"]
+        if flops != r["flops"]:  # another algorithm (FFT): placed by its own cost, not the op's 2mn
+            own.add(f"{r['op']} {r['impl']}")
         if r["role"] == MATERIALISED_DENSE:
             flops, min_bytes = claims.dense_cost(r["op"], r["m"], r["n"], r["k"], r["dtype"])
         seconds = r["time_ms_p50"] / 1e3
         placed.append({"op": r["op"], "dtype": r["dtype"], "regime": r["regime"], "intensity": flops / min_bytes,
                        "tflops": flops / seconds / 1e12})
-    return pd.DataFrame(placed), sorted(left_off)
+    return pd.DataFrame(placed), sorted(own)
 
 
 def _spread_labels(fractions: list[float], min_gap: float = 0.04) -> list[float]:
@@ -367,7 +384,7 @@ def above_roof(points: pd.DataFrame, bandwidth_gbps: float, peaks: pd.Series) ->
 def figure_roofline(device_rows: pd.DataFrame, device: str):
     from matplotlib.lines import Line2D
 
-    points, left_off = _roofline_points(device_rows)
+    points, own_algorithm = _roofline_points(device_rows)
     fig, axes = _figure(size=(11, 6))
     ax = axes[0, 0]
     bandwidth = device_rows["ceiling_gbps"].median()
@@ -426,7 +443,7 @@ def figure_roofline(device_rows: pd.DataFrame, device: str):
     _legend_outside(ax, handles)
     ax.set(title=f"roofline: {device}", xlabel="arithmetic intensity (flop / byte, each impl's own cost model)",
            ylabel="achieved TFLOP/s")
-    return fig, left_off
+    return fig, own_algorithm
 
 
 def figure_c3(table: pd.DataFrame):
@@ -614,13 +631,13 @@ def section_c2(frame: pd.DataFrame, figures: dict) -> Section:
     calibrated = rows[rows["ceiling_gbps"].notna()] if "ceiling_gbps" in rows else rows.iloc[0:0]
     for device, device_rows in calibrated.groupby("device_name", sort=False):
         name = f"c2_roofline_{len([f for f in figures if f.startswith('c2_roofline')]) + 1}"
-        figures[name], left_off = figure_roofline(device_rows, device)
+        figures[name], own_algorithm = figure_roofline(device_rows, device)
         s.figure(name)
-        s.text("Hollow points are cache-resident rows (min_bytes below the last-level cache). dense-* baselines "
+        s.text("Hollow points are cache-resident rows (min_bytes below the cache size). Materialised-dense baselines "
                "are placed by the dense product they run (the materialised matrix), not the structured op's cost."
-               + (f" Left off the roofline: {', '.join(left_off)} — FFT-based, so the direct method's 2mn flops "
-                  "would credit them with work they do not do; they are timed in C3 and the vendor table."
-                  if left_off else ""))
+               + (f" Placed by their own algorithm's flops (registered with the implementation): "
+                  f"{', '.join(own_algorithm)} — FFT-based, the direct method's 2mn flops would credit them with "
+                  "work they do not do." if own_algorithm else ""))
     result = claims.claim_c2(frame)
     if len(result.table) and "impl" in result.table:
         s.table(_items(result))

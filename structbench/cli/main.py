@@ -128,6 +128,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         peaks = ", ".join(f"{p} {v:.4g}" for p, v in calibration.peak_tflops.items())
         print(f"{device} ({calibration.device_name}, measured {calibration.measured_at}): "
               f"copy {calibration.copy_gbps:.4g} GB/s; matmul peak TFLOP/s: {peaks}")
+        knee, reported = calibration.cache_knee_bytes, calibration.reported_cache_bytes
+        print(f"  cache knee: {f'{knee / 2**20:.0f} MiB' if knee else 'none found'} (measured); "
+              f"{f'{reported / 2**20:.0f} MiB' if reported else 'none'} reported by the device")
+        for note in calibration.notes:
+            print(f"  {note}")
     return 0
 
 

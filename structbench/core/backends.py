@@ -87,9 +87,12 @@ class Backend:
         return "cpu" if self.device == "cpu" else torch_device()
 
     def free_memory_bytes(self) -> int | None:
-        """Free memory on this backend's device now; None on the CPU (not checked)."""
+        """Free memory on this backend's device now (the CPU's available memory for a CPU
+        backend; None where it cannot be read)."""
         if self.runs_on() != "cuda":
-            return None
+            from structbench.measure.env import available_memory_bytes
+
+            return available_memory_bytes()
         if self.library == "cupy":
             import cupy
 

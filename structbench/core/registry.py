@@ -127,6 +127,10 @@ class Impl:
     # impl computes when it changes the computation on purpose (a product on a U V
     # materialised and rounded to the dtype), so it is verified against that; None: the op's.
     reference: str | None = None
+    # params -> the arithmetic of this impl's own algorithm where it is not the op's (an FFT
+    # Toeplitz product: O((m + n) log(m + n)), not the direct 2 m n): what claim C3 predicts
+    # its time from and where the roofline places it. None: the op's flops.
+    flops: Callable[[Params], int] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:

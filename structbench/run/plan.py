@@ -36,7 +36,7 @@ class CostModel:
     triton_compile_s: float = 0.4  # per specialisation: sm_90 compiles measured here, 0.2-0.6 s
     cupy_module_s: float = 3.0  # per .cu file: NVRTC of a few hundred templated lines
     worker_start_s: float = 15.0  # spawn, import torch/triton/cupy, create the CUDA context
-    calibration_s: dict = field(default_factory=lambda: {"cuda": 15.0, "cpu": 65.0})  # cpu: measured here
+    calibration_s: dict = field(default_factory=lambda: {"cuda": 20.0, "cpu": 30.0})  # cpu: measured here, knee ladder
     device_input_s_per_gb: float = 1.0  # device RNG + float64 reference + PCIe copies (~10 GB/s)
     to_device_s_per_gb: float = 0.4  # narrowing float64 host values (~5 GB/s) + pageable copy
     host_call_ms: float = 0.3  # Python launch cost of our launchers (90-360 us measured here)

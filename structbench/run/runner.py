@@ -118,7 +118,7 @@ def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = No
             runnable.append(impl)
         for params in profile.shapes.get(op.name, ()):
             op.check_params(params)
-            for dtype in wanted_dtypes:
+            for dtype in [d for d in wanted_dtypes if d in profile.dtypes_for(op.name) or dtypes]:
                 for impl in runnable:
                     if dtype in impl.dtypes:
                         cases.append(Case(op.name, impl.name, dtype, _ordered(op.dims, params)))

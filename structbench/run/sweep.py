@@ -25,7 +25,7 @@ from multiprocessing.connection import wait
 from structbench.measure import calibrate
 from structbench.core.backends import cuda_reason, get_backend, numerics, use_true_fp32
 from structbench.measure.calibrate import CALIBRATION_SECONDS, Calibration, is_cached, load_or_measure
-from structbench.measure.env import gpu_clocks, row_environment
+from structbench.measure.env import apply_torch_threads, configure_cpu_threads, gpu_clocks, row_environment
 from structbench.core.registry import Registry, _resolve
 from structbench.run.results import ResultWriter
 from structbench.run.runner import FATAL_CUDA_ERROR, Case, InputCache, SweepSettings, base_row, run_case
@@ -62,6 +62,7 @@ class _Session:
 
     def __init__(self, registry_factory: str, settings: SweepSettings) -> None:
         use_true_fp32()  # before any baseline runs: fp32 rows are never silently TF32
+        apply_torch_threads()  # the pools as structbench.measure.env.configure_cpu_threads sized them
         self.registry: Registry = _resolve(registry_factory)()
         self.settings = settings
         self.environment = {device: row_environment(device) for device in _devices()}
@@ -182,9 +183,18 @@ class IsolatedExecutor:
         # SIGINT before unblocking it, so a Ctrl-C now cannot kill it mid-import; ours
         # arrives when the mask is restored.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        # The worker's BLAS/OpenMP pools are sized and made passive before its libraries
+        # load (structbench.measure.env.configure_cpu_threads says why); this process's own are left alone.
+        saved = {name: os.environ.get(name) for name in configure_cpu_threads({})}
         try:
+            configure_cpu_threads()
             self._process.start()
         finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
         self._seq = 0

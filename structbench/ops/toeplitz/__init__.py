@@ -57,6 +57,27 @@ def toeplitz_mm_min_bytes(p: Params, dtype: DType) -> int:
     return reads + p["m"] * p["k"] * output_dtype(dtype).width_bytes
 
 
+# An FFT method (the fft-* and scipy baselines) pays none of the direct method's 2 m n:
+# real FFTs of length L = 2^ceil(log2(m + n - 1)) (~2.5 L log2 L flops each, the usual
+# split-radix count): one of T's parameters and one per column of x/B forward, one per
+# column back, and a complex product of L / 2 + 1 bins (6 flops) per column. That is what
+# claim C3 predicts their time from, and where the roofline places their rows.
+def _fft_flops(p: Params, columns: int) -> int:
+    if not (p["m"] and p["n"]):
+        return 0
+    length = 1 << max(0, p["m"] + p["n"] - 2).bit_length()
+    transform = 2.5 * length * max(1, length.bit_length() - 1)
+    return int((2 * columns + 1) * transform + 6 * (length // 2 + 1) * columns)
+
+
+def toeplitz_mv_fft_flops(p: Params) -> int:
+    return _fft_flops(p, 1)
+
+
+def toeplitz_mm_fft_flops(p: Params) -> int:
+    return _fft_flops(p, p["k"])
+
+
 # --- inputs ---------------------------------------------------------------------------
 def _first_column_and_row(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
     c = random_array((p["m"],), dtype, rng)
@@ -183,17 +204,19 @@ def register(reg: Registry) -> None:
                  note="numpy.matmul on T materialised in prepare"),
     ):
         reg.add_impl(impl)
-    for op in (mv, mm):
+    for op, fft_flops in ((mv, toeplitz_mv_fft_flops), (mm, toeplitz_mm_fft_flops)):
         for impl in (
             baseline(op, "fft-torch", backend="torch-cuda", target="structbench.ops.toeplitz.baselines:torch_fft",
                      dtypes=FLOAT, role=OTHER_ALGORITHM,
-                     note="torch.fft (cuFFT) rfft/irfft of length 2^ceil(log2(m+n-1)); fp16/bf16 computed in fp32"),
+                     note="torch.fft (cuFFT) rfft/irfft of length 2^ceil(log2(m+n-1)); fp16/bf16 computed in fp32",
+                     flops=fft_flops),
             baseline(op, "fft-torch-cpu", backend="torch-cpu", target="structbench.ops.toeplitz.baselines:torch_fft",
                      dtypes=FLOAT, role=OTHER_ALGORITHM,
-                     note="torch.fft on the CPU; fp16/bf16 computed in fp32"),
+                     note="torch.fft on the CPU; fp16/bf16 computed in fp32",
+                     flops=fft_flops),
             baseline(op, "fft-cupy", backend="cupy-lib", target="structbench.ops.toeplitz.baselines:cupy_fft",
                      dtypes=CUPY_FLOAT, role=OTHER_ALGORITHM,
-                     note="cupy.fft (cuFFT); fp16 computed in fp32"),
+                     note="cupy.fft (cuFFT); fp16 computed in fp32", flops=fft_flops),
             baseline(op, "conv1d-torch", backend="torch-cuda", target="structbench.ops.toeplitz.baselines:torch_conv1d",
                      dtypes=FLOAT,
                      note="torch.nn.functional.conv1d (cuDNN): T x = conv1d(params, x reversed), n taps"),
@@ -203,6 +226,6 @@ def register(reg: Registry) -> None:
                      note="torch.nn.functional.conv1d on the CPU"),
             baseline(op, "scipy", backend="numpy", target="structbench.ops.toeplitz.baselines:scipy_matmul_toeplitz",
                      dtypes=("fp32", "fp16"), role=OTHER_ALGORITHM, limits=_scipy_limit,
-                     note="scipy.linalg.matmul_toeplitz (FFT, float64 inside) on the CPU"),
+                     note="scipy.linalg.matmul_toeplitz (FFT, float64 inside) on the CPU", flops=fft_flops),
         ):
             reg.add_impl(impl)
