@@ -49,6 +49,32 @@ BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LOWRANK_RANKS = (1, 4, 16, 64, 256)
 
 
+# The parameter gradients (issue 22; structbench/ops/<family>/grad.py), per profile: the
+# forward ops' shapes where claims pair them (gradient bytes against forward bytes).
+GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
+    "quick": {
+        "dense_grad_mv": _squares(4096, 16384) + ({"m": 4096, "n": 11008},),
+        "dense_grad_mm": _batches(4096, 4096, 16, 256, 1024),
+        "dense_sgd_mv": _squares(4096, 16384),
+    },
+    "gpu-check": {
+        "dense_grad_mv": _squares(8192),
+        "dense_grad_mm": _batches(4096, 4096, 256),
+        "dense_sgd_mv": _squares(8192),
+    },
+    "full": {
+        "dense_grad_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
+        "dense_grad_mm": _batches(4096, 4096, *BATCHES),
+        "dense_sgd_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
+    },
+    "cpu": {
+        "dense_grad_mv": _squares(1024, 4096),
+        "dense_grad_mm": _batches(1024, 1024, 64),
+        "dense_sgd_mv": _squares(1024, 4096),
+    },
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -87,6 +113,7 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-5) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.001, 0.01, 0.1)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+                **GRAD_SHAPES["quick"],
             },
             # ~900 cases: a 50 ms budget per case keeps the sweep near its 3-minute target.
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=50),
@@ -110,6 +137,7 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+                **GRAD_SHAPES["gpu-check"],
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=100, budget_ms=50),
         ),
@@ -142,6 +170,7 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform",
                                                                            0.001, 0.01, 0.05, 0.2)
                                 + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
+                **GRAD_SHAPES["full"],
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -161,6 +190,7 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 4096, "n": 4096}, "powerlaw", 0.01) + _csr({"m": 4096, "n": 4096}, "banded", 0.01)
                 + ({"m": 600, "n": 600, "matrix": "bar"}, {"m": 65536, "n": 65536, "matrix": "poisson2d", "grid": 256}),
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.001, 0.01, 0.1, 0.3),
+                **GRAD_SHAPES["cpu"],
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
         ),

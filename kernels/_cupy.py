@@ -20,6 +20,7 @@ from kernels._checks import ArrayInfo
 # CPU path of our CUDA C (tests/cudacpu) installs an object with ptr / fill_empty / launch
 # here; the benchmark never does.
 _LAUNCHER = None
+_HEADER = Path(__file__).with_name("structbench.cuh")
 
 
 def code_and_options(source: Path) -> tuple[str, tuple[str, ...]]:
@@ -27,8 +28,9 @@ def code_and_options(source: Path) -> tuple[str, tuple[str, ...]]:
     # The shared header is prepended, not only found through -I: CuPy's kernel cache is
     # keyed by the code string, so an edited header must change that string. Its include
     # guard makes the source's own #include "structbench.cuh" a no-op.
-    code = (source.parent / "structbench.cuh").read_text() + source.read_text()
-    return code, ("--std=c++17", f"-I{source.parent}")
+    # The header lives beside this seam, so a .cu file in a family folder finds it too.
+    code = _HEADER.read_text() + source.read_text()
+    return code, ("--std=c++17", f"-I{_HEADER.parent}")
 
 
 @functools.cache

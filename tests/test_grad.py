@@ -1,0 +1,164 @@
+"""Parameter gradients (issue 22, part 2): the float64 references against torch.autograd in
+float64 through the forward formula (so a wrong formula cannot hide behind a kernel that
+matches it), the forward formula against the forward reference, bad input, the in-place
+SGD step, cost models, and the CUDA C compile. Kernels against the references on every
+test shape: tests/test_correctness.py (every registered impl), e.g.
+``pytest tests/test_correctness.py -k "grad or sgd"``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bench.dtypes import get_dtype
+from bench.registry import default_registry
+from reference import dense as dense_fwd
+from structbench.ops.dense import grad_cuda as dense_cuda
+from structbench.ops.dense import grad_triton as dense_triton
+
+ROOT = Path(__file__).resolve().parent.parent
+NVCC = shutil.which("nvcc")
+f64 = torch.float64
+
+
+def _t(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
+
+
+def _leaf(shape, rng) -> torch.Tensor:
+    return _t(rng.standard_normal(shape)).requires_grad_()
+
+
+def _flat_grad(y: torch.Tensor, params, delta: np.ndarray) -> np.ndarray:
+    grads = torch.autograd.grad(y, params, _t(delta), allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                      for g, p in zip(grads, params)]).numpy()
+
+
+# --- each op: (forward in torch float64 -> (y, leaves), the forward's numpy reference or None,
+# how the autograd result maps onto the op's output) ---------------------------------------------
+def _dense_mv(h, p, rng):
+    w = _leaf((p["m"], p["n"]), rng)
+    return w @ _t(h["x"]), (w,), dense_fwd.dense_mv(w.detach().numpy(), h["x"])
+
+
+def _dense_mm(h, p, rng):
+    w = _leaf((p["m"], p["k"]), rng)
+    return w @ _t(h["x"]), (w,), dense_fwd.dense_mm(w.detach().numpy(), h["x"])
+
+
+FORWARDS = {"dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm}
+
+
+def _autograd_of(op_name: str, host: dict, shape: dict, kwargs: dict, rng) -> np.ndarray:
+    if op_name == "dense_sgd_mv":
+        y, params, _ = _dense_mv(host, shape, rng)
+        return host["w"] - kwargs["lr"] * _flat_grad(y, params, host["delta"]).reshape(host["w"].shape)
+    y, params, forward_reference = FORWARDS[op_name](host, shape, rng)
+    np.testing.assert_allclose(y.detach().numpy(), forward_reference, rtol=1e-12, atol=1e-12)
+    return _flat_grad(y, params, host["delta"])
+
+
+GRAD_OPS = [op.name for op in default_registry().ops() if "_grad_" in op.name or op.name == "dense_sgd_mv"]
+
+
+@pytest.mark.parametrize("op_name", GRAD_OPS)
+def test_reference_matches_float64_autograd_on_every_test_shape(op_name):
+    op = default_registry().op(op_name)
+    for i, shape in enumerate(op.test_shapes):
+        rng = np.random.default_rng(i)
+        host = op.make_inputs(shape, get_dtype("fp32"), rng)
+        kwargs = op.call_kwargs(shape)
+        expected = _autograd_of(op_name, host, shape, kwargs, rng)
+        got = op.reference(*(host[name] for name in op.input_names), **kwargs)
+        assert got.shape == op.out_shape(shape), shape
+        np.testing.assert_allclose(got.reshape(-1), expected.reshape(-1), rtol=1e-12, atol=1e-12, err_msg=str(shape))
+
+
+@pytest.mark.parametrize("op_name", GRAD_OPS)
+def test_int8_is_declined_and_every_impl_is_float(op_name):
+    for impl in default_registry().impls(op_name):
+        assert "int8" not in impl.dtypes, impl.name
+    assert {"triton", "cupy"} <= {i.name for i in default_registry().impls(op_name)}
+
+
+# --- bad input ----------------------------------------------------------------------------------
+LAUNCHERS = {"triton": dense_triton, "cuda": dense_cuda}
+
+
+@pytest.fixture(params=list(LAUNCHERS))
+def dense(request):
+    return LAUNCHERS[request.param]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda k: k.dense_grad_mv(torch.ones(3, dtype=torch.int8), torch.ones(4, dtype=torch.int8)), "int8 gradients"),
+    (lambda k: k.dense_grad_mv(torch.ones(3), torch.ones(4, dtype=torch.float16)), "must match"),
+    (lambda k: k.dense_grad_mv(torch.ones(3, 1), torch.ones(4)), "must be 1-D"),
+    (lambda k: k.dense_grad_mv(np.ones(3), torch.ones(4)), "torch.Tensor or cupy.ndarray"),
+    (lambda k: k.dense_grad_mv(torch.ones(3), torch.ones(4), out=torch.empty(3, 4)), "expected (4, 3)"),
+    (lambda k: k.dense_grad_mv(torch.ones(3), torch.ones(4), out=torch.empty(4, 3, dtype=torch.float16)), "out"),
+    (lambda k: k.dense_grad_mm(torch.ones(3, 5), torch.ones(4, 6)), "the batch n is 5 in x but 6 in delta"),
+    (lambda k: k.dense_grad_mm(torch.ones(5, 3).t(), torch.ones(4, 5)), "row-major"),
+    (lambda k: k.dense_sgd_mv(torch.ones(4, 3), torch.ones(2), torch.ones(4), lr=0.1), "columns of W"),
+    (lambda k: k.dense_sgd_mv(torch.ones(4, 3), torch.ones(3), torch.ones(5), lr=0.1), "rows of W"),
+])
+def test_bad_input_is_one_clear_error(dense, call, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        call(dense)
+
+
+def test_out_overlapping_an_input_is_refused(dense):
+    storage = torch.randn(13)
+    w = storage[:12].view(4, 3)
+    with pytest.raises(ValueError, match="out overlaps w"):  # only exactly w itself is allowed
+        dense.dense_sgd_mv(w, torch.randn(3), torch.randn(4), lr=0.1, out=storage[1:].view(4, 3))
+    buffer = torch.randn(20)
+    with pytest.raises(ValueError, match="out overlaps x"):
+        dense.dense_grad_mv(buffer[:3], buffer[:4], out=buffer[:12].view(4, 3))
+
+
+def test_sgd_step_in_place_updates_w(dense):
+    rng = np.random.default_rng(3)
+    w, x, delta = (_t(rng.standard_normal(s)).float() for s in ((33, 70), (70,), (33,)))
+    expected = w - 0.25 * torch.outer(delta, x)
+    returned = dense.dense_sgd_mv(w, x, delta, lr=0.25, out=w)
+    assert returned is w
+    torch.testing.assert_close(w, expected, rtol=1e-6, atol=1e-6)
+
+
+# --- cost models ---------------------------------------------------------------------------------
+def test_dense_cost_models_by_hand():
+    reg, fp16 = default_registry(), get_dtype("fp16")
+    p = {"m": 3, "n": 5}
+    assert reg.op("dense_grad_mv").flops(p) == 15 and reg.op("dense_grad_mv").min_bytes(p, fp16) == (3 + 5 + 15) * 2
+    assert reg.op("dense_sgd_mv").min_bytes(p, fp16) == (3 + 5 + 30) * 2
+    q = {"m": 3, "n": 5, "k": 7}
+    assert reg.op("dense_grad_mm").flops(q) == 2 * 3 * 5 * 7
+    assert reg.op("dense_grad_mm").min_bytes(q, fp16) == (15 + 35 + 21) * 2
+
+
+# --- the CUDA C compiles (nvcc on the PATH) and defines every kernel its launcher uses ------------
+CUDA_LAUNCHERS = [dense_cuda]
+
+
+@pytest.mark.parametrize("module", CUDA_LAUNCHERS, ids=lambda m: m.__name__.split(".")[-2])
+def test_cuda_source_compiles_and_defines_every_launched_kernel(module, tmp_path):
+    if NVCC is None:
+        pytest.skip("nvcc is not on the PATH: CUDA sources not compile-checked")
+    include = ROOT / "kernels"
+    for arch in ("sm_80", "sm_90"):
+        result = subprocess.run([NVCC, f"-arch={arch}", "-std=c++17", "-Werror", "all-warnings", f"-I{include}", "-c",
+                                 str(module.SOURCE), "-o", str(tmp_path / f"{arch}.o")], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    ptx = tmp_path / "k.ptx"
+    subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", f"-I{include}", "--ptx", str(module.SOURCE), "-o", str(ptx)],
+                   check=True)
+    missing = set(module.KERNEL_NAMES) - set(re.findall(r"\.entry\s+(\w+)", ptx.read_text()))
+    assert not missing, sorted(missing)
