@@ -56,21 +56,38 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "dense_grad_mv": _squares(4096, 16384) + ({"m": 4096, "n": 11008},),
         "dense_grad_mm": _batches(4096, 4096, 16, 256, 1024),
         "dense_sgd_mv": _squares(4096, 16384),
+        "lowrank_grad_mv": tuple({"m": 16384, "n": 16384, "r": r} for r in (16, 256)),
+        "lowrank_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16},),
+        "lora_grad_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
+        "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
     },
     "gpu-check": {
         "dense_grad_mv": _squares(8192),
         "dense_grad_mm": _batches(4096, 4096, 256),
         "dense_sgd_mv": _squares(8192),
+        "lowrank_grad_mv": ({"m": 16384, "n": 16384, "r": 16},),
+        "lowrank_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16},),
+        "lora_grad_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
+        "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
     },
     "full": {
         "dense_grad_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
         "dense_grad_mm": _batches(4096, 4096, *BATCHES),
         "dense_sgd_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
+        "lowrank_grad_mv": tuple({"m": s, "n": s, "r": 16} for s in LADDER)
+        + tuple({"m": 8192, "n": 8192, "r": r} for r in LOWRANK_RANKS),
+        "lowrank_grad_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16} for b in BATCHES),
+        "lora_grad_mv": tuple({"m": m, "n": n, "r": 16, "scale": 2.0} for m, n in LLM_SHAPES),
+        "lora_grad_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
     },
     "cpu": {
         "dense_grad_mv": _squares(1024, 4096),
         "dense_grad_mm": _batches(1024, 1024, 64),
         "dense_sgd_mv": _squares(1024, 4096),
+        "lowrank_grad_mv": ({"m": 2048, "n": 2048, "r": 16},),
+        "lowrank_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16},),
+        "lora_grad_mv": ({"m": 2048, "n": 2048, "r": 16, "scale": 2.0},),
+        "lora_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
     },
 }
 

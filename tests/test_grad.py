@@ -19,8 +19,11 @@ import torch
 from bench.dtypes import get_dtype
 from bench.registry import default_registry
 from reference import dense as dense_fwd
+from reference import lowrank as lowrank_fwd
 from structbench.ops.dense import grad_cuda as dense_cuda
 from structbench.ops.dense import grad_triton as dense_triton
+from structbench.ops.lowrank import grad_cuda as lowrank_cuda
+from structbench.ops.lowrank import grad_triton as lowrank_triton
 
 ROOT = Path(__file__).resolve().parent.parent
 NVCC = shutil.which("nvcc")
@@ -53,7 +56,21 @@ def _dense_mm(h, p, rng):
     return w @ _t(h["x"]), (w,), dense_fwd.dense_mm(w.detach().numpy(), h["x"])
 
 
-FORWARDS = {"dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm}
+def _lowrank(h, p, rng):
+    u, v = _t(h["u"]).requires_grad_(), _t(h["v"]).requires_grad_()
+    x = h.get("x", h.get("b"))
+    return u @ (v @ _t(x)), (u, v), lowrank_fwd.lowrank_mv(h["u"], h["v"], x)
+
+
+def _lora(h, p, rng):
+    a, b = _t(h["a"]).requires_grad_(), _t(h["b"]).requires_grad_()
+    w = rng.standard_normal((h["b"].shape[0], h["a"].shape[1]))
+    y = _t(w) @ _t(h["x"]) + p["scale"] * (b @ (a @ _t(h["x"])))
+    return y, (a, b), lowrank_fwd.lora_mv(w, h["a"], h["b"], h["x"], scale=p["scale"])
+
+
+FORWARDS = {"dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm, "lowrank_grad_mv": _lowrank,
+            "lowrank_grad_mm": _lowrank, "lora_grad_mv": _lora, "lora_grad_mm": _lora}
 
 
 def _autograd_of(op_name: str, host: dict, shape: dict, kwargs: dict, rng) -> np.ndarray:
@@ -133,6 +150,29 @@ def test_sgd_step_in_place_updates_w(dense):
     torch.testing.assert_close(w, expected, rtol=1e-6, atol=1e-6)
 
 
+LOWRANK = {"triton": lowrank_triton, "cuda": lowrank_cuda}
+
+
+@pytest.fixture(params=list(LOWRANK))
+def lowrank(request):
+    return LOWRANK[request.param]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda k: k.lowrank_grad_mv(torch.ones(5, 3), torch.ones(2, 4), torch.ones(4), torch.ones(5)), "the rank r"),
+    (lambda k: k.lowrank_grad_mv(torch.ones(5, 3), torch.ones(3, 4), torch.ones(6), torch.ones(5)), "reduction"),
+    (lambda k: k.lowrank_grad_mm(torch.ones(5, 3), torch.ones(3, 4), torch.ones(4, 2), torch.ones(5, 7)), "batch n"),
+    (lambda k: k.lowrank_grad_mm(torch.ones(5, 3), torch.ones(3, 4), torch.ones(4, 2), torch.ones(6, 2)), "m is 5"),
+    (lambda k: k.lora_grad_mv(torch.ones(3, 4), torch.ones(5, 3), torch.ones(4), torch.ones(5), scale=float("nan")),
+     "finite"),
+    (lambda k: k.lora_grad_mv(torch.ones(3, 4), torch.ones(5, 3), torch.ones(4), torch.ones(5), scale=1.0,
+                              out=torch.empty(26)), "expected (27,)"),
+])
+def test_lowrank_bad_input_is_one_clear_error(lowrank, call, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        call(lowrank)
+
+
 # --- cost models ---------------------------------------------------------------------------------
 def test_dense_cost_models_by_hand():
     reg, fp16 = default_registry(), get_dtype("fp16")
@@ -142,6 +182,18 @@ def test_dense_cost_models_by_hand():
     q = {"m": 3, "n": 5, "k": 7}
     assert reg.op("dense_grad_mm").flops(q) == 2 * 3 * 5 * 7
     assert reg.op("dense_grad_mm").min_bytes(q, fp16) == (15 + 35 + 21) * 2
+
+
+def test_lowrank_cost_models_by_hand():
+    """Parameters (m + n) r, not m n: read once (the factors), written once (the gradient)."""
+    reg, fp32 = default_registry(), get_dtype("fp32")
+    p = {"m": 10, "n": 6, "r": 2}
+    assert reg.op("lowrank_grad_mv").flops(p) == 3 * 16 * 2
+    assert reg.op("lora_grad_mv").min_bytes(p, fp32) == (2 * 32 + 16) * 4
+    q = {"m": 10, "n": 3, "k": 6, "r": 2}
+    assert reg.op("lowrank_grad_mm").flops(q) == 4 * 16 * 2 * 3
+    assert reg.op("lora_grad_mm").min_bytes(q, fp32) == (2 * 32 + 18 + 30) * 4
+    assert reg.op("lora_grad_mm").out_shape(q) == (32,)
 
 
 # --- the CUDA C compiles (nvcc on the PATH) and defines every kernel its launcher uses ------------
