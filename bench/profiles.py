@@ -60,6 +60,8 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lowrank_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16},),
         "lora_grad_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
         "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+        "toeplitz_grad_mv": _squares(4096, 16384),
+        "toeplitz_grad_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in (16, 256)),
     },
     "gpu-check": {
         "dense_grad_mv": _squares(8192),
@@ -69,6 +71,8 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lowrank_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16},),
         "lora_grad_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
         "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+        "toeplitz_grad_mv": _squares(16384),
+        "toeplitz_grad_mm": ({"m": 4096, "n": 4096, "k": 16},),
     },
     "full": {
         "dense_grad_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
@@ -79,6 +83,8 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lowrank_grad_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16} for b in BATCHES),
         "lora_grad_mv": tuple({"m": m, "n": n, "r": 16, "scale": 2.0} for m, n in LLM_SHAPES),
         "lora_grad_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
+        "toeplitz_grad_mv": _squares(*LADDER),
+        "toeplitz_grad_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in BATCHES),
     },
     "cpu": {
         "dense_grad_mv": _squares(1024, 4096),
@@ -88,6 +94,8 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lowrank_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16},),
         "lora_grad_mv": ({"m": 2048, "n": 2048, "r": 16, "scale": 2.0},),
         "lora_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
+        "toeplitz_grad_mv": _squares(1024, 4096),
+        "toeplitz_grad_mm": ({"m": 1024, "n": 1024, "k": 8},),
     },
 }
 

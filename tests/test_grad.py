@@ -20,10 +20,14 @@ from bench.dtypes import get_dtype
 from bench.registry import default_registry
 from reference import dense as dense_fwd
 from reference import lowrank as lowrank_fwd
+from reference import toeplitz as toeplitz_fwd
 from structbench.ops.dense import grad_cuda as dense_cuda
 from structbench.ops.dense import grad_triton as dense_triton
 from structbench.ops.lowrank import grad_cuda as lowrank_cuda
 from structbench.ops.lowrank import grad_triton as lowrank_triton
+from structbench.ops.toeplitz import grad_cuda as toeplitz_cuda
+from structbench.ops.toeplitz import grad_reference as toeplitz_ref
+from structbench.ops.toeplitz import grad_triton as toeplitz_triton
 
 ROOT = Path(__file__).resolve().parent.parent
 NVCC = shutil.which("nvcc")
@@ -39,6 +43,8 @@ def _leaf(shape, rng) -> torch.Tensor:
 
 
 def _flat_grad(y: torch.Tensor, params, delta: np.ndarray) -> np.ndarray:
+    if not params:  # an empty T has no parameters
+        return np.zeros(0)
     grads = torch.autograd.grad(y, params, _t(delta), allow_unused=True)
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
                       for g, p in zip(grads, params)]).numpy()
@@ -69,7 +75,22 @@ def _lora(h, p, rng):
     return y, (a, b), lowrank_fwd.lora_mv(w, h["a"], h["b"], h["x"], scale=p["scale"])
 
 
-FORWARDS = {"dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm, "lowrank_grad_mv": _lowrank,
+def _toeplitz(h, p, rng):
+    """T built entry by entry from the leaves c and r[1:] (T[i, j] = c[i - j] or r[j - i])."""
+    m, n = p["m"], p["n"]
+    c, r_tail = _leaf((m,), rng), _leaf((max(n - 1, 0),), rng)
+    x = _t(h.get("x", h.get("b")))
+    t = torch.zeros((m, n), dtype=f64)
+    if m and n:
+        t = torch.stack([torch.stack([c[i - j] if i >= j else r_tail[j - i - 1] for j in range(n)])
+                         for i in range(m)])
+    r = np.concatenate([c.detach().numpy()[:1], r_tail.detach().numpy()]) if m and n else np.zeros(n)
+    forward = toeplitz_fwd.toeplitz_mv if x.ndim == 1 else toeplitz_fwd.toeplitz_mm
+    params = (c, r_tail) if m and n else ()
+    return t @ x, params, forward(c.detach().numpy(), r, x.numpy())
+
+
+FORWARDS = {"toeplitz_grad_mv": _toeplitz, "toeplitz_grad_mm": _toeplitz, "dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm, "lowrank_grad_mv": _lowrank,
             "lowrank_grad_mm": _lowrank, "lora_grad_mv": _lora, "lora_grad_mm": _lora}
 
 
@@ -89,6 +110,8 @@ GRAD_OPS = [op.name for op in default_registry().ops() if "_grad_" in op.name or
 def test_reference_matches_float64_autograd_on_every_test_shape(op_name):
     op = default_registry().op(op_name)
     for i, shape in enumerate(op.test_shapes):
+        if op_name.startswith("toeplitz") and shape["m"] * shape["n"] > 7000:
+            continue  # T built entry by entry: the small shapes only
         rng = np.random.default_rng(i)
         host = op.make_inputs(shape, get_dtype("fp32"), rng)
         kwargs = op.call_kwargs(shape)
@@ -173,6 +196,31 @@ def test_lowrank_bad_input_is_one_clear_error(lowrank, call, message):
         call(lowrank)
 
 
+TOEPLITZ = {"triton": toeplitz_triton, "cuda": toeplitz_cuda}
+
+
+@pytest.mark.parametrize("backend", list(TOEPLITZ))
+@pytest.mark.parametrize("call, message", [
+    (lambda k: k.toeplitz_grad_mv(torch.ones(3, 1), torch.ones(4)), "must be 1-D"),
+    (lambda k: k.toeplitz_grad_mm(torch.ones(3, 2), torch.ones(4, 5)), "the batch k is 2 in b but 5 in delta"),
+    (lambda k: k.toeplitz_grad_mm(torch.ones(2, 3).t(), torch.ones(4, 2)), "row-major"),
+    (lambda k: k.toeplitz_grad_mv(torch.ones(3), torch.ones(4), out=torch.empty(7)), "expected (6,)"),
+    (lambda k: k.toeplitz_grad_mv(torch.ones(3, dtype=torch.int8), torch.ones(4, dtype=torch.int8)), "int8"),
+])
+def test_toeplitz_bad_input_is_one_clear_error(backend, call, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        call(TOEPLITZ[backend])
+
+
+@pytest.mark.parametrize("m, n, k", [(30, 70, 5), (70, 30, 1), (1, 9, 3), (9, 1, 2)])
+def test_toeplitz_reference_fft_path_matches_the_direct_sums(m, n, k):
+    rng = np.random.default_rng(m * n + k)
+    x, delta = rng.standard_normal((n, k)), rng.standard_normal((m, k))
+    direct = toeplitz_ref.diagonal_sums(x, delta, method="direct")
+    np.testing.assert_allclose(toeplitz_ref.diagonal_sums(x, delta, method="fft"), direct, rtol=0,
+                               atol=1e-12 * np.abs(direct).max())
+
+
 # --- cost models ---------------------------------------------------------------------------------
 def test_dense_cost_models_by_hand():
     reg, fp16 = default_registry(), get_dtype("fp16")
@@ -196,8 +244,17 @@ def test_lowrank_cost_models_by_hand():
     assert reg.op("lora_grad_mm").out_shape(q) == (32,)
 
 
+def test_toeplitz_cost_models_by_hand():
+    """m + n - 1 parameters written, not m n; an empty T has none."""
+    reg, bf16 = default_registry(), get_dtype("bf16")
+    assert reg.op("toeplitz_grad_mv").min_bytes({"m": 4, "n": 6}, bf16) == (10 + 9) * 2
+    assert reg.op("toeplitz_grad_mv").flops({"m": 4, "n": 6}) == 48
+    assert reg.op("toeplitz_grad_mm").min_bytes({"m": 4, "n": 6, "k": 3}, bf16) == (30 + 9) * 2
+    assert reg.op("toeplitz_grad_mm").out_shape({"m": 0, "n": 6, "k": 3}) == (0,)
+
+
 # --- the CUDA C compiles (nvcc on the PATH) and defines every kernel its launcher uses ------------
-CUDA_LAUNCHERS = [dense_cuda]
+CUDA_LAUNCHERS = [dense_cuda, toeplitz_cuda]
 
 
 @pytest.mark.parametrize("module", CUDA_LAUNCHERS, ids=lambda m: m.__name__.split(".")[-2])

@@ -19,8 +19,9 @@ class Graph:
     """A forward graph built on first use: ``build(**call_kwargs)`` -> (y, params) where
     ``params`` are the leaves whose gradients the op returns, flattened in order."""
 
-    def __init__(self, build, delta) -> None:
+    def __init__(self, build, delta, write=None) -> None:
         self._build, self.delta, self._built = build, delta, {}
+        self.write = write  # (grads, out) -> out, when the flat concatenation is not the op's order
 
     def get(self, kwargs: dict):
         key = tuple(sorted(kwargs.items()))
@@ -40,11 +41,15 @@ def autograd_grad(graph: Graph, *, out, **kwargs):
     """torch.autograd.grad of the prepared graph, written into ``out`` (flattened)."""
     import torch
 
+    if out.numel() == 0:  # no parameters (an empty factor or matrix): nothing to build
+        return out
     y, params = graph.get(kwargs)
     if y.numel() == 0 or any(p.numel() == 0 for p in params):  # no graph edge to follow
         grads = [torch.zeros_like(p) for p in params]
     else:
         grads = torch.autograd.grad(y, params, graph.delta, retain_graph=True)
+    if graph.write is not None:
+        return graph.write(grads, out)
     if len(grads) == 1:
         return out.copy_(grads[0].reshape(out.shape))
     return torch.cat([g.reshape(-1) for g in grads], out=out)
