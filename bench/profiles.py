@@ -62,6 +62,10 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
         "toeplitz_grad_mv": _squares(4096, 16384),
         "toeplitz_grad_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in (16, 256)),
+        "csr_grad_mv": _csr({"m": 8192, "n": 8192}, "uniform", 0.001, 0.01, 0.1)
+        + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+        "csr_grad_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
+        + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
     },
     "gpu-check": {
         "dense_grad_mv": _squares(8192),
@@ -73,6 +77,8 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
         "toeplitz_grad_mv": _squares(16384),
         "toeplitz_grad_mm": ({"m": 4096, "n": 4096, "k": 16},),
+        "csr_grad_mv": _csr({"m": 8192, "n": 8192}, "uniform", 0.01),
+        "csr_grad_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01),
     },
     "full": {
         "dense_grad_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
@@ -85,6 +91,10 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lora_grad_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
         "toeplitz_grad_mv": _squares(*LADDER),
         "toeplitz_grad_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in BATCHES),
+        "csr_grad_mv": tuple(c for s in (4096, 16384) for c in _csr({"m": s, "n": s}, "uniform", 0.001, 0.01, 0.1)
+                             + _csr({"m": s, "n": s}, "powerlaw", 0.001, 0.01))
+        + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+        "csr_grad_mm": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform", 0.01)),
     },
     "cpu": {
         "dense_grad_mv": _squares(1024, 4096),
@@ -96,6 +106,8 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "lora_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
         "toeplitz_grad_mv": _squares(1024, 4096),
         "toeplitz_grad_mm": ({"m": 1024, "n": 1024, "k": 8},),
+        "csr_grad_mv": _csr({"m": 4096, "n": 4096}, "uniform", 0.01, 0.1) + _csr({"m": 4096, "n": 4096}, "powerlaw", 0.01),
+        "csr_grad_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01),
     },
 }
 

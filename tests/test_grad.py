@@ -20,9 +20,12 @@ from bench.dtypes import get_dtype
 from bench.registry import default_registry
 from reference import dense as dense_fwd
 from reference import lowrank as lowrank_fwd
+from reference import sparse as sparse_fwd
 from reference import toeplitz as toeplitz_fwd
 from structbench.ops.dense import grad_cuda as dense_cuda
 from structbench.ops.dense import grad_triton as dense_triton
+from structbench.ops.csr import grad_cuda as csr_cuda
+from structbench.ops.csr import grad_triton as csr_triton
 from structbench.ops.lowrank import grad_cuda as lowrank_cuda
 from structbench.ops.lowrank import grad_triton as lowrank_triton
 from structbench.ops.toeplitz import grad_cuda as toeplitz_cuda
@@ -90,7 +93,18 @@ def _toeplitz(h, p, rng):
     return t @ x, params, forward(c.detach().numpy(), r, x.numpy())
 
 
-FORWARDS = {"toeplitz_grad_mv": _toeplitz, "toeplitz_grad_mm": _toeplitz, "dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm, "lowrank_grad_mv": _lowrank,
+def _csr(h, p, rng):
+    """A dense A with the leaf values scattered onto the pattern (repeats summed)."""
+    x = h.get("x", h.get("b"))
+    rows = torch.from_numpy(sparse_fwd.row_ids(h["indptr"]))
+    values = _leaf((len(h["indices"]),), rng)
+    a = torch.zeros((len(h["indptr"]) - 1, x.shape[0]), dtype=f64).index_put(
+        (rows, torch.from_numpy(h["indices"].astype(np.int64))), values, accumulate=True)
+    forward = sparse_fwd.csr_mv if x.ndim == 1 else sparse_fwd.csr_mm
+    return a @ _t(x), (values,), forward(h["indptr"], h["indices"], values.detach().numpy(), x)
+
+
+FORWARDS = {"csr_grad_mv": _csr, "csr_grad_mm": _csr, "toeplitz_grad_mv": _toeplitz, "toeplitz_grad_mm": _toeplitz, "dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm, "lowrank_grad_mv": _lowrank,
             "lowrank_grad_mm": _lowrank, "lora_grad_mv": _lora, "lora_grad_mm": _lora}
 
 
@@ -221,6 +235,28 @@ def test_toeplitz_reference_fft_path_matches_the_direct_sums(m, n, k):
                                atol=1e-12 * np.abs(direct).max())
 
 
+CSR = {"triton": csr_triton, "cuda": csr_cuda}
+_PTR, _IDX = torch.tensor([0, 2, 2, 3], dtype=torch.int32), torch.tensor([0, 3, 1], dtype=torch.int32)
+
+
+@pytest.mark.parametrize("backend", list(CSR))
+@pytest.mark.parametrize("call, message", [
+    (lambda k: k.csr_grad_mv(_PTR, torch.tensor([0, 4, 1], dtype=torch.int32), torch.ones(4), torch.ones(3)),
+     "indices must lie in [0, 4)"),
+    (lambda k: k.csr_grad_mv(torch.tensor([0, 2, 1, 3], dtype=torch.int32), _IDX, torch.ones(4), torch.ones(3)),
+     "non-decreasing"),
+    (lambda k: k.csr_grad_mv(torch.tensor([0, 2, 2, 4], dtype=torch.int32), _IDX, torch.ones(4), torch.ones(3)),
+     "indptr[-1] must equal len(indices) = 3"),
+    (lambda k: k.csr_grad_mv(_PTR, _IDX.long(), torch.ones(4), torch.ones(3)), "indices must be int32"),
+    (lambda k: k.csr_grad_mv(_PTR, _IDX, torch.ones(4), torch.ones(5)), "m (rows of A) is 3 in indptr but 5"),
+    (lambda k: k.csr_grad_mm(_PTR, _IDX, torch.ones(4, 2), torch.ones(3, 3)), "the batch is 2 in b but 3"),
+    (lambda k: k.csr_grad_mv(_PTR, _IDX, torch.ones(4), torch.ones(3), out=torch.empty(4)), "expected (3,)"),
+])
+def test_csr_bad_input_is_one_clear_error(backend, call, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        call(CSR[backend])
+
+
 # --- cost models ---------------------------------------------------------------------------------
 def test_dense_cost_models_by_hand():
     reg, fp16 = default_registry(), get_dtype("fp16")
@@ -244,6 +280,17 @@ def test_lowrank_cost_models_by_hand():
     assert reg.op("lora_grad_mm").out_shape(q) == (32,)
 
 
+def test_csr_cost_models_by_hand():
+    """nnz values written (not m n): 20 x 10 at density 0.1 stores 20."""
+    reg, fp32 = default_registry(), get_dtype("fp32")
+    p = {"m": 20, "n": 10, "density": 0.1, "dist": "uniform"}
+    assert reg.op("csr_grad_mv").out_shape(p) == (20,) and reg.op("csr_grad_mv").flops(p) == 20
+    assert reg.op("csr_grad_mv").min_bytes(p, fp32) == 20 * 8 + 21 * 4 + 30 * 4
+    q = {"m": 20, "n": 3, "k": 10, "density": 0.1, "dist": "uniform"}
+    assert reg.op("csr_grad_mm").flops(q) == 2 * 20 * 3
+    assert reg.op("csr_grad_mm").min_bytes(q, fp32) == 20 * 8 + 21 * 4 + 30 * 3 * 4
+
+
 def test_toeplitz_cost_models_by_hand():
     """m + n - 1 parameters written, not m n; an empty T has none."""
     reg, bf16 = default_registry(), get_dtype("bf16")
@@ -254,7 +301,7 @@ def test_toeplitz_cost_models_by_hand():
 
 
 # --- the CUDA C compiles (nvcc on the PATH) and defines every kernel its launcher uses ------------
-CUDA_LAUNCHERS = [dense_cuda, toeplitz_cuda]
+CUDA_LAUNCHERS = [dense_cuda, toeplitz_cuda, csr_cuda]
 
 
 @pytest.mark.parametrize("module", CUDA_LAUNCHERS, ids=lambda m: m.__name__.split(".")[-2])
