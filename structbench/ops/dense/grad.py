@@ -121,7 +121,7 @@ def register(reg: Registry) -> None:
             Impl(gmv, f"autograd-torch{suffix}", backend, f"{_B}:autograd_grad", FLOAT, True,
                  "torch.autograd.grad through F.linear" + _AUTOGRAD_NOTE, prepare=f"{_B}:dense_mv_graph"),
             Impl(gmm, f"autograd-torch{suffix}", backend, f"{_B}:autograd_grad", FLOAT, True,
-                 "torch.autograd.grad through torch.matmul (cuBLAS GEMM)" + _AUTOGRAD_NOTE,
+                 "torch.autograd.grad through torch.matmul" + _AUTOGRAD_NOTE,
                  prepare=f"{_B}:dense_mm_graph"),
             Impl(gmv, f"outer-torch{suffix}", backend, f"{_B}:torch_outer", FLOAT, True, "torch.outer"),
             Impl(gmm, f"matmul-torch{suffix}", backend, f"{_B}:torch_matmul_nt", FLOAT, True,
