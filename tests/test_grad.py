@@ -257,6 +257,20 @@ def test_csr_bad_input_is_one_clear_error(backend, call, message):
         call(CSR[backend])
 
 
+def test_split_rule_and_test_shapes_that_take_the_split_path():
+    from structbench.ops.dense.grad_split import MAX_SPLITS, splits
+
+    assert splits(64, 10**6, 16) == (1, 10**6 + 0)  # enough tiles: never split
+    assert splits(1, 255, 16)[0] == 1 and splits(1, 0, 16) == (1, 16)
+    count, per_split = splits(1, 1100, 256)
+    assert count > 1 and per_split % 256 == 0 and (count - 1) * per_split < 1100 <= count * per_split
+    assert splits(1, 10**7, 32)[0] == MAX_SPLITS
+    # dense_grad_mm 7 x 600 x 9 and lowrank_grad_mm 40 x 3 x 1100: one output tile, split
+    shapes = {op: default_registry().op(op).test_shapes for op in ("dense_grad_mm", "lowrank_grad_mm")}
+    assert {"m": 7, "n": 600, "k": 9} in shapes["dense_grad_mm"] and splits(1, 600, 16)[0] > 1
+    assert {"m": 40, "n": 3, "k": 1100, "r": 3} in shapes["lowrank_grad_mm"] and splits(1, 1100, 16)[0] > 1
+
+
 # --- cost models ---------------------------------------------------------------------------------
 def test_dense_cost_models_by_hand():
     reg, fp16 = default_registry(), get_dtype("fp16")

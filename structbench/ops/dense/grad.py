@@ -73,10 +73,11 @@ def sgd_mv_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
 
 MV_SHAPES = ({"m": 1, "n": 1}, {"m": 7, "n": 33}, {"m": 45, "n": 1}, {"m": 1, "n": 37}, {"m": 0, "n": 5},
              {"m": 7, "n": 0}, {"m": 130, "n": 290})
-# 130 x 150 spans several 64 x 64 tiles; n = 0 is an empty batch (a zero gradient).
+# 130 x 150 spans several 64 x 64 tiles; n = 0 is an empty batch (a zero gradient); a
+# 600-long batch into one tile splits the reduction (grad_split.py).
 MM_SHAPES = ({"m": 1, "n": 1, "k": 1}, {"m": 7, "n": 3, "k": 33}, {"m": 45, "n": 5, "k": 1},
              {"m": 0, "n": 3, "k": 5}, {"m": 7, "n": 0, "k": 5}, {"m": 7, "n": 3, "k": 0},
-             {"m": 130, "n": 17, "k": 150})
+             {"m": 130, "n": 17, "k": 150}, {"m": 7, "n": 600, "k": 9})
 
 
 def register(reg: Registry) -> None:

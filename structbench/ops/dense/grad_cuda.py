@@ -12,14 +12,16 @@ import numpy as np
 from kernels import _cupy
 from kernels._checks import describe
 from structbench.ops.dense.grad_checks import agree, operands, output
+from structbench.ops.dense.grad_split import splits
 
 SOURCE = Path(__file__).with_name("grad_cuda.cu")
 _DTYPES = ("fp32", "fp16", "bf16")
 KERNEL_NAMES = tuple(f"{kernel}_{dtype}" for kernel in (
     "grad_outer", "grad_outer_f32u", "grad_outer_f32v", "grad_gemm", "grad_gemm_to_f32", "grad_gemm_f32a",
-    "grad_gemm_f32b", "grad_matvec_f32") for dtype in _DTYPES)
+    "grad_gemm_f32b", "grad_gemm_f32a_to_f32", "grad_gemm_f32b_to_f32", "grad_split_sum", "grad_matvec_f32")
+    for dtype in _DTYPES)
 _OUTER_ROWS, _OUTER_COLS = 8, 128  # must match OUTER_ROWS / OUTER_COLS in the .cu
-_GEMM_TILE = 64  # GG_TILE
+_GEMM_TILE, _GEMM_K = 64, 16  # GG_TILE, GG_K
 _MATVEC_WARPS = 4
 
 
@@ -44,38 +46,56 @@ def outer(u, v, out, dtype: str, *, alpha: float = 1.0, w=None) -> None:
     _cupy.launch(SOURCE, f"{name}_{dtype}", oi, out, grid, (32, _OUTER_ROWS), args)
 
 
+def _sum_splits(workspace, out, dtype: str, count: int) -> None:
+    """out (M x N) = the sum of workspace[s] (count x M x N fp32), rounded once to ``dtype``."""
+    M, N = out.shape
+    wi, oi = describe("split", "workspace", workspace), describe("split", "out", out)
+    args = (_cupy.ptr(wi), _cupy.ptr(oi), np.int32(M), np.int32(N), np.int32(count), np.int64(_strides(oi)[0]))
+    _cupy.launch(SOURCE, f"grad_split_sum_{dtype}", oi, out, ((M * N + 255) // 256,), (256,), args)
+
+
 def gemm(a, b, out, dtype: str, *, alpha: float = 1.0) -> None:
     """out (M x N) = alpha * a (M x K) @ b (K x N), any strides (a transpose is a view); an
-    fp32 operand beside a 16-bit one, or an fp32 out for 16-bit inputs, picks the entry point."""
+    fp32 operand beside a 16-bit one, or an fp32 out for 16-bit inputs, picks the entry point.
+    Few output tiles and a long K: split-K (grad_triton.splits, the same rule as Triton's)."""
     M, K = a.shape
     N = b.shape[1]
     if M == 0 or N == 0:
         return
-    ai, bi, oi = describe("gemm", "a", a), describe("gemm", "b", b), describe("gemm", "out", out)
+    tiles = -(-M // _GEMM_TILE) * -(-N // _GEMM_TILE)
+    count, per_split = splits(tiles, K, _GEMM_K)
+    target = out if count == 1 else _cupy.empty(describe("gemm", "out", out), out, (count, M, N), "fp32")
+    ai, bi, ti = describe("gemm", "a", a), describe("gemm", "b", b), describe("gemm", "out", target)
     name = "grad_gemm"
     if dtype != "fp32":
-        name += "_to_f32" if oi.dtype == "fp32" else "_f32a" if ai.dtype == "fp32" else \
-            "_f32b" if bi.dtype == "fp32" else ""
-    grid = ((N + _GEMM_TILE - 1) // _GEMM_TILE, (M + _GEMM_TILE - 1) // _GEMM_TILE)
+        a32, b32 = ai.dtype == "fp32", bi.dtype == "fp32"
+        name += ("_f32a" if a32 else "_f32b" if b32 else "") + ("_to_f32" if ti.dtype == "fp32" else "")
+    grid = ((N + _GEMM_TILE - 1) // _GEMM_TILE, (M + _GEMM_TILE - 1) // _GEMM_TILE, count)
     sa, sb = _strides(ai), _strides(bi)
-    args = (_cupy.ptr(ai), _cupy.ptr(bi), _cupy.ptr(oi), np.int32(M), np.int32(N), np.int32(K),
-            np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]), np.int64(_strides(oi)[0]),
-            np.float32(alpha))
-    _cupy.launch(SOURCE, f"{name}_{dtype}", oi, out, grid, (16, 16), args)
+    args = (_cupy.ptr(ai), _cupy.ptr(bi), _cupy.ptr(ti), np.int32(M), np.int32(N), np.int32(K),
+            np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]), np.int64(_strides(ti)[-2]),
+            np.float32(alpha), np.int32(per_split), np.int64(M * N))
+    _cupy.launch(SOURCE, f"{name}_{dtype}", ti, target, grid, (16, 16), args)
+    if count > 1:  # rounded once, to out's own dtype (fp32 for an r-sized intermediate)
+        _sum_splits(target, out, describe("gemm", "out", out).dtype, count)
 
 
 def matvec_f32(mat, v, dtype: str):
-    """A new fp32 vector mat (R x L, any strides) @ v (L,)."""
+    """A new fp32 vector mat (R x L, any strides) @ v (L,), the length split as for gemm."""
     rows, length = mat.shape
     mi, vi = describe("matvec", "mat", mat), describe("matvec", "v", v)
     y = _cupy.empty(mi, mat, (rows,), "fp32")
     if rows:
-        yi = describe("matvec", "y", y)
+        count, per_split = splits(-(-rows // _MATVEC_WARPS), length, 32)
+        target = y if count == 1 else _cupy.empty(mi, mat, (count, rows), "fp32")
+        ti = describe("matvec", "y", target)
         sm = _strides(mi)
-        args = (_cupy.ptr(mi), _cupy.ptr(vi), _cupy.ptr(yi), np.int32(rows), np.int32(length),
-                np.int64(sm[0]), np.int64(sm[1]), np.int64(vi.strides[0] if length else 0))
-        _cupy.launch(SOURCE, f"grad_matvec_f32_{dtype}", mi, mat, ((rows + _MATVEC_WARPS - 1) // _MATVEC_WARPS,),
-                     (32 * _MATVEC_WARPS,), args)
+        args = (_cupy.ptr(mi), _cupy.ptr(vi), _cupy.ptr(ti), np.int32(rows), np.int32(length),
+                np.int64(sm[0]), np.int64(sm[1]), np.int64(vi.strides[0] if length else 0), np.int32(per_split))
+        _cupy.launch(SOURCE, f"grad_matvec_f32_{dtype}", mi, mat,
+                     ((rows + _MATVEC_WARPS - 1) // _MATVEC_WARPS, count), (32 * _MATVEC_WARPS,), args)
+        if count > 1:
+            _sum_splits(target.reshape(count, 1, rows), y.reshape(1, rows), "fp32", count)
     return y
 
 
