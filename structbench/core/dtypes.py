@@ -44,6 +44,9 @@ BENCH_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 #   nearest: at most 2**-11 = 4.9e-4 (fp16) and 2**-8 = 3.9e-3 (bf16) of the largest
 #   element. A little above that, and below what truncating instead of rounding gives.
 # - int8: int32 accumulation of exact products must be exact.
+# - Parameter gradients (structbench/ops/*/grad*.py) use the same rule: they reduce in fp32
+#   (over the batch for the _mm forms: at most as long as the forward reductions) and round
+#   once to the parameter's dtype, so no batch-dependent tolerance is needed.
 TOLERANCES: dict[str, float] = {
     "fp32": 2e-5,
     "fp16": 7e-4,

@@ -379,8 +379,10 @@ def inspect_cuda(source: Path, arch: int = 90, *, kernels: tuple[str, ...] | Non
     nvcc = _tool("nvcc")
     with tempfile.TemporaryDirectory() as tmp:
         cubin = os.path.join(tmp, "k.cubin")
-        log = _run([nvcc, "-cubin", f"-arch=sm_{arch}", "-std=c++17", "-Xptxas", "-v", f"-I{source.parent}",
-                    "-o", cubin, str(source)])
+        from structbench.ops._shared import cupy as _cupy  # the header's folder: a family folder's .cu finds it there
+
+        _, options = _cupy.code_and_options(source)
+        log = _run([nvcc, "-cubin", f"-arch=sm_{arch}", *options, "-Xptxas", "-v", "-o", cubin, str(source)])
         binaries = _read_binary(Path(cubin).read_bytes())
     spills = _nvcc_spills(log)
     facts = []

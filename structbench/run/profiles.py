@@ -49,6 +49,69 @@ BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LOWRANK_RANKS = (1, 4, 16, 64, 256)
 
 
+# The parameter gradients (issue 22; structbench/ops/<family>/grad.py), per profile: the
+# forward ops' shapes where claims pair them (gradient bytes against forward bytes).
+GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
+    "quick": {
+        "dense_grad_mv": _squares(4096, 16384) + ({"m": 4096, "n": 11008},),
+        "dense_grad_mm": _batches(4096, 4096, 16, 256, 1024),
+        "dense_sgd_mv": _squares(4096, 16384),
+        "lowrank_grad_mv": tuple({"m": 16384, "n": 16384, "r": r} for r in (16, 256)),
+        "lowrank_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16},),
+        "lora_grad_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
+        "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+        "toeplitz_grad_mv": _squares(4096, 16384),
+        "toeplitz_grad_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in (16, 256)),
+        "csr_grad_mv": _csr({"m": 8192, "n": 8192}, "uniform", 0.001, 0.01, 0.1)
+        + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+        "csr_grad_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
+        + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+    },
+    "gpu-check": {
+        "dense_grad_mv": _squares(8192),
+        "dense_grad_mm": _batches(4096, 4096, 256),
+        "dense_sgd_mv": _squares(8192),
+        "lowrank_grad_mv": ({"m": 16384, "n": 16384, "r": 16},),
+        "lowrank_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16},),
+        "lora_grad_mv": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
+        "lora_grad_mm": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+        "toeplitz_grad_mv": _squares(16384),
+        "toeplitz_grad_mm": ({"m": 4096, "n": 4096, "k": 16},),
+        "csr_grad_mv": _csr({"m": 8192, "n": 8192}, "uniform", 0.01),
+        "csr_grad_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01),
+    },
+    "full": {
+        "dense_grad_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
+        "dense_grad_mm": _batches(4096, 4096, *BATCHES),
+        "dense_sgd_mv": _squares(*LADDER) + _shapes(*LLM_SHAPES),
+        "lowrank_grad_mv": tuple({"m": s, "n": s, "r": 16} for s in LADDER)
+        + tuple({"m": 8192, "n": 8192, "r": r} for r in LOWRANK_RANKS),
+        "lowrank_grad_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16} for b in BATCHES),
+        "lora_grad_mv": tuple({"m": m, "n": n, "r": 16, "scale": 2.0} for m, n in LLM_SHAPES),
+        "lora_grad_mm": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
+        "toeplitz_grad_mv": _squares(*LADDER),
+        "toeplitz_grad_mm": tuple({"m": 4096, "n": 4096, "k": k} for k in BATCHES),
+        "csr_grad_mv": tuple(c for s in (4096, 16384) for c in _csr({"m": s, "n": s}, "uniform", 0.001, 0.01, 0.1)
+                             + _csr({"m": s, "n": s}, "powerlaw", 0.001, 0.01))
+        + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+        "csr_grad_mm": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform", 0.01)),
+    },
+    "cpu": {  # one shape each, past the cache knee where it is cheap: the cpu profile's 5 minutes
+        "dense_grad_mv": _squares(4096),
+        "dense_grad_mm": _batches(2048, 2048, 64),
+        "dense_sgd_mv": _squares(4096),
+        "lowrank_grad_mv": ({"m": 4096, "n": 4096, "r": 16},),
+        "lowrank_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16},),
+        "lora_grad_mv": ({"m": 4096, "n": 4096, "r": 16, "scale": 2.0},),
+        "lora_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
+        "toeplitz_grad_mv": _squares(4096),
+        "toeplitz_grad_mm": ({"m": 1024, "n": 1024, "k": 8},),
+        "csr_grad_mv": _csr({"m": 8192, "n": 8192}, "uniform", 0.01),
+        "csr_grad_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01),
+    },
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -93,6 +156,7 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-5) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.001, 0.01, 0.1)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+                **GRAD_SHAPES["quick"],
             },
             # ~900 cases: a 50 ms budget per case keeps the sweep near its 3-minute target.
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=50),
@@ -116,6 +180,7 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+                **GRAD_SHAPES["gpu-check"],
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=100, budget_ms=50),
         ),
@@ -148,6 +213,7 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform",
                                                                            0.001, 0.01, 0.05, 0.2)
                                 + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
+                **GRAD_SHAPES["full"],
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -172,6 +238,7 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 8192, "n": 8192}, "powerlaw", 0.01)
                 + ({"m": 65536, "n": 65536, "matrix": "poisson2d", "grid": 256},),
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01, 0.1),
+                **GRAD_SHAPES["cpu"],
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
             # Slow paths kept small: numpy has no fp16/int8 GEMM (a loop), so the batch ladder

@@ -135,3 +135,11 @@ def register(reg: Registry) -> None:
                  note="numpy.matmul"),
     ):
         reg.add_impl(impl)
+    _register_backward(reg)
+
+
+def _register_backward(reg: Registry) -> None:
+    """The backward pass's ops of this family, in their own modules (grad.py: parameter gradients)."""
+    from structbench.ops.dense import grad
+
+    grad.register(reg)

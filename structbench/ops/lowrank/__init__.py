@@ -306,3 +306,11 @@ def register(reg: Registry) -> None:
                      note="numpy.matmul three times; int8 accumulates in int32"),
         ):
             reg.add_impl(impl)
+    _register_backward(reg)
+
+
+def _register_backward(reg: Registry) -> None:
+    """The backward pass's ops of this family, in their own modules (grad.py: parameter gradients)."""
+    from structbench.ops.lowrank import grad
+
+    grad.register(reg)

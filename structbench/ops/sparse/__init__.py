@@ -396,3 +396,11 @@ def register(reg: Registry) -> None:
                      note="numpy.matmul on the densified A"),
         ):
             reg.add_impl(impl)
+    _register_backward(reg)
+
+
+def _register_backward(reg: Registry) -> None:
+    """The backward pass's ops of this family, in their own modules (grad.py: parameter gradients)."""
+    from structbench.ops.sparse import grad
+
+    grad.register(reg)

@@ -229,3 +229,11 @@ def register(reg: Registry) -> None:
                      note="scipy.linalg.matmul_toeplitz (FFT, float64 inside) on the CPU", flops=fft_flops),
         ):
             reg.add_impl(impl)
+    _register_backward(reg)
+
+
+def _register_backward(reg: Registry) -> None:
+    """The backward pass's ops of this family, in their own modules (grad.py: parameter gradients)."""
+    from structbench.ops.toeplitz import grad
+
+    grad.register(reg)
