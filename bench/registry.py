@@ -76,6 +76,13 @@ class Impl:
     # impl computes when it changes the computation on purpose (a product on a U V
     # materialised and rounded to the dtype), so it is verified against that; None: the op's.
     reference: str | None = None
+    # What a baseline stands for in comparisons across ops ("materialised dense": the
+    # op's matrix built once and multiplied densely; "csr": the same matrix in CSR), so a
+    # report pairs rows by role, not by impl names. "" for ours and plain baselines.
+    role: str = ""
+    # prepare also receives the op's call kwargs (a layer's stride, padding...: what it
+    # needs to build the layer's matrix).
+    prepare_takes_call_kwargs: bool = False
 
     @property
     def kind(self) -> str:
@@ -86,6 +93,10 @@ class Impl:
 
     def load_prepare(self) -> Callable | None:
         return _resolve(self.prepare) if self.prepare else None
+
+    def prepare_kwargs(self, call_kwargs: dict) -> dict:
+        """The keyword arguments ``prepare`` receives: the op's call kwargs, if it takes them."""
+        return call_kwargs if self.prepare_takes_call_kwargs else {}
 
     def load_reference(self) -> Callable | None:
         return _resolve(self.reference) if self.reference else None

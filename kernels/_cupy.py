@@ -27,8 +27,11 @@ def code_and_options(source: Path) -> tuple[str, tuple[str, ...]]:
     # The shared header is prepended, not only found through -I: CuPy's kernel cache is
     # keyed by the code string, so an edited header must change that string. Its include
     # guard makes the source's own #include "structbench.cuh" a no-op.
-    code = (source.parent / "structbench.cuh").read_text() + source.read_text()
-    return code, ("--std=c++17", f"-I{source.parent}")
+    # The header lives beside this seam, not necessarily beside the source (an op family's
+    # folder holds its own .cu).
+    header = Path(__file__).with_name("structbench.cuh")
+    code = header.read_text() + source.read_text()
+    return code, ("--std=c++17", f"-I{header.parent}")
 
 
 @functools.cache

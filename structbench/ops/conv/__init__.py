@@ -1,0 +1,194 @@
+"""The convolution family: a 1-D convolution layer (PyTorch's Conv1d) seen as the matrix
+it is. conv_mv applies it to one input x (c_in, n); conv_mm to a batch (batch, c_in, n).
+
+Shape parameters: c_in, n (input channels x length), c_out, kernel (K); then stride
+(default 1), padding (an int, both sides, or "causal": (K - 1) dilation on the left
+only), dilation (1), groups (1, or c_in: depthwise, c_out a multiple of c_in), and batch
+for conv_mm. The weight is (c_out, c_in / groups, K). What the layer computes and its
+matrix: reference.py; our kernels: triton.py, cuda.cu (cuda.py launches it); library
+calls and the materialised matrix: baselines.py.
+
+Parameter sharing is the point: the layer's (c_out n_out) x (c_in n) matrix holds
+c_out n_out (c_in / groups) K non-zeros but only c_out (c_in / groups) K distinct numbers
+(the locally-connected layer, structbench/ops/local, unties them; the dense matrix has
+c_out n_out c_in n).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.dtypes import DType, output_dtype
+from bench.inputs import random_array
+from bench.registry import Impl, Op, Params, Registry
+from kernels._checks import INT8_MAX_REDUCTION
+from structbench.ops.conv import reference as ref
+from structbench.ops.conv.reference import Geometry
+
+ALL = ("fp32", "fp16", "bf16", "int8")
+FLOAT = ("fp32", "fp16", "bf16")
+# Materialised matrices beyond this are declined (skipped rows) by the dense baselines.
+MAX_MATERIALISED_BYTES = 8 * 2**30
+_GEOMETRY_KEYS = ("stride", "padding", "dilation", "groups")
+
+
+def layer_kwargs(p: Params) -> dict:
+    """The layer's hyper-parameters, as every implementation receives them (Op.call_kwargs)."""
+    return {"stride": p.get("stride", 1), "padding": p.get("padding", 0), "dilation": p.get("dilation", 1),
+            "groups": p.get("groups", 1)}
+
+
+def layer_geometry(p: Params) -> Geometry:
+    return ref.geometry(p["c_in"], p["n"], p["c_out"], p["kernel"], **layer_kwargs(p))
+
+
+def batch_of(p: Params) -> int:
+    return p.get("batch", 1)
+
+
+# --- cost models: plain functions, unit-tested against hand counts -------------------
+# Every tap of every output counts (taps landing in the padding included: the layer as
+# defined); min_bytes reads each parameter and input element once and writes each output.
+def parameters(p: Params) -> int:
+    g = layer_geometry(p)
+    return g.c_out * g.in_per_group * g.kernel
+
+
+def flops(p: Params) -> int:
+    g = layer_geometry(p)
+    return 2 * batch_of(p) * g.c_out * g.n_out * g.reduction
+
+
+def min_bytes(p: Params, dtype: DType) -> int:
+    g = layer_geometry(p)
+    reads = (parameters(p) + batch_of(p) * g.c_in * g.n) * dtype.width_bytes
+    return reads + batch_of(p) * g.c_out * g.n_out * output_dtype(dtype).width_bytes
+
+
+def dense_parameters(p: Params) -> int:
+    """Entries of the materialised (c_out n_out) x (c_in n) matrix: the dense layer."""
+    g = layer_geometry(p)
+    return g.c_out * g.n_out * g.c_in * g.n
+
+
+# --- inputs ---------------------------------------------------------------------------
+def x_shape(p: Params, batched: bool) -> tuple[int, ...]:
+    return (p["batch"], p["c_in"], p["n"]) if batched else (p["c_in"], p["n"])
+
+
+def _inputs(batched: bool):
+    def make(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+        g = layer_geometry(p)
+        return {"x": random_array(x_shape(p, batched), dtype, rng),
+                "w": random_array((g.c_out, g.in_per_group, g.kernel), dtype, rng)}
+    return make
+
+
+def _out_shape(batched: bool):
+    def shape(p: Params) -> tuple[int, ...]:
+        g = layer_geometry(p)
+        return (batch_of(p), g.c_out, g.n_out) if batched else (g.c_out, g.n_out)
+    return shape
+
+
+# --- limits: cases an implementation declines, reported as `skipped` rows --------------
+def int8_reduction_limit(p: Params, dtype: DType) -> str | None:
+    reduction = layer_geometry(p).reduction
+    if dtype.is_integer and reduction > INT8_MAX_REDUCTION:
+        return f"int8 reduction (c_in/groups) K = {reduction} > {INT8_MAX_REDUCTION} could overflow int32"
+    return None
+
+
+def materialised_limit(p: Params, dtype: DType) -> str | None:
+    size = dense_parameters(p) * dtype.width_bytes
+    if size > MAX_MATERIALISED_BYTES:
+        return f"the materialised layer matrix would take {size / 2**30:.0f} GiB"
+    return None
+
+
+def _fft_limit(p: Params, dtype: DType) -> str | None:
+    from structbench.ops.conv.baselines import fft_limit
+
+    return fft_limit(p, dtype)
+
+
+# Test shapes (interpreter and CUDA-C-on-CPU: small): 1x1; strides that do not divide the
+# length; padding beyond the kernel; dilation; causal and depthwise (with a channel
+# multiplier); a wav2vec2-like first layer (1 channel in, K 10, stride 5) crossing the
+# 64-channel tile; a multi-tile 3-tap layer; an empty reduction (c_in 0), an empty input
+# padded into outputs, and a kernel longer than the padded input (n_out = 0).
+def _shape(c_in, n, c_out, kernel, **geometry) -> dict:
+    return {"c_in": c_in, "n": n, "c_out": c_out, "kernel": kernel, **geometry}
+
+
+MV_TEST_SHAPES = (
+    _shape(1, 1, 1, 1),
+    _shape(3, 37, 5, 4, stride=3, padding=2),
+    _shape(20, 50, 7, 3, stride=2, padding=5, dilation=2),
+    _shape(12, 70, 12, 4, padding="causal", groups=12),
+    _shape(3, 33, 6, 5, stride=2, padding=1, dilation=3, groups=3),
+    _shape(1, 200, 70, 10, stride=5),
+    _shape(24, 130, 70, 3, padding=1),
+    _shape(0, 9, 3, 2),
+    _shape(4, 0, 3, 3, padding=2),
+    _shape(2, 3, 4, 5),
+)
+MM_TEST_SHAPES = (
+    _shape(1, 1, 1, 1, batch=1),
+    _shape(3, 37, 5, 4, stride=3, padding=2, batch=3),
+    _shape(20, 50, 7, 3, stride=2, padding=5, dilation=2, batch=2),
+    _shape(12, 70, 12, 4, padding="causal", groups=12, batch=3),
+    _shape(3, 33, 6, 5, stride=2, padding=1, dilation=3, groups=3, batch=2),
+    _shape(16, 100, 70, 3, stride=2, padding=1, batch=3),
+    _shape(0, 9, 3, 2, batch=2),
+    _shape(2, 3, 4, 5, batch=2),
+    _shape(3, 9, 4, 2, batch=0),
+)
+
+
+def _op(name: str, batched: bool) -> Op:
+    what = "a batch (batch, c_in, n)" if batched else "x (c_in, n)"
+    return Op(
+        name=name,
+        summary=f"y = conv1d(x, w): a 1-D convolution layer (stride, padding, dilation, groups) on {what}",
+        dims=(("batch",) if batched else ()) + ("c_in", "n", "c_out", "kernel"),
+        input_names=("x", "w"),
+        make_inputs=_inputs(batched),
+        reference=ref.conv_mm if batched else ref.conv_mv,
+        out_shape=_out_shape(batched),
+        flops=flops,
+        min_bytes=min_bytes,
+        test_shapes=MM_TEST_SHAPES if batched else MV_TEST_SHAPES,
+        call_kwargs=layer_kwargs,
+    )
+
+
+def register(reg: Registry) -> None:
+    for name, batched in (("conv_mv", False), ("conv_mm", True)):
+        reg.add_op(_op(name, batched))
+        here = "structbench.ops.conv"
+        for impl in (
+            Impl(name, "triton", "triton", f"{here}.triton:{name}", ALL, False,
+                 "direct: implicit GEMM (tl.dot on W x gathered im2col tiles), depthwise FMA over taps",
+                 int8_reduction_limit),
+            Impl(name, "cupy", "cupy", f"{here}.cuda:{name}", ALL, False,
+                 "CUDA C direct: 64x64 SIMT implicit-GEMM tiles in shared memory; depthwise a thread per output",
+                 int8_reduction_limit),
+            Impl(name, "conv1d-torch", "torch-cuda", f"{here}.baselines:torch_conv1d", FLOAT, True,
+                 "torch.nn.functional.conv1d (cuDNN); causal as Mamba: symmetric pad, first n_out kept"),
+            Impl(name, "conv1d-torch-cpu", "torch-cpu", f"{here}.baselines:torch_conv1d", FLOAT, True,
+                 "torch.nn.functional.conv1d on the CPU"),
+            Impl(name, "fft-torch", "torch-cuda", f"{here}.baselines:torch_fft", FLOAT, True,
+                 "torch.fft (cuFFT) per channel, depthwise stride-1 only; fp16/bf16 in fp32", _fft_limit),
+            Impl(name, "fft-torch-cpu", "torch-cpu", f"{here}.baselines:torch_fft", FLOAT, True,
+                 "torch.fft on the CPU, depthwise stride-1 only; fp16/bf16 in fp32", _fft_limit),
+            Impl(name, "dense-torch", "torch-cuda", f"{here}.baselines:dense_product", FLOAT, True,
+                 "cuBLAS on the layer's (c_out n_out) x (c_in n) matrix, materialised in prepare",
+                 materialised_limit, prepare=f"{here}.baselines:materialise", role="materialised dense",
+                 prepare_takes_call_kwargs=True),
+            Impl(name, "dense-torch-cpu", "torch-cpu", f"{here}.baselines:dense_product", FLOAT, True,
+                 "torch dense product on the CPU, the layer's matrix materialised in prepare",
+                 materialised_limit, prepare=f"{here}.baselines:materialise", role="materialised dense",
+                 prepare_takes_call_kwargs=True),
+        ):
+            reg.add_impl(impl)
