@@ -18,7 +18,8 @@ from __future__ import annotations
 from structbench.ops.conv.reference import Geometry, geometry
 
 
-def layer_geometry(x, w, *, batched: bool, local: bool, stride=1, padding=0, dilation=1, groups=1) -> Geometry:
+def layer_geometry(x, w, *, stride=1, padding=0, dilation=1, groups=1) -> Geometry:
+    """The geometry of x (c_in, n) or (batch, c_in, n) under weight w (c_out first, K last)."""
     c_in, n = x.shape[-2:]
     return geometry(c_in, n, w.shape[0], w.shape[-1], stride=stride, padding=padding, dilation=dilation,
                     groups=groups)
@@ -37,7 +38,9 @@ def torch_layer_entries(g: Geometry, device) -> dict:
             "o": o[inside], "p": p[inside], "c": c[inside], "t": t[inside]}
 
 
-def _dense_matrix(values_of, w, g: Geometry):
+def dense_matrix(values_of, w, g: Geometry):
+    """The layer's (c_out n_out) x (c_in n) matrix on w's device; values_of(w, entries)
+    gives the weight of every entry (conv: w[o, c, t]; local: w[o, p, c, t])."""
     import torch
 
     e = torch_layer_entries(g, w.device)
@@ -49,8 +52,8 @@ def _dense_matrix(values_of, w, g: Geometry):
 def materialise(x, w, **geometry_kwargs):
     """Impl.prepare of the dense baselines: (W, x flattened to (batch,) c_in n)."""
     batched = x.dim() == 3
-    g = layer_geometry(x, w, batched=batched, local=False, **geometry_kwargs)
-    matrix = _dense_matrix(lambda weights, e: weights[e["o"], e["c"], e["t"]], w, g)
+    g = layer_geometry(x, w, **geometry_kwargs)
+    matrix = dense_matrix(lambda weights, e: weights[e["o"], e["c"], e["t"]], w, g)
     return matrix, x.reshape(x.shape[0], g.c_in * g.n) if batched else x.reshape(-1)
 
 
@@ -73,7 +76,7 @@ def _is_empty(x, w, g: Geometry) -> bool:
 def torch_conv1d(x, w, *, out, stride=1, padding=0, dilation=1, groups=1):
     import torch.nn.functional as F
 
-    g = layer_geometry(x, w, batched=x.dim() == 3, local=False, stride=stride, padding=padding,
+    g = layer_geometry(x, w, stride=stride, padding=padding,
                        dilation=dilation, groups=groups)
     if _is_empty(x, w, g):
         out[...] = 0
@@ -103,7 +106,7 @@ def torch_fft(x, w, *, out, stride=1, padding=0, dilation=1, groups=1):
     import torch
     import torch.nn.functional as F
 
-    g = layer_geometry(x, w, batched=x.dim() == 3, local=False, stride=stride, padding=padding,
+    g = layer_geometry(x, w, stride=stride, padding=padding,
                        dilation=dilation, groups=groups)
     if _is_empty(x, w, g):
         out[...] = 0

@@ -12,7 +12,7 @@ As a matrix acting on x flattened channel-major (index c * n + j), the layer is
 
 banded, with the same K * c_in/groups numbers in every block row: a Toeplitz matrix, or
 its strided variant. Untie the weights (each (o, p) its own) and the same pattern is the
-locally-connected layer (structbench/ops/local). ``padding`` is an int P (both sides, as
+locally-connected layer (structbench/ops/local/reference.py). ``padding`` is an int P (both sides, as
 Conv1d) or "causal": (K - 1) * D on the left and none on the right, so y[:, p] sees
 x[:, :p*S + 1] only (the Mamba short convolution). A layer whose padded input is shorter
 than the kernel's span has n_out = 0 (an empty output), where Conv1d raises.
@@ -85,7 +85,7 @@ def geometry(c_in: int, n: int, c_out: int, kernel: int, *, stride: int = 1, pad
 
 def _padded(x: np.ndarray, g: Geometry) -> np.ndarray:
     """x (batch, c_in, n) with the zero padding on both sides, widened to float64/int64."""
-    padded = np.zeros(x.shape[:2] + (g.pad_left + g.n + g.pad_right,), dtype=_wide(x).dtype)
+    padded = np.zeros(x.shape[:2] + (g.pad_left + g.n + g.pad_right,), dtype=widened(x).dtype)
     padded[:, :, g.pad_left:g.pad_left + g.n] = x
     return padded
 
@@ -100,11 +100,11 @@ def _batched(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 3 else x[None]
 
 
-def _wide(a: np.ndarray) -> np.ndarray:
+def widened(a: np.ndarray) -> np.ndarray:
     return a.astype(np.int64) if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64)
 
 
-def _layer(x: np.ndarray, w: np.ndarray, g: Geometry, tap_product) -> np.ndarray:
+def sum_over_taps(x: np.ndarray, w: np.ndarray, g: Geometry, tap_product) -> np.ndarray:
     """sum over taps t of tap_product(t, inputs of tap t (batch, c_in, n_out)) -> (batch, c_out, n_out).
     One tap at a time: a long kernel (Hyena: K = n) never materialises K copies of x."""
     xb = _batched(x)
@@ -116,7 +116,7 @@ def _layer(x: np.ndarray, w: np.ndarray, g: Geometry, tap_product) -> np.ndarray
     return y if x.ndim == 3 else y[0]
 
 
-def _grouped(inputs: np.ndarray, g: Geometry) -> np.ndarray:
+def per_output_channel(inputs: np.ndarray, g: Geometry) -> np.ndarray:
     """(batch, c_in, n_out) -> (batch, c_out, n_out) of the input channel each output
     channel reads, for depthwise layers (one input channel per group)."""
     return np.repeat(inputs, g.out_per_group, axis=1)
@@ -128,10 +128,10 @@ def conv(x: np.ndarray, w: np.ndarray, *, stride: int = 1, padding: int | str = 
     xb = _batched(x)
     g = geometry(xb.shape[1], xb.shape[2], w.shape[0], w.shape[2], stride=stride, padding=padding,
                  dilation=dilation, groups=groups)
-    wide = _wide(w)
+    wide = widened(w)
     if g.groups == 1:  # tap t: a (c_out x c_in) (c_in x n_out) product per batch item
-        return _layer(x, w, g, lambda t, xs: np.stack([exact_matmul(wide[:, :, t], item) for item in xs]))
-    return _layer(x, w, g, lambda t, xs: wide[None, :, 0, t, None] * _grouped(xs, g))
+        return sum_over_taps(x, w, g, lambda t, xs: np.stack([exact_matmul(wide[:, :, t], item) for item in xs]))
+    return sum_over_taps(x, w, g, lambda t, xs: wide[None, :, 0, t, None] * per_output_channel(xs, g))
 
 
 def conv_mv(x, w, **geometry_kwargs):
@@ -140,29 +140,6 @@ def conv_mv(x, w, **geometry_kwargs):
 
 def conv_mm(x, w, **geometry_kwargs):
     return conv(x, w, **geometry_kwargs)
-
-
-def local(x: np.ndarray, w: np.ndarray, *, stride: int = 1, padding: int | str = 0, dilation: int = 1,
-          groups: int = 1) -> np.ndarray:
-    """The locally-connected layer: w (c_out, n_out, c_in/groups, K), one weight set per
-    output (o, p): y[o, p] = sum_{c, t} w[o, p, c, t] x[g(o) c_in/groups + c, p*S - P + t*D]."""
-    xb = _batched(x)
-    g = geometry(xb.shape[1], xb.shape[2], w.shape[0], w.shape[3], stride=stride, padding=padding,
-                 dilation=dilation, groups=groups)
-    if w.shape[1] != g.n_out:
-        raise ValueError(f"w has {w.shape[1]} positions but the layer has n_out = {g.n_out}")
-    wide = _wide(w)
-    if g.groups == 1:
-        return _layer(x, w, g, lambda t, xs: np.einsum("opc,bcp->bop", wide[:, :, :, t], xs))
-    return _layer(x, w, g, lambda t, xs: wide[None, :, :, 0, t] * _grouped(xs, g))
-
-
-def local_mv(x, w, **geometry_kwargs):
-    return local(x, w, **geometry_kwargs)
-
-
-def local_mm(x, w, **geometry_kwargs):
-    return local(x, w, **geometry_kwargs)
 
 
 # --- the layer as a matrix -------------------------------------------------------------
@@ -182,21 +159,13 @@ def layer_entries(g: Geometry) -> dict[str, np.ndarray]:
 def conv_matrix(w: np.ndarray, g: Geometry) -> np.ndarray:
     """The dense (c_out n_out) x (c_in n) matrix of the convolution with weight w."""
     e = layer_entries(g)
-    matrix = np.zeros((g.c_out * g.n_out, g.c_in * g.n), dtype=_wide(w).dtype)
-    matrix[e["rows"], e["cols"]] = _wide(w)[e["o"], e["c"], e["t"]]
-    return matrix
-
-
-def local_matrix(w: np.ndarray, g: Geometry) -> np.ndarray:
-    """The dense matrix of the locally-connected layer with weight w (c_out, n_out, c/groups, K)."""
-    e = layer_entries(g)
-    matrix = np.zeros((g.c_out * g.n_out, g.c_in * g.n), dtype=_wide(w).dtype)
-    matrix[e["rows"], e["cols"]] = _wide(w)[e["o"], e["p"], e["c"], e["t"]]
+    matrix = np.zeros((g.c_out * g.n_out, g.c_in * g.n), dtype=widened(w).dtype)
+    matrix[e["rows"], e["cols"]] = widened(w)[e["o"], e["c"], e["t"]]
     return matrix
 
 
 def matrix_product(matrix: np.ndarray, x: np.ndarray, g: Geometry) -> np.ndarray:
     """The layer applied as its matrix: y = W x, x (c_in, n) or (batch, c_in, n)."""
-    xb = _wide(_batched(x)).reshape(-1, g.c_in * g.n)
+    xb = widened(_batched(x)).reshape(-1, g.c_in * g.n)
     y = exact_matmul(matrix, xb.T).T.reshape(xb.shape[0], g.c_out, g.n_out)
     return y if x.ndim == 3 else y[0]

@@ -1,0 +1,132 @@
+"""The locally-connected family: the convolution layer's receptive fields (stride,
+padding incl. causal, dilation, groups 1 or depthwise: structbench/ops/conv) with
+untied weights, each output (o, p) its own. local_mv applies it to x (c_in, n);
+local_mm to a batch (batch, c_in, n). The weight is (c_out, n_out, c_in/groups, K):
+c_out n_out (c_in/groups) K parameters, the non-zeros of the layer's banded matrix
+(the convolution shares c_out (c_in/groups) K of them; the dense matrix has c_out n_out c_in n).
+
+Same shape parameters as conv; reference.py, triton.py, cuda.cu (+ cuda.py),
+baselines.py (torch unfold + einsum; the matrix as CSR through our CSR kernels and
+torch.sparse; materialised dense). Argument checks are the convolution's
+(structbench.ops.conv.checks, local=True).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.dtypes import DType, output_dtype
+from bench.inputs import random_array
+from bench.registry import Impl, Op, Params, Registry
+from structbench.ops.conv import (
+    ALL,
+    FLOAT,
+    MM_TEST_SHAPES,
+    MV_TEST_SHAPES,
+    batch_of,
+    int8_reduction_limit,
+    layer_geometry,
+    layer_kwargs,
+    materialised_limit,
+    x_shape,
+)
+from structbench.ops.local import reference as ref
+
+MAX_CSR_ENTRIES = 2**31 - 1  # int32 column indices, and nnz within our kernels' int32 row offsets
+
+
+# --- cost models ------------------------------------------------------------------------
+def parameters(p: Params) -> int:
+    """One weight per (output, tap): c_out n_out (c_in/groups) K."""
+    g = layer_geometry(p)
+    return g.c_out * g.n_out * g.reduction
+
+
+def flops(p: Params) -> int:
+    g = layer_geometry(p)
+    return 2 * batch_of(p) * g.c_out * g.n_out * g.reduction
+
+
+def min_bytes(p: Params, dtype: DType) -> int:
+    g = layer_geometry(p)
+    reads = (parameters(p) + batch_of(p) * g.c_in * g.n) * dtype.width_bytes
+    return reads + batch_of(p) * g.c_out * g.n_out * output_dtype(dtype).width_bytes
+
+
+# --- inputs -----------------------------------------------------------------------------
+def _inputs(batched: bool):
+    def make(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+        g = layer_geometry(p)
+        return {"x": random_array(x_shape(p, batched), dtype, rng),
+                "w": random_array((g.c_out, g.n_out, g.in_per_group, g.kernel), dtype, rng)}
+    return make
+
+
+def _out_shape(batched: bool):
+    def shape(p: Params) -> tuple[int, ...]:
+        g = layer_geometry(p)
+        return (batch_of(p), g.c_out, g.n_out) if batched else (g.c_out, g.n_out)
+    return shape
+
+
+def csr_limit(p: Params, dtype: DType) -> str | None:
+    if parameters(p) > MAX_CSR_ENTRIES:
+        return f"{parameters(p)} entries exceed int32 CSR indices"
+    return int8_reduction_limit(p, dtype)
+
+
+
+def _op(name: str, batched: bool) -> Op:
+    what = "a batch (batch, c_in, n)" if batched else "x (c_in, n)"
+    return Op(
+        name=name,
+        summary=f"y = locally-connected layer on {what}: conv's receptive fields, a weight per output",
+        dims=(("batch",) if batched else ()) + ("c_in", "n", "c_out", "kernel"),
+        input_names=("x", "w"),
+        make_inputs=_inputs(batched),
+        reference=ref.local_mm if batched else ref.local_mv,
+        out_shape=_out_shape(batched),
+        flops=flops,
+        min_bytes=min_bytes,
+        test_shapes=MM_TEST_SHAPES if batched else MV_TEST_SHAPES,
+        call_kwargs=layer_kwargs,
+    )
+
+
+def register(reg: Registry) -> None:
+    here = "structbench.ops.local"
+    for name, batched in (("local_mv", False), ("local_mm", True)):
+        reg.add_op(_op(name, batched))
+        for impl in (
+            Impl(name, "triton", "triton", f"{here}.triton:{name}", ALL, False,
+                 "direct: each output's weight row (16-byte loads) against its gathered receptive field",
+                 int8_reduction_limit),
+            Impl(name, "cupy", "cupy", f"{here}.cuda:{name}", ALL, False,
+                 "CUDA C direct: a warp per (output, batch item), coalesced weight rows, shuffle reduction",
+                 int8_reduction_limit),
+            Impl(name, "torch", "torch-cuda", f"{here}.baselines:torch_unfold", FLOAT, True,
+                 "torch: Tensor.unfold receptive fields + torch.einsum"),
+            Impl(name, "torch-cpu", "torch-cpu", f"{here}.baselines:torch_unfold", FLOAT, True,
+                 "torch unfold + einsum on the CPU"),
+            Impl(name, "csr-triton", "triton", f"{here}.baselines:csr_triton", ALL, True,
+                 "the layer's matrix in CSR (built in prepare) through our Triton CSR-vector kernel",
+                 csr_limit, prepare=f"{here}.baselines:csr_ours", role="csr", prepare_takes_call_kwargs=True),
+            Impl(name, "csr-cupy", "cupy", f"{here}.baselines:csr_cuda", ALL, True,
+                 "the layer's matrix in CSR through our CUDA C CSR-vector kernel",
+                 csr_limit, prepare=f"{here}.baselines:csr_ours", role="csr", prepare_takes_call_kwargs=True),
+            Impl(name, "csr-torch", "torch-cuda", f"{here}.baselines:csr_torch_product", FLOAT, True,
+                 "the layer's matrix as torch.sparse_csr_tensor (cuSPARSE)",
+                 csr_limit, prepare=f"{here}.baselines:csr_torch", role="csr", prepare_takes_call_kwargs=True),
+            Impl(name, "csr-torch-cpu", "torch-cpu", f"{here}.baselines:csr_torch_product", ("fp32",), True,
+                 "the layer's matrix as torch.sparse_csr_tensor on the CPU (MKL): fp32 only",
+                 csr_limit, prepare=f"{here}.baselines:csr_torch", role="csr", prepare_takes_call_kwargs=True),
+            Impl(name, "dense-torch", "torch-cuda", "structbench.ops.conv.baselines:dense_product", FLOAT, True,
+                 "cuBLAS on the layer's (c_out n_out) x (c_in n) matrix, materialised in prepare",
+                 materialised_limit, prepare=f"{here}.baselines:materialise", role="materialised dense",
+                 prepare_takes_call_kwargs=True),
+            Impl(name, "dense-torch-cpu", "torch-cpu", "structbench.ops.conv.baselines:dense_product", FLOAT, True,
+                 "torch dense product on the CPU, the layer's matrix materialised in prepare",
+                 materialised_limit, prepare=f"{here}.baselines:materialise", role="materialised dense",
+                 prepare_takes_call_kwargs=True),
+        ):
+            reg.add_impl(impl)
