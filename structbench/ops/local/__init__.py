@@ -23,6 +23,7 @@ from structbench.ops.conv import (
     FLOAT,
     MM_TEST_SHAPES,
     MV_TEST_SHAPES,
+    test_shape,
     batch_of,
     int8_reduction_limit,
     layer_geometry,
@@ -32,7 +33,16 @@ from structbench.ops.conv import (
 )
 from structbench.ops.local import reference as ref
 
-MAX_CSR_ENTRIES = 2**31 - 1  # int32 column indices, and nnz within our kernels' int32 row offsets
+MAX_CSR_ENTRIES = 2**31 - 1
+
+# conv's test shapes with its two largest replaced by smaller ones (the weights grow with
+# n_out: the interpreter and the CPU path of our CUDA C pay for every one): a wav2vec2-like
+# layer, a reduction of 150 (several 128-wide Triton steps, several warps' worth of lanes)
+# and several programs of rows.
+LOCAL_MV_TEST_SHAPES = tuple(s for s in MV_TEST_SHAPES if s["n"] < 130) + (
+    test_shape(1, 100, 40, 10, stride=5), test_shape(50, 12, 4, 3, padding=1), test_shape(10, 64, 20, 3, padding=1))
+LOCAL_MM_TEST_SHAPES = tuple(s for s in MM_TEST_SHAPES if s["n"] < 100) + (
+    test_shape(12, 40, 20, 3, stride=2, padding=1, batch=3),)  # int32 column indices, and nnz within our kernels' int32 row offsets
 
 
 # --- cost models ------------------------------------------------------------------------
@@ -88,7 +98,7 @@ def _op(name: str, batched: bool) -> Op:
         out_shape=_out_shape(batched),
         flops=flops,
         min_bytes=min_bytes,
-        test_shapes=MM_TEST_SHAPES if batched else MV_TEST_SHAPES,
+        test_shapes=LOCAL_MM_TEST_SHAPES if batched else LOCAL_MV_TEST_SHAPES,
         call_kwargs=layer_kwargs,
     )
 
