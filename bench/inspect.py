@@ -379,7 +379,10 @@ def inspect_cuda(source: Path, arch: int = 90, *, kernels: tuple[str, ...] | Non
     nvcc = _tool("nvcc")
     with tempfile.TemporaryDirectory() as tmp:
         cubin = os.path.join(tmp, "k.cubin")
-        log = _run([nvcc, "-cubin", f"-arch=sm_{arch}", "-std=c++17", "-Xptxas", "-v", f"-I{source.parent}",
+        from kernels._cupy import code_and_options
+
+        includes = [o for o in code_and_options(source)[1] if o.startswith("-I")]  # where structbench.cuh is
+        log = _run([nvcc, "-cubin", f"-arch=sm_{arch}", "-std=c++17", "-Xptxas", "-v", *includes,
                     "-o", cubin, str(source)])
         binaries = _read_binary(Path(cubin).read_bytes())
     spills = _nvcc_spills(log)

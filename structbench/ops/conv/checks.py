@@ -73,6 +73,8 @@ def check_layer(op: str, x, w, out, *, batched: bool, local: bool, device_type: 
         _require_contiguous(op, info)
         if any(size > INT32_MAX for size in info.shape):
             raise ValueError(f"{op}: {info.name} has shape {info.shape}; our kernels index with int32")
+    if g.reduction > INT32_MAX:
+        raise ValueError(f"{op}: a reduction of (c_in/groups) K = {g.reduction} terms; our kernels index it with int32")
     require_int8_reduction(op, dtype, g.reduction)
     out_shape = (batch, c_out, g.n_out) if batched else (c_out, g.n_out)
     out_info = None

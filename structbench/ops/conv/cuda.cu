@@ -30,29 +30,31 @@ __device__ __forceinline__ void conv_gemm_impl(
     const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
     const long long p0 = (long long)blockIdx.x * CONV_TILE, o0 = (long long)blockIdx.y * CONV_TILE;
     const T* x_item = x + (long long)blockIdx.z * c_in * n;
-    const long long reduction = (long long)c_in * kernel;
+    const int reduction = c_in * kernel;  // < 2**31: checked by the launcher
     acc_t acc[4][4];
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = 0;
 
-    for (long long r0 = 0; r0 < reduction; r0 += CONV_STEP) {
+    for (int r0 = 0; r0 < reduction; r0 += CONV_STEP) {
 #pragma unroll
         for (int s = 0; s < (CONV_TILE * CONV_STEP) / CONV_THREADS; ++s) {
             const int e = tid + s * CONV_THREADS;
             // W: 16 consecutive reduction indices of one row per 16 threads.
             const int wr = e % CONV_STEP, wo = e / CONV_STEP;
-            const long long r = r0 + wr, o = o0 + wo;
+            const int r = r0 + wr;
+            const long long o = o0 + wo;
             w_tile[wr][wo] = (r < reduction && o < c_out) ? Traits<T>::load(w[o * reduction + r]) : (acc_t)0;
             // x: 64 consecutive positions of one reduction index per 64 threads.
             const int xr = e / CONV_TILE, xp = e % CONV_TILE;
-            const long long rx = r0 + xr, p = p0 + xp;
+            const int rx = r0 + xr;
+            const long long p = p0 + xp;
             acc_t value = 0;
             if (rx < reduction && p < n_out) {
-                const long long channel = rx / kernel, tap = rx % kernel;
-                const long long j = p * stride - pad_left + tap * dilation;
-                if (j >= 0 && j < n) value = Traits<T>::load(x_item[channel * n + j]);
+                const int channel = rx / kernel, tap = rx % kernel;  // 32-bit division: no 64-bit call
+                const long long j = p * stride - pad_left + (long long)tap * dilation;
+                if (j >= 0 && j < n) value = Traits<T>::load(x_item[(long long)channel * n + j]);
             }
             x_tile[xr][xp] = value;
         }

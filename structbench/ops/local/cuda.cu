@@ -24,14 +24,15 @@ __device__ __forceinline__ void local_rows_impl(
     if (item >= rows * batch) return;  // the whole warp: the shuffles below see all 32 lanes
     const long long row = item / batch, b = item % batch;
     const long long o = row / n_out, p = row % n_out;
-    const long long reduction = (long long)in_per_group * kernel;
+    const int reduction = in_per_group * kernel;  // < 2**31: checked by the launcher
     const T* w_row = w + row * reduction;
     const T* x_group = x + (b * c_in + (o / out_per_group) * in_per_group) * n;
     const long long first = p * stride - pad_left;
     acc_t acc = 0;
-    for (long long r = lane; r < reduction; r += 32) {
-        const long long j = first + (r % kernel) * dilation;
-        if (j >= 0 && j < n) acc += Traits<T>::load(w_row[r]) * Traits<T>::load(x_group[(r / kernel) * n + j]);
+    for (int r = lane; r < reduction; r += 32) {
+        const int channel = r / kernel, tap = r % kernel;  // 32-bit division: no 64-bit call
+        const long long j = first + (long long)tap * dilation;
+        if (j >= 0 && j < n) acc += Traits<T>::load(w_row[r]) * Traits<T>::load(x_group[(long long)channel * n + j]);
     }
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_down_sync(0xffffffffu, acc, offset);
