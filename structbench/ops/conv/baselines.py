@@ -26,11 +26,15 @@ def layer_geometry(x, w, *, stride=1, padding=0, dilation=1, groups=1) -> Geomet
 
 
 def torch_layer_entries(g: Geometry, device) -> dict:
-    """structbench.ops.conv.reference.layer_entries on the device (int64 torch tensors)."""
+    """structbench.ops.conv.reference.layer_entries on the device (int32 or int64 tensors)."""
     import torch
 
-    o, p, c, t = torch.meshgrid(*(torch.arange(s, device=device) for s in (g.c_out, g.n_out, g.in_per_group,
-                                                                           g.kernel)), indexing="ij")
+    # int32 where it fits (a CSR layer's indices are int32 anyway): the 4-D index grids are
+    # the transient memory of building the matrix, several times its non-zeros.
+    wide = max(g.c_out * g.n_out, g.c_in * g.n) >= 2**31
+    index = torch.int64 if wide else torch.int32
+    o, p, c, t = torch.meshgrid(*(torch.arange(s, device=device, dtype=index)
+                                  for s in (g.c_out, g.n_out, g.in_per_group, g.kernel)), indexing="ij")
     j = p * g.stride - g.pad_left + t * g.dilation
     inside = (j >= 0) & (j < g.n)
     channel = torch.div(o, max(1, g.out_per_group), rounding_mode="floor") * g.in_per_group + c

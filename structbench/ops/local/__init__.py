@@ -20,6 +20,7 @@ from bench.inputs import random_array
 from bench.registry import Impl, Op, Params, Registry
 from structbench.ops.conv import (
     ALL,
+    MAX_MATERIALISED_NONZEROS,
     FLOAT,
     MM_TEST_SHAPES,
     MV_TEST_SHAPES,
@@ -29,6 +30,7 @@ from structbench.ops.conv import (
     layer_geometry,
     layer_kwargs,
     materialised_limit,
+    materialised_limit_on,
     x_shape,
 )
 from structbench.ops.local import reference as ref
@@ -79,10 +81,17 @@ def _out_shape(batched: bool):
     return shape
 
 
-def csr_limit(p: Params, dtype: DType) -> str | None:
-    if parameters(p) > MAX_CSR_ENTRIES:
-        return f"{parameters(p)} entries exceed int32 CSR indices"
-    return int8_reduction_limit(p, dtype)
+def csr_limit_on(device: str):
+    """The limit of a CSR baseline on ``device``: int32 indices, and the index tensors
+    that building the matrix holds (as for the dense matrix)."""
+    def limit(p: Params, dtype: DType) -> str | None:
+        if parameters(p) > min(MAX_CSR_ENTRIES, MAX_MATERIALISED_NONZEROS[device]):
+            return f"building a CSR matrix of {parameters(p)} entries on {device} is declined"
+        return int8_reduction_limit(p, dtype)
+    return limit
+
+
+csr_limit = csr_limit_on("cuda")
 
 
 
@@ -129,14 +138,14 @@ def register(reg: Registry) -> None:
                  csr_limit, prepare=f"{here}.baselines:csr_torch", role="csr", prepare_takes_call_kwargs=True),
             Impl(name, "csr-torch-cpu", "torch-cpu", f"{here}.baselines:csr_torch_product", ("fp32",), True,
                  "the layer's matrix as torch.sparse_csr_tensor on the CPU (MKL): fp32 only",
-                 csr_limit, prepare=f"{here}.baselines:csr_torch", role="csr", prepare_takes_call_kwargs=True),
+                 csr_limit_on("cpu"), prepare=f"{here}.baselines:csr_torch", role="csr", prepare_takes_call_kwargs=True),
             Impl(name, "dense-torch", "torch-cuda", "structbench.ops.conv.baselines:dense_product", FLOAT, True,
                  "cuBLAS on the layer's (c_out n_out) x (c_in n) matrix, materialised in prepare",
                  materialised_limit, prepare=f"{here}.baselines:materialise", role="materialised dense",
                  prepare_takes_call_kwargs=True),
             Impl(name, "dense-torch-cpu", "torch-cpu", "structbench.ops.conv.baselines:dense_product", FLOAT, True,
                  "torch dense product on the CPU, the layer's matrix materialised in prepare",
-                 materialised_limit, prepare=f"{here}.baselines:materialise", role="materialised dense",
+                 materialised_limit_on("cpu"), prepare=f"{here}.baselines:materialise", role="materialised dense",
                  prepare_takes_call_kwargs=True),
         ):
             reg.add_impl(impl)
