@@ -213,7 +213,7 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.001, 0.01, 0.1, 0.3),
                 "conv_mv": CPU_THREE_MATRICES + (W2V_FIRST, _depthwise(512, 2048, 4, padding="causal"),
                                                  _depthwise(16, 2048, 2048, padding="causal")),
-                "conv_mm": _batched(4, _layer(64, 1024, 64, 3, padding=1)),
+                "conv_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
                 "local_mv": CPU_THREE_MATRICES,
                 "local_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
             },

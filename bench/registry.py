@@ -47,6 +47,14 @@ class Op:
     index_inputs: tuple[str, ...] = ()
     # Keyword arguments every implementation receives, from the params (LoRA's scale).
     call_kwargs: Callable[[Params], dict] = field(default=lambda params: {}, compare=False)
+    # Ops that are forms of one layer's matrix (structbench/ops/conv, .../local): what the
+    # form is ("convolution", "locally-connected"), and the bytes of the matrix when it is
+    # stored as a baseline's Impl.role stores it ("" the op's own form, "materialised
+    # dense", "csr"), with how many numbers that stores. The "three matrices" comparison
+    # (bench.claims.layer_forms) reads these, never op or impl names.
+    layer_form: str = ""
+    matrix_bytes: Callable[[Params, DType, str], int] | None = field(default=None, compare=False)
+    matrix_numbers: Callable[[Params, str], int] | None = field(default=None, compare=False)
 
     def check_params(self, params: Params) -> None:
         missing = [d for d in self.dims if d not in params]

@@ -74,6 +74,32 @@ def dense_parameters(p: Params) -> int:
     return g.c_out * g.n_out * g.c_in * g.n
 
 
+def matrix_numbers_for(own_parameters):
+    """The numbers the layer's matrix stores, by form: its own parameters (conv's shared
+    weights, local's per-output weights), the CSR non-zeros, or every dense entry."""
+    def numbers(p: Params, role: str) -> int:
+        if role == "materialised dense":
+            return dense_parameters(p)
+        if role == "csr":
+            return nonzeros(p)
+        return own_parameters(p)
+    return numbers
+
+
+def matrix_bytes_for(own_parameters):
+    """Bytes of the layer's matrix by form: its numbers at the dtype's width, plus a 4-byte
+    column index per CSR entry and 4-byte row offsets."""
+    numbers = matrix_numbers_for(own_parameters)
+
+    def bytes_of(p: Params, dtype: DType, role: str) -> int:
+        size = numbers(p, role) * dtype.width_bytes
+        if role == "csr":
+            g = layer_geometry(p)
+            size += numbers(p, role) * 4 + (g.c_out * g.n_out + 1) * 4
+        return size
+    return bytes_of
+
+
 # --- inputs ---------------------------------------------------------------------------
 def x_shape(p: Params, batched: bool) -> tuple[int, ...]:
     return (p["batch"], p["c_in"], p["n"]) if batched else (p["c_in"], p["n"])
@@ -123,6 +149,14 @@ def materialised_limit_on(device: str):
 
 
 materialised_limit = materialised_limit_on("cuda")
+
+
+def _conv1d_cpu_limit(p: Params, dtype: DType) -> str | None:
+    # torch's CPU conv1d has no fp16 kernel: its fallback died of std::bad_alloc (and a
+    # sweep worker grew to 19 GB) on a 16-channel depthwise layer with 2048 taps.
+    if dtype.name == "fp16" and p["kernel"] > 64:
+        return "torch's CPU conv1d in fp16 (a slow fallback) runs out of memory on long kernels (> 64 taps)"
+    return None
 
 
 def _fft_limit(p: Params, dtype: DType) -> str | None:
@@ -179,6 +213,9 @@ def _op(name: str, batched: bool) -> Op:
         min_bytes=min_bytes,
         test_shapes=MM_TEST_SHAPES if batched else MV_TEST_SHAPES,
         call_kwargs=layer_kwargs,
+        layer_form="convolution",
+        matrix_bytes=matrix_bytes_for(parameters),
+        matrix_numbers=matrix_numbers_for(parameters),
     )
 
 
@@ -196,7 +233,8 @@ def register(reg: Registry) -> None:
             Impl(name, "conv1d-torch", "torch-cuda", f"{here}.baselines:torch_conv1d", FLOAT, True,
                  "torch.nn.functional.conv1d (cuDNN); causal as Mamba: symmetric pad, first n_out kept"),
             Impl(name, "conv1d-torch-cpu", "torch-cpu", f"{here}.baselines:torch_conv1d", FLOAT, True,
-                 "torch.nn.functional.conv1d on the CPU"),
+                 "torch.nn.functional.conv1d on the CPU (fp16: a slow fallback; declined beyond 64 taps)",
+                 _conv1d_cpu_limit),
             Impl(name, "fft-torch", "torch-cuda", f"{here}.baselines:torch_fft", FLOAT, True,
                  "torch.fft (cuFFT) per channel, depthwise stride-1 only; fp16/bf16 in fp32", _fft_limit),
             Impl(name, "fft-torch-cpu", "torch-cpu", f"{here}.baselines:torch_fft", FLOAT, True,

@@ -66,8 +66,9 @@ def dense_product(matrix, x_flat, *, out, **_geometry):
     import torch
 
     if x_flat.dim() == 1:
-        return torch.mv(matrix, x_flat, out=out.view(-1))
-    torch.matmul(x_flat, matrix.t(), out=out.view(out.shape[0], matrix.shape[0]))
+        torch.mv(matrix, x_flat, out=out.view(-1))
+    else:
+        torch.matmul(x_flat, matrix.t(), out=out.view(out.shape[0], matrix.shape[0]))
     return out
 
 

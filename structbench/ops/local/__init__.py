@@ -31,6 +31,8 @@ from structbench.ops.conv import (
     layer_kwargs,
     materialised_limit,
     materialised_limit_on,
+    matrix_bytes_for,
+    matrix_numbers_for,
     x_shape,
 )
 from structbench.ops.local import reference as ref
@@ -109,6 +111,9 @@ def _op(name: str, batched: bool) -> Op:
         min_bytes=min_bytes,
         test_shapes=LOCAL_MM_TEST_SHAPES if batched else LOCAL_MV_TEST_SHAPES,
         call_kwargs=layer_kwargs,
+        layer_form="locally-connected",
+        matrix_bytes=matrix_bytes_for(parameters),
+        matrix_numbers=matrix_numbers_for(parameters),
     )
 
 
