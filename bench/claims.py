@@ -468,7 +468,9 @@ C6_RULE = (f"per layer shape and dtype, the best row of each form of the layer's
            f"locally-connected form is memory-bound (flops/min_bytes below the ridge; every case without "
            f"ceilings), reproduced when t_conv < t_local < t_dense and each time ratio (conv/local, "
            f"local/dense) is at most {C6_FACTOR:g}x its roofline-predicted ratio (the byte ratio when both "
-           f"forms are memory-bound); rows noisy or launch-bound decide nothing.")
+           f"forms are memory-bound). A launch-bound row's time is the launch floor, an upper bound on what its "
+           f"bytes need: it decides the order only (its ratio to the slower form is not judged), and a case whose "
+           f"slower form is launch-bound, or with a noisy row, decides nothing.")
 FORM_ORDER = ("convolution", "locally-connected", "csr", "dense")
 
 
@@ -479,30 +481,42 @@ def _layer_shape(row) -> dict:
     return {**shape, **(json.loads(params) if params else {})}
 
 
+def layer_form_of(r) -> tuple[str, int, float] | None:
+    """(form, parameters, bytes moved) of a row of an op that is a form of a layer's matrix
+    (Op.layer_form): the op's own form, or the impl's role ("csr", "dense"), the numbers
+    that form stores, and the row's min_bytes with the op's own matrix replaced by that
+    form's. None for other ops (and for ops or impls this checkout does not have)."""
+    from bench.dtypes import get_dtype
+    from bench.registry import default_registry
+
+    registry = default_registry()
+    try:
+        op = registry.op(r["op"])
+        impl = registry.impl(r["op"], r["impl"])
+    except ValueError:
+        return None
+    if not op.layer_form or op.matrix_bytes is None:
+        return None
+    role = impl.role if impl.role in ("csr", "materialised dense") else ""
+    shape, dtype = _layer_shape(r), get_dtype(r["dtype"])
+    moved = r["min_bytes"] - op.matrix_bytes(shape, dtype, "") + op.matrix_bytes(shape, dtype, role)
+    form = {"csr": "csr", "materialised dense": "dense"}.get(role, op.layer_form)
+    return form, op.matrix_numbers(shape, role), float(moved)
+
+
 def layer_forms(rows: pd.DataFrame) -> pd.DataFrame:
     """The ok rows of ops that are forms of a layer's matrix (Op.layer_form), each with its
     ``form`` (the op's own, or the impl's role: "csr", "dense"), the numbers that form
     stores (``parameters``) and the bytes one product moves in it (``form_bytes``: the
     row's min_bytes with the op's own matrix replaced by that form's)."""
-    from bench.dtypes import get_dtype
-    from bench.registry import default_registry
-
-    registry = default_registry()
     records = []
     for _, r in rows.iterrows():
-        try:
-            op = registry.op(r["op"])
-            impl = registry.impl(r["op"], r["impl"])
-        except ValueError:  # an op or impl this checkout does not have
+        facts = layer_form_of(r)
+        if facts is None:
             continue
-        if not op.layer_form or op.matrix_bytes is None:
-            continue
-        role = impl.role if impl.role in ("csr", "materialised dense") else ""
-        shape, dtype = _layer_shape(r), get_dtype(r["dtype"])
-        moved = r["min_bytes"] - op.matrix_bytes(shape, dtype, "") + op.matrix_bytes(shape, dtype, role)
-        records.append({**r.to_dict(), "form": {"csr": "csr", "materialised dense": "dense"}.get(role, op.layer_form),
-                        "parameters": op.matrix_numbers(shape, role), "form_bytes": moved,
-                        "layer": " ".join(f"{k}={v}" for k, v in sorted(shape.items()))})
+        form, parameters, moved = facts
+        records.append({**r.to_dict(), "form": form, "parameters": parameters, "form_bytes": moved,
+                        "layer": " ".join(f"{k}={v}" for k, v in sorted(_layer_shape(r).items()))})
     return pd.DataFrame(records)
 
 
@@ -559,14 +573,18 @@ def claim_c6(frame: pd.DataFrame) -> Verdict:
         if not _memory_bound(local_row):
             continue
         rows = [conv, local_row, dense]
-        if any(bool(row["noisy"]) or bool(row["launch_bound"]) for row in rows):
-            notes.append(f"C6 {layer} {dtype}: a deciding row is noisy or launch-bound")
+        if any(bool(row["noisy"]) for row in rows) or any(bool(row["launch_bound"]) for row in rows[1:]):
+            notes.append(f"C6 {layer} {dtype}: a deciding row is noisy, or the locally-connected or dense row "
+                         "launch-bound")
             items.append({"layer": layer, "dtype": dtype, "verdict": NO_DATA})
             continue
         conv_ratio, conv_predicted = _ratio_item(conv, local_row)
         local_ratio, local_predicted = _ratio_item(local_row, dense)
         ordered = conv["time_ms_p50"] < local_row["time_ms_p50"] < dense["time_ms_p50"]
-        follows = conv_ratio <= C6_FACTOR * conv_predicted and local_ratio <= C6_FACTOR * local_predicted
+        conv_follows = bool(conv["launch_bound"]) or conv_ratio <= C6_FACTOR * conv_predicted
+        if conv["launch_bound"]:
+            notes.append(f"C6 {layer} {dtype}: the convolution row is launch-bound: it decides the order only")
+        follows = conv_follows and local_ratio <= C6_FACTOR * local_predicted
         items.append({"layer": layer, "dtype": dtype, "conv_ms": conv["time_ms_p50"],
                       "local_impl": local_row["impl"], "local_ms": local_row["time_ms_p50"],
                       "dense_ms": dense["time_ms_p50"], "conv/local time": conv_ratio,
