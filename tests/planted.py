@@ -89,6 +89,17 @@ def gpu_like_rows() -> list[dict]:
         for impl, speed in (("triton-fused", 0.82), ("triton-unfused", 0.6), ("torch", 0.7)):
             rows.append(_gpu("lora_mv", impl, "fp16", speed=speed, baseline=impl == "torch", m=m, n=n, r=16,
                              scale=2.0))
+    # One layer, three matrices (C6): conv, locally-connected (ours, CSR) and dense per layer.
+    for layer in ({"c_in": 32, "n": 1024, "c_out": 32, "kernel": 15, "padding": 7},
+                  {"c_in": 64, "n": 512, "c_out": 64, "kernel": 7, "padding": 3}):
+        for dtype in ("fp32", "fp16"):
+            rows.append({**_gpu("conv_mv", "triton", dtype, speed=0.5, compute_speed=0.3, **layer), "launch_bound": True})
+            rows.append({**_gpu("conv_mv", "conv1d-torch", dtype, speed=0.6, compute_speed=0.4, baseline=True,
+                                **layer), "launch_bound": True})
+            rows.append(_gpu("local_mv", "triton", dtype, speed=0.75, **layer))
+            rows.append(_gpu("local_mv", "csr-torch", dtype, speed=0.4, baseline=True, **layer))
+            dense = _gpu("dense_mv", "x", dtype, speed=0.9, m=layer["c_out"] * layer["n"], n=layer["c_in"] * layer["n"])
+            rows.append(_gpu("local_mv", "dense-torch", dtype, ms=dense["time_ms_p50"], baseline=True, **layer))
     rows.append({**_gpu("dense_mv", "cupy", "bf16", m=7, n=7), "status": "error", "time_ms_p50": "",
                  "error": "RuntimeError: illegal memory access (at cupy_dense.py:80)"})
     for size in (8192, 16384):

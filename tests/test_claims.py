@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from structbench.core.registry import MATERIALISED_DENSE
 from structbench.analysis.claims import (NO_DATA, NOT_REPRODUCED, REPRODUCED, annotate, claim_c1, claim_c2, claim_c3, claim_c4,
                           claim_c5, combine, csr_crossover, llc_from_device_name)
 from tests.planted import row
@@ -194,3 +195,84 @@ def test_combining_items_and_the_cache_table():
     recorded = annotate(pd.DataFrame([row("dense_mv", "triton", "fp16", ms=1, llc=2**30, m=64, n=64,
                                           device="NVIDIA H100 80GB HBM3")]))
     assert recorded["llc_source"].iloc[0] == "csv" and recorded["regime"].iloc[0] == "cache"
+
+
+# --- C6: one layer, three matrices ---------------------------------------------------------------
+LAYER = {"c_in": 64, "n": 512, "c_out": 64, "kernel": 3, "padding": 1}  # dense matrix 32768 x 32768
+
+
+def _c6_rows(conv_factor: float, local_factor: float, *, noisy_dense=False, with_dense=True):
+    """conv (cuDNN), local (ours) and dense rows of one fp32 layer, the local form at 80%
+    of the bandwidth; conv and dense timed at ``conv_factor`` / ``1 / local_factor`` times
+    the threshold C6 allows (conv/local and local/dense each at most C6_FACTOR x predicted)."""
+    from structbench.analysis.claims import C6_FACTOR, roofline_ms
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.registry import default_registry
+
+    registry, fp32 = default_registry(), get_dtype("fp32")
+    local = row("local_mv", "triton", "fp32", speed=0.8, **LAYER)
+
+    def roofline(op, role=""):
+        o = registry.op(op)
+        moved = o.min_bytes(LAYER, fp32) - o.matrix_bytes(LAYER, fp32, "") + o.matrix_bytes(LAYER, fp32, role)
+        return roofline_ms(o.flops(LAYER), moved, 1000.0, 100.0)
+
+    conv_ms = conv_factor * C6_FACTOR * roofline("conv_mv") / roofline("local_mv") * local["time_ms_p50"]
+    dense_ms = local["time_ms_p50"] / (local_factor * C6_FACTOR * roofline("local_mv")
+                                       / roofline("local_mv", MATERIALISED_DENSE))
+    rows = [row("conv_mv", "conv1d-torch", "fp32", ms=conv_ms, baseline=True, **LAYER), local]
+    if with_dense:
+        rows.append(row("local_mv", "dense-torch", "fp32", ms=dense_ms, baseline=True, noisy=noisy_dense, **LAYER))
+    return rows
+
+
+@pytest.mark.parametrize("conv_factor, local_factor, expected", [
+    (0.9, 0.9, REPRODUCED), (1.1, 0.9, NOT_REPRODUCED), (0.9, 1.1, NOT_REPRODUCED)])
+def test_c6_time_ratios_must_follow_the_predicted_ratios_within_the_factor(conv_factor, local_factor, expected):
+    from structbench.analysis.claims import claim_c6
+
+    result = claim_c6(frame(_c6_rows(conv_factor, local_factor)))
+    assert result.verdict == expected
+    assert list(result.rows["form"]) == ["convolution", "locally-connected", "dense"]
+    assert result.table["conv/local time"].iloc[0] < result.table["local/dense time"].iloc[0] * 1e6  # numbers present
+
+
+def test_c6_out_of_order_is_not_reproduced():
+    from structbench.analysis.claims import claim_c6
+
+    rows = _c6_rows(0.5, 0.5)
+    rows[0] = {**rows[0], "time_ms_p50": rows[1]["time_ms_p50"] * 1.01}  # conv slower than local
+    assert claim_c6(frame(rows)).verdict == NOT_REPRODUCED
+
+
+def test_c6_without_dense_or_with_a_noisy_row_is_not_enough_data():
+    from structbench.analysis.claims import claim_c6
+
+    missing = claim_c6(frame(_c6_rows(0.5, 0.5, with_dense=False)))
+    assert missing.verdict == NO_DATA and any("no dense row" in n for n in missing.notes)
+    noisy = claim_c6(frame(_c6_rows(0.5, 0.5, noisy_dense=True)))
+    assert noisy.verdict == NO_DATA and any("noisy" in n for n in noisy.notes)
+
+
+def test_three_matrices_counts_each_forms_parameters_and_bytes():
+    from structbench.analysis.claims import three_matrices
+
+    rows = _c6_rows(0.5, 0.5) + [row("local_mv", "csr-torch", "fp32", ms=1.0, baseline=True, **LAYER)]
+    table = three_matrices(frame(rows)).set_index("form")
+    assert table.loc["convolution", "parameters"] == 64 * 64 * 3
+    assert table.loc["locally-connected", "parameters"] == 64 * 512 * 64 * 3
+    assert table.loc["dense", "parameters"] == (64 * 512) ** 2
+    # CSR: values + 4-byte column indices + 4-byte row offsets, instead of the weights alone.
+    assert table.loc["csr", "form_bytes"] - table.loc["locally-connected", "form_bytes"] == \
+        64 * 512 * 64 * 3 * 4 + (64 * 512 + 1) * 4
+
+
+def test_c6_a_launch_bound_convolution_decides_the_order_only():
+    from structbench.analysis.claims import claim_c6
+
+    rows = _c6_rows(1.1, 0.9)  # conv/local above the factor: not reproduced, unless conv's time is the floor
+    rows[0] = {**rows[0], "launch_bound": True}
+    result = claim_c6(frame(rows))
+    assert result.verdict == REPRODUCED and any("decides the order only" in n for n in result.notes)
+    rows[1] = {**rows[1], "launch_bound": True}  # the slower form at the floor: nothing to judge
+    assert claim_c6(frame(rows)).verdict == NO_DATA

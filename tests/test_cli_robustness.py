@@ -156,7 +156,7 @@ def test_calibrate_cuda_without_a_gpu_is_a_usage_error(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--op", "dense_mvv"], "unknown op 'dense_mvv'; known: dense_mv, dense_mm,"),
+    (["--op", "dense_mvv"], "unknown op 'dense_mvv'; known: conv_mv, conv_mm, dense_mv,"),
     (["--impl", "tritonn"], "unknown impl 'tritonn'; known: triton, cupy,"),
     (["--op", "dense_mv", "--impl", "triton-fused"], "unknown impl 'triton-fused' for dense_mv; known: triton,"),
     (["--dtype", "fp64"], "unknown dtype 'fp64'; expected one of fp32, fp16, bf16, int8"),
@@ -429,7 +429,7 @@ def test_run_help_lists_every_profile_it_takes(capsys):
 def test_inspect_of_an_unknown_op_or_impl_says_unknown(capsys, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     assert main(["inspect", "--op", "nope"]) == 2
-    assert "unknown op 'nope'; known: dense_mv" in capsys.readouterr().err
+    assert "unknown op 'nope'; known: conv_mv" in capsys.readouterr().err
     assert main(["inspect", "--op", "dense_mv", "--impl", "nope"]) == 2
     assert "unknown impl 'nope' for dense_mv" in capsys.readouterr().err
 

@@ -132,7 +132,8 @@ def test_structure_section_finds_the_csr_crossover(tmp_path):
     assert len(judged) == 3 and c3.verdict == NOT_REPRODUCED  # at 10% CSR moves 20% of the bytes, yet is slower
 
 
-FIGURES = ("c1_time_vs_mn", "c2_roofline_1", "c3_time_vs_bound", "c3_csr_density", "c4_precision", "c5_batching")
+FIGURES = ("c1_time_vs_mn", "c2_roofline_1", "c3_time_vs_bound", "c3_csr_density", "c4_precision", "c5_batching",
+           "c6_three_matrices")
 
 
 def test_planted_gpu_run_draws_every_figure_with_a_banner(tmp_path):
@@ -145,7 +146,7 @@ def test_planted_gpu_run_draws_every_figure_with_a_banner(tmp_path):
     assert "**kind:** GPU" in banner and "50 MiB reported by the device" in banner
     assert "2 skipped, 1 error" in banner and "2x torch has no int8 gemv" in banner
     verdicts = _verdicts(build_report(load_rows(path), path))
-    assert verdicts["C1"] == verdicts["C2"] == verdicts["C4"] == verdicts["C5"] == REPRODUCED
+    assert verdicts["C1"] == verdicts["C2"] == verdicts["C4"] == verdicts["C5"] == verdicts["C6"] == REPRODUCED
     assert "fft-torch" in markdown.split("## C2")[1].split("## C3")[0]  # left off the roofline, said so
     assert "overhead (%)" in markdown and "dense mv (ms)" in markdown  # LoRA table, units in headers
 

@@ -1,4 +1,4 @@
-"""The claims C1-C5 as pure functions: results rows -> a Verdict (the verdict, the rows
+"""The claims C1-C6 as pure functions: results rows -> a Verdict (the verdict, the rows
 that decided it, the rule's text).
 
 Every claim is judged item by item (a series, a dtype, an op) and the items combine the
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from structbench.core.registry import MATERIALISED_DENSE
+from structbench.core.registry import MATERIALISED_CSR, MATERIALISED_DENSE
 
 REPRODUCED, NOT_REPRODUCED, NO_DATA = "reproduced", "not reproduced", "not enough data"
 DTYPE_ORDER = ("fp32", "fp16", "bf16", "int8")
@@ -543,7 +543,145 @@ def claim_c5(frame: pd.DataFrame) -> Verdict:
     return _verdict(items, C5_RULE, decided, notes)
 
 
-CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5}
+# --- C6: one layer, three matrices -------------------------------------------------------
+# A layer's time ratio between two of its forms may exceed the roofline-predicted ratio by
+# at most this factor (the saving is realised within it).
+C6_FACTOR = 4.0
+C6_RULE = (f"per layer shape and dtype, the best row of each form of the layer's matrix (convolution; "
+           f"locally-connected, as its own kernel or as CSR; dense, the matrix materialised): where the "
+           f"locally-connected form is memory-bound (flops/min_bytes below the ridge; every case without "
+           f"ceilings), reproduced when t_conv < t_local < t_dense and each time ratio (conv/local, "
+           f"local/dense) is at most {C6_FACTOR:g}x its roofline-predicted ratio (the byte ratio when both "
+           f"forms are memory-bound). A launch-bound row's time is the launch floor, an upper bound on what its "
+           f"bytes need: it decides the order only (its ratio to the slower form is not judged), and a case whose "
+           f"slower form is launch-bound, or with a noisy row, decides nothing.")
+FORM_ORDER = ("convolution", "locally-connected", "csr", "dense")
+
+
+def _layer_shape(row) -> dict:
+    """The shape parameters of a layer row: its n (and m, k if any) and its params JSON."""
+    shape = {c: int(row[c]) for c in ("m", "n", "k") if c in row and pd.notna(row[c]) and row[c] != ""}
+    params = row.get("params", "") or ""
+    return {**shape, **(json.loads(params) if params else {})}
+
+
+def layer_form_of(r) -> tuple[str, int, float] | None:
+    """(form, parameters, bytes moved) of a row of an op that is a form of a layer's matrix
+    (Op.layer_form): the op's own form, or the impl's role ("csr", "dense"), the numbers
+    that form stores, and the row's min_bytes with the op's own matrix replaced by that
+    form's. None for other ops (and for ops or impls this checkout does not have)."""
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.registry import default_registry
+
+    registry = default_registry()
+    try:
+        op = registry.op(r["op"])
+        impl = registry.impl(r["op"], r["impl"])
+    except ValueError:
+        return None
+    if not op.layer_form or op.matrix_bytes is None:
+        return None
+    role = impl.role if impl.role in (MATERIALISED_CSR, MATERIALISED_DENSE) else ""
+    shape, dtype = _layer_shape(r), get_dtype(r["dtype"])
+    moved = r["min_bytes"] - op.matrix_bytes(shape, dtype, "") + op.matrix_bytes(shape, dtype, role)
+    form = {MATERIALISED_CSR: "csr", MATERIALISED_DENSE: "dense"}.get(role, op.layer_form)
+    return form, op.matrix_numbers(shape, role), float(moved)
+
+
+def layer_forms(rows: pd.DataFrame) -> pd.DataFrame:
+    """The ok rows of ops that are forms of a layer's matrix (Op.layer_form), each with its
+    ``form`` (the op's own, or the impl's role: "csr", "dense"), the numbers that form
+    stores (``parameters``) and the bytes one product moves in it (``form_bytes``: the
+    row's min_bytes with the op's own matrix replaced by that form's)."""
+    records = []
+    for _, r in rows.iterrows():
+        facts = layer_form_of(r)
+        if facts is None:
+            continue
+        form, parameters, moved = facts
+        records.append({**r.to_dict(), "form": form, "parameters": parameters, "form_bytes": moved,
+                        "layer": " ".join(f"{k}={v}" for k, v in sorted(_layer_shape(r).items()))})
+    return pd.DataFrame(records)
+
+
+def three_matrices(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per layer (shape and batch), device and dtype: the best (fastest) row of each form,
+    with its parameters, bytes, time, GB/s on those bytes and % of the bandwidth ceiling."""
+    forms = layer_forms(rows)
+    if forms.empty:
+        return forms
+    best = forms.sort_values("time_ms_p50").groupby(["device_name", "dtype", "layer", "form"], sort=False).head(1)
+    best = best.assign(form_gbps=best["form_bytes"] / (best["time_ms_p50"] * 1e6))
+    best = best.assign(pct_of_ceiling=100 * best["form_gbps"] / pd.to_numeric(best.get("ceiling_gbps"), errors="coerce"),
+                       form_rank=best["form"].map(FORM_ORDER.index))
+    columns = ["layer", "device_name", "dtype", "form", "op", "impl", "n", "params", "parameters", "form_bytes", "flops", "time_ms_p50",
+               "form_gbps", "pct_of_ceiling", "ceiling_gbps", "ceiling_tflops", "noisy", "launch_bound", "row_id"]
+    return best.sort_values(["layer", "dtype", "form_rank"])[columns].reset_index(drop=True)
+
+
+def _form_roofline(row) -> float:
+    return roofline_ms(row["flops"], row["form_bytes"], row.get("ceiling_gbps"), row.get("ceiling_tflops"))
+
+
+def _memory_bound(row) -> bool:
+    gbps, tflops = row.get("ceiling_gbps"), row.get("ceiling_tflops")
+    if not (pd.notna(gbps) and pd.notna(tflops) and gbps > 0 and tflops > 0):
+        return True
+    return row["flops"] / row["form_bytes"] < tflops * 1e12 / (gbps * 1e9)
+
+
+def _ratio_item(faster, slower) -> tuple[float, float]:
+    """(time ratio, predicted ratio) of two forms' rows: the roofline's when ceilings are
+    known, else the byte ratio."""
+    predicted_slow = _form_roofline(slower)
+    predicted = _form_roofline(faster) / predicted_slow if predicted_slow > 0 else faster["form_bytes"] / slower["form_bytes"]
+    return faster["time_ms_p50"] / slower["time_ms_p50"], predicted
+
+
+def claim_c6(frame: pd.DataFrame) -> Verdict:
+    """Parameter sharing cuts parameters and traffic: see C6_RULE."""
+    table = three_matrices(_ok(frame))
+    if table.empty:
+        return _verdict([], C6_RULE, [], ["Layer forms (conv_*, local_*): not measured in this run."])
+    items, notes, deciding = [], [], []
+    for (layer, device, dtype), case in table.groupby(["layer", "device_name", "dtype"], sort=False):
+        by_form = {f: r for f, r in zip(case["form"], (row for _, row in case.iterrows()))}
+        local = [by_form[f] for f in ("locally-connected", "csr") if f in by_form]
+        if "convolution" not in by_form or not local or "dense" not in by_form:
+            missing = [f for f in ("convolution", "locally-connected or csr", "dense")
+                       if f.split(" ")[0] not in by_form and not (f.startswith("locally") and local)]
+            notes.append(f"C6 {layer} {dtype}: no {', '.join(missing)} row (declined or not measured)")
+            continue
+        conv, dense = by_form["convolution"], by_form["dense"]
+        local_row = min(local, key=lambda row: row["time_ms_p50"])
+        if not _memory_bound(local_row):
+            continue
+        rows = [conv, local_row, dense]
+        if any(bool(row["noisy"]) for row in rows) or any(bool(row["launch_bound"]) for row in rows[1:]):
+            notes.append(f"C6 {layer} {dtype}: a deciding row is noisy, or the locally-connected or dense row "
+                         "launch-bound")
+            items.append({"layer": layer, "dtype": dtype, "verdict": NO_DATA})
+            continue
+        conv_ratio, conv_predicted = _ratio_item(conv, local_row)
+        local_ratio, local_predicted = _ratio_item(local_row, dense)
+        ordered = conv["time_ms_p50"] < local_row["time_ms_p50"] < dense["time_ms_p50"]
+        conv_follows = bool(conv["launch_bound"]) or conv_ratio <= C6_FACTOR * conv_predicted
+        if conv["launch_bound"]:
+            notes.append(f"C6 {layer} {dtype}: the convolution row is launch-bound: it decides the order only")
+        follows = conv_follows and local_ratio <= C6_FACTOR * local_predicted
+        items.append({"layer": layer, "dtype": dtype, "conv_ms": conv["time_ms_p50"],
+                      "local_impl": local_row["impl"], "local_ms": local_row["time_ms_p50"],
+                      "dense_ms": dense["time_ms_p50"], "conv/local time": conv_ratio,
+                      "conv/local predicted": conv_predicted, "local/dense time": local_ratio,
+                      "local/dense predicted": local_predicted,
+                      "verdict": REPRODUCED if ordered and follows else NOT_REPRODUCED})
+        deciding += [row["row_id"] for row in rows]
+    decided = table[table["row_id"].isin(deciding)]
+    return Verdict(combine(i["verdict"] for i in items) if items else NO_DATA, C6_RULE, pd.DataFrame(items),
+                   decided, notes)
+
+
+CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5, "C6": claim_c6}
 
 
 def reason_group(text: str) -> str:

@@ -355,7 +355,10 @@ def _roofline_points(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         flops, min_bytes = claims.algorithm_flops(r), r["min_bytes"]
         if flops != r["flops"]:  # another algorithm (FFT): placed by its own cost, not the op's 2mn
             own.add(f"{r['op']} {r['impl']}")
-        if r["role"] == MATERIALISED_DENSE:
+        layer = claims.layer_form_of(r)  # a layer's matrix in some form: the bytes of that form
+        if layer is not None:
+            min_bytes = layer[2]
+        elif r["role"] == MATERIALISED_DENSE:
             flops, min_bytes = claims.dense_cost(r["op"], r["m"], r["n"], r["k"], r["dtype"])
         seconds = r["time_ms_p50"] / 1e3
         placed.append({"op": r["op"], "dtype": r["dtype"], "regime": r["regime"], "intensity": flops / min_bytes,
@@ -607,6 +610,28 @@ def figure_c5(mm: pd.DataFrame):
     return fig
 
 
+def figure_c6(table: pd.DataFrame):
+    """One layer, three matrices at a glance: per layer (x groups), bars per form of the
+    time (top) and of the bytes it moves (bottom), log axes; one dtype (fp32 if measured)."""
+    dtype = "fp32" if (table["dtype"] == "fp32").any() else _dtypes_in(table)[0]
+    rows = table[table["dtype"] == dtype]
+    layers = list(dict.fromkeys(rows["layer"]))
+    forms = [f for f in claims.FORM_ORDER if f in set(rows["form"])]
+    colours = dict(zip(claims.FORM_ORDER, ("#1f77b4", "#ff7f0e", "#bcbd22", "#7f7f7f")))
+    fig, axes = _figure(2, 1, size=(max(7.5, 1.6 * len(layers) + 2), 7))
+    width = 0.8 / max(1, len(forms))
+    for ax, column, label in ((axes[0, 0], "time_ms_p50", "time (ms)"), (axes[1, 0], "form_bytes", "bytes moved")):
+        for i, form in enumerate(forms):
+            values = [rows[(rows["layer"] == layer) & (rows["form"] == form)][column].min() for layer in layers]
+            ax.bar(np.arange(len(layers)) + (i - (len(forms) - 1) / 2) * width, values, width, label=form,
+                   color=colours[form])
+        ax.set(yscale="log", ylabel=label)
+        ax.set_xticks(np.arange(len(layers)), [layer.replace(" ", "\n", 2) for layer in layers], fontsize="x-small")
+    axes[0, 0].set_title(f"one layer, three matrices ({dtype}): convolution, locally-connected (ours / CSR), dense")
+    _figure_legend(fig, axes[:1])
+    return fig
+
+
 # --- sections -------------------------------------------------------------------------
 def _items(result: Verdict, drop=()) -> pd.DataFrame:
     return result.table.drop(columns=[c for c in drop if c in result.table])
@@ -830,7 +855,26 @@ def section_devices(frame: pd.DataFrame, figures: dict) -> Section:
     return s
 
 
-CLAIM_SECTIONS = (section_c1, section_c2, section_c3, section_c4, section_c5, section_vendor)
+def section_c6(frame: pd.DataFrame, figures: dict) -> Section:
+    s = Section("C6 — one layer, three matrices", "Tying a locally-connected layer's weights (a convolution) cuts "
+                "its parameters from c_out·n_out·c_in·K (dense: c_out·n_out·c_in·n) to c_out·c_in·K, cuts the "
+                "traffic with them, and time follows: convolution < locally-connected < dense.")
+    table = claims.three_matrices(_ok(frame))
+    result = claims.claim_c6(frame)
+    if len(table):
+        figures["c6_three_matrices"] = figure_c6(table)
+        s.figure("c6_three_matrices")
+        s.text("Per layer and dtype, the fastest row of each form: parameters it stores, bytes one product moves "
+               "in that form, time, GB/s on those bytes and % of the bandwidth ceiling.")
+        s.table(table.drop(columns=["device_name", "op", "n", "params", "flops", "ceiling_gbps", "ceiling_tflops",
+                                    "noisy", "launch_bound", "row_id"]))
+        if len(result.table):
+            s.table(_items(result))
+    s.judge(result)
+    return s
+
+
+CLAIM_SECTIONS = (section_c1, section_c2, section_c3, section_c4, section_c5, section_c6, section_vendor)
 
 
 def _slug(text: str) -> str:

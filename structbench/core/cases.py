@@ -79,6 +79,6 @@ def bind(op: Op, impl: Impl, host: Inputs, params: Params, dtype: DType, *,
     args = [to_device(name) for name in op.input_names]
     prepare = impl.load_prepare()
     if prepare is not None:
-        args = list(prepare(*args))
+        args = list(prepare(*args, **impl.prepare_kwargs(op.call_kwargs(params))))
         backend.synchronize()
     return Bound(backend, impl.load(), args, op.call_kwargs(params), op.out_shape(params), output_dtype(dtype))

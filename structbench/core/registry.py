@@ -38,7 +38,8 @@ OURS = "ours"  # Triton or CUDA C we wrote
 VENDOR = "vendor"  # a library computing the op itself (cuBLAS, cuSPARSE, torch, numpy, scipy.sparse)
 MATERIALISED_DENSE = "materialised-dense"  # the dense product on the structure materialised (C3's comparison)
 OTHER_ALGORITHM = "other-algorithm"  # the op by another algorithm (FFT): the op's cost model does not bound it
-ROLES = (OURS, VENDOR, MATERIALISED_DENSE, OTHER_ALGORITHM)
+MATERIALISED_CSR = "materialised-csr"  # the op's matrix built once in CSR, through a CSR product (a layer's)
+ROLES = (OURS, VENDOR, MATERIALISED_DENSE, OTHER_ALGORITHM, MATERIALISED_CSR)
 CLAIMS = ("C1", "C2", "C3", "C4", "C5")
 
 
@@ -80,6 +81,14 @@ class Op:
     check_family: Callable[[Params], None] | None = field(default=None, compare=False)
     # params -> the dims the other parameters imply (a named matrix's size): complete() fills them in.
     implied_dims: Callable[[Params], dict] | None = field(default=None, compare=False)
+    # Ops that are forms of one layer's matrix (structbench/ops/conv, .../local): what the
+    # form is ("convolution", "locally-connected"), and the bytes of the matrix when it is
+    # stored as a baseline's Impl.role stores it ("" the op's own form, MATERIALISED_DENSE,
+    # MATERIALISED_CSR), with how many numbers that stores. The "three matrices" comparison
+    # (analysis.claims.layer_forms) reads these, never op or impl names.
+    layer_form: str = ""
+    matrix_bytes: Callable[[Params, DType, str], int] | None = field(default=None, compare=False)
+    matrix_numbers: Callable[[Params, str], int] | None = field(default=None, compare=False)
 
     def dense_params(self, params: Params, dense: Op) -> dict:
         """This case's shape as the params of the dense op it is compared against."""
@@ -131,6 +140,9 @@ class Impl:
     # Toeplitz product: O((m + n) log(m + n)), not the direct 2 m n): what claim C3 predicts
     # its time from and where the roofline places it. None: the op's flops.
     flops: Callable[[Params], int] | None = field(default=None, compare=False)
+    # prepare also receives the op's call kwargs (a layer's stride, padding...: what it
+    # needs to build the layer's matrix).
+    prepare_takes_call_kwargs: bool = False
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -149,6 +161,10 @@ class Impl:
 
     def load_prepare(self) -> Callable | None:
         return _resolve(self.prepare) if self.prepare else None
+
+    def prepare_kwargs(self, call_kwargs: dict) -> dict:
+        """The keyword arguments ``prepare`` receives: the op's call kwargs, if it takes them."""
+        return call_kwargs if self.prepare_takes_call_kwargs else {}
 
     def load_reference(self) -> Callable | None:
         return _resolve(self.reference) if self.reference else None

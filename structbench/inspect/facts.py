@@ -147,7 +147,7 @@ def capture_case(op: str, impl: str, dtype: str, shape: dict, *, sms: int = SM_C
                 for name in the_op.input_names]
         prepare = the_impl.load_prepare()
         if prepare is not None:
-            args = list(prepare(*args))
+            args = list(prepare(*args, **the_impl.prepare_kwargs(the_op.call_kwargs(shape))))
         out = _host_tensor(np.zeros(the_op.out_shape(shape)), output_dtype(the_dtype))
         the_impl.load()(*args, out=out, **the_op.call_kwargs(shape))
     return launches

@@ -48,7 +48,7 @@ def _case_args(op, impl, dtype, shape, device: str):
     args = [tensor(host[name], None if name in op.index_inputs else the_dtype) for name in op.input_names]
     prepare = impl.load_prepare()
     if prepare is not None:
-        args = list(prepare(*args))
+        args = list(prepare(*args, **impl.prepare_kwargs(op.call_kwargs(shape))))
     out = tensor(np.zeros(op.out_shape(shape)), output_dtype(the_dtype))
     return args, out
 

@@ -43,6 +43,42 @@ def _csr(dims: dict, dist: str, *densities: float) -> tuple[dict, ...]:
     return tuple({**dims, "density": d, "dist": dist} for d in densities)
 
 
+def _layer(c_in: int, n: int, c_out: int, kernel: int, **geometry) -> dict:
+    """A 1-D layer shape of the conv_* / local_* ops (structbench/ops/conv)."""
+    return {"c_in": c_in, "n": n, "c_out": c_out, "kernel": kernel, **geometry}
+
+
+def _depthwise(channels: int, n: int, kernel: int, **geometry) -> dict:
+    return _layer(channels, n, channels, kernel, groups=channels, **geometry)
+
+
+def _batched(batch: int, *shapes: dict) -> tuple[dict, ...]:
+    return tuple({"batch": batch, **s} for s in shapes)
+
+
+# Real 1-D layers. wav2vec2's feature encoder: 16,000 samples -> 512 channels (K 10,
+# stride 5), then 512 -> 512 with K 3 / K 2 at stride 2 (lengths 3199 ... 99); a ResNet-1D
+# stage; Mamba's causal depthwise K 4 short convolution; a Hyena-style long causal filter
+# (K = n: where the FFT baseline should win).
+W2V_FIRST = _layer(1, 16000, 512, 10, stride=5)
+W2V_LATER = _layer(512, 3199, 512, 3, stride=2)
+W2V_LAST = _layer(512, 99, 512, 2, stride=2)
+RESNET_S1 = _layer(256, 4096, 256, 3, padding=1)
+RESNET_S2 = _layer(256, 4096, 256, 3, stride=2, padding=1)
+MAMBA_SMALL = _depthwise(2048, 2048, 4, padding="causal")
+MAMBA_LARGE = _depthwise(5120, 8192, 4, padding="causal")
+HYENA = _depthwise(64, 4096, 4096, padding="causal")
+# "One layer, three matrices": layers whose dense matrix still fits (<= 4 GiB at fp32) while
+# the locally-connected form moves enough bytes (~60 MB at fp32) to stand above the launch
+# floor, so conv, locally-connected (ours and CSR) and dense are measured side by side (a
+# depthwise layer cannot have both: its local form holds only c n K numbers). The
+# convolution itself moves kilobytes here: launch-bound, it decides the order only.
+THREE_MATRICES = (_layer(32, 1024, 32, 15, padding=7),  # a 1-D ResNet stem-like K 15: 32768 x 32768
+                  _layer(64, 512, 64, 7, padding=3),  # a narrow 1-D stage, K 7: 32768 x 32768
+                  _layer(1, 4000, 512, 10, stride=5))  # wav2vec2's first layer on 0.25 s: 409088 x 4000
+CPU_THREE_MATRICES = (_layer(32, 256, 32, 3, padding=1), _depthwise(64, 128, 4, padding="causal"),
+                      _layer(1, 1000, 64, 10, stride=5))
+
 LADDER = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 LLM_SHAPES = ((4096, 4096), (4096, 11008), (11008, 4096), (8192, 28672), (28672, 8192))
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -157,6 +193,10 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.001, 0.01, 0.1)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
                 **GRAD_SHAPES["quick"],
+                "conv_mv": THREE_MATRICES + (W2V_FIRST, W2V_LATER, RESNET_S2, MAMBA_SMALL, HYENA),
+                "conv_mm": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
+                "local_mv": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL),
+                "local_mm": _batched(8, _layer(256, 256, 256, 3, padding=1)),
             },
             # ~900 cases: a 50 ms budget per case keeps the sweep near its 3-minute target.
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=50),
@@ -181,6 +221,11 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
                 **GRAD_SHAPES["gpu-check"],
+                # "one layer, three matrices" (conv vs local vs dense), and conv against cuDNN
+                # at the real layers: wav2vec2, Mamba, a Hyena long filter (vs FFT).
+                "conv_mv": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL, HYENA),
+                "conv_mm": _batched(8, RESNET_S1),
+                "local_mv": THREE_MATRICES,
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=100, budget_ms=50),
         ),
@@ -214,6 +259,14 @@ PROFILES: dict[str, Profile] = {
                                                                            0.001, 0.01, 0.05, 0.2)
                                 + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
                 **GRAD_SHAPES["full"],
+                "conv_mv": THREE_MATRICES + (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL,
+                                             MAMBA_LARGE, HYENA, _depthwise(128, 8192, 8192, padding="causal")),
+                "conv_mm": _batched(8, W2V_FIRST, W2V_LATER, RESNET_S1, RESNET_S2)
+                + tuple({"batch": b, **MAMBA_SMALL} for b in (1, 4, 16)) + _batched(2, MAMBA_LARGE),
+                "local_mv": THREE_MATRICES + (W2V_FIRST, _layer(512, 199, 512, 2, stride=2),
+                                              _layer(256, 1024, 256, 3, padding=1), MAMBA_SMALL),
+                "local_mm": tuple({"batch": b, **_layer(256, 256, 256, 3, padding=1)} for b in (1, 8, 64))
+                + _batched(4, MAMBA_SMALL),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -239,6 +292,11 @@ PROFILES: dict[str, Profile] = {
                 + ({"m": 65536, "n": 65536, "matrix": "poisson2d", "grid": 256},),
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01, 0.1),
                 **GRAD_SHAPES["cpu"],
+                "conv_mv": CPU_THREE_MATRICES + (W2V_FIRST, _depthwise(512, 2048, 4, padding="causal"),
+                                                 _depthwise(16, 2048, 2048, padding="causal")),
+                "conv_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
+                "local_mv": CPU_THREE_MATRICES,
+                "local_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
             # Slow paths kept small: numpy has no fp16/int8 GEMM (a loop), so the batch ladder

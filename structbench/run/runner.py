@@ -18,6 +18,7 @@ import json
 import re
 import traceback
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -131,7 +132,8 @@ def plan(registry: Registry, profile: Profile, *, ops: Iterable[str] | None = No
 PRIORITY_TIERS = (
     "C1/C2/C4: the dense_mv ladder of square shapes, every dtype and implementation",
     "C5: the dense_mm batch ladder (square A, growing batch)",
-    "C3: structured matvecs at dense_mv shapes, with their dense-* baselines",
+    "C3: structured matvecs at dense matvec shapes, with their materialised-dense baselines",
+    "C6: one layer, three matrices: layers measured as convolution and locally-connected (with their dense form)",
     "ours vs vendor: the largest shape of every other op",
     "the rest",
 )
@@ -154,10 +156,33 @@ def _size(case: Case) -> int:
     return int(shape.get("m", 1)) * int(shape.get("n", 1)) * int(shape.get("k", 1))
 
 
+def _layer_key(case: Case) -> tuple | None:
+    """(its parameters, its layer form) for a case of an op that is a form of a layer's
+    matrix (Op.layer_form: conv_*, local_*), else None."""
+    from structbench.core.registry import default_registry
+
+    try:
+        form = default_registry().op(case.op).layer_form
+    except ValueError:
+        return None
+    return (case.params, form) if form else None
+
+
+def _layers_in_every_form(cases: list[Case]) -> set:
+    """Layer parameters that the plan measures in more than one form (C6 compares them)."""
+    forms: dict = defaultdict(set)
+    for case in cases:
+        key = _layer_key(case)
+        if key is not None:
+            forms[key[0]].add(key[1])
+    return {params for params, seen in forms.items() if len(seen) > 1}
+
+
 def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: dict[str, int],
-                  ops: tuple[set[str], set[str], set[str]] | None = None) -> int:
+                  ops: tuple[set[str], set[str], set[str]] | None = None,
+                  compared_layers: frozenset = frozenset()) -> int:
     """Index into PRIORITY_TIERS of a case, given the plan's dense matvec (m, n) shapes, the
-    largest size of each op and ``tier_ops()``."""
+    largest size of each op, ``tier_ops()`` and the layer parameters measured in several forms."""
     matvec, batched, compared = ops or tier_ops()
     shape = case.shape
     if case.op in matvec and shape["m"] == shape["n"]:
@@ -166,9 +191,11 @@ def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: di
         return 1
     if case.op in compared and (shape["m"], shape["n"]) in dense_mv_shapes:
         return 2
-    if _size(case) == largest[case.op]:
+    if case.params in compared_layers:
         return 3
-    return 4
+    if _size(case) == largest[case.op]:
+        return 4
+    return 5
 
 
 def case_tiers(cases: list[Case]) -> list[int]:
@@ -178,7 +205,8 @@ def case_tiers(cases: list[Case]) -> list[int]:
     largest: dict[str, int] = {}
     for case in cases:
         largest[case.op] = max(largest.get(case.op, 0), _size(case))
-    return [priority_tier(c, dense_mv_shapes, largest, ops) for c in cases]
+    compared_layers = frozenset(_layers_in_every_form(cases))
+    return [priority_tier(c, dense_mv_shapes, largest, ops, compared_layers) for c in cases]
 
 
 def prioritize(cases: list[Case]) -> list[Case]:

@@ -83,6 +83,7 @@ MM_SHAPES = ({"m": 1, "n": 1, "k": 1}, {"m": 7, "n": 3, "k": 33}, {"m": 45, "n":
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_grad_mv",
+        colour="#5254a3",
         summary="dL/dW = delta x^T (m x n outer product) for y = W x; stored in the input dtype, int8 declined",
         dims=("m", "n"), input_names=("x", "delta"), make_inputs=grad_mv_inputs, reference=ref.dense_grad_mv,
         out_shape=lambda p: (p["m"], p["n"]), flops=grad_mv_flops, min_bytes=grad_mv_min_bytes,
@@ -90,6 +91,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="dense_grad_mm",
+        colour="#6b6ecf",
         summary="dL/dW = Delta X^T (m x k) for Y = W X, X k x n, reduced over the batch n; int8 declined",
         dims=("m", "n", "k"), input_names=("x", "delta"), make_inputs=grad_mm_inputs, reference=ref.dense_grad_mm,
         out_shape=lambda p: (p["m"], p["k"]), flops=grad_mm_flops, min_bytes=grad_mm_min_bytes,
@@ -97,6 +99,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="dense_sgd_mv",
+        colour="#9c9ede",
         summary=f"fused SGD step W - lr delta x^T as a new W (out may be W: in place); lr = {SGD_LR} unless given",
         dims=("m", "n"), input_names=("w", "x", "delta"), make_inputs=sgd_mv_inputs, reference=ref.dense_sgd_mv,
         out_shape=lambda p: (p["m"], p["n"]), flops=sgd_mv_flops, min_bytes=sgd_mv_min_bytes,

@@ -36,6 +36,10 @@ def _length(p: Params) -> int:
     return p["k"] if "k" in p else p["n"]
 
 
+# Each op's colour in every report (Op.colour): fixed, distinct, never grey.
+OP_COLOURS = {"lowrank_grad_mv": "#b5cf6b", "lowrank_grad_mm": "#cedb9c", "lora_grad_mv": "#8c6d31", "lora_grad_mm": "#bd9e39"}
+
+
 def grad_mv_flops(p: Params) -> int:
     return 3 * (p["m"] + p["n"]) * p["r"]
 
@@ -120,7 +124,7 @@ def register(reg: Registry) -> None:
          _lora_kwargs),
     ):
         extra = {"call_kwargs": kwargs} if kwargs else {}
-        reg.add_op(Op(name=name, summary=summary + "; int8 declined", dims=dims, input_names=names,
+        reg.add_op(Op(name=name, colour=OP_COLOURS[name], summary=summary + "; int8 declined", dims=dims, input_names=names,
                       make_inputs=make, reference=reference, out_shape=shape, flops=flops, min_bytes=nbytes,
                       test_shapes=shapes, **extra))
         lora = name.startswith("lora")

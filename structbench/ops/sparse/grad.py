@@ -33,6 +33,10 @@ def grad_mv_flops(p: Params) -> int:
     return csr_nnz(p, "n")
 
 
+# Each op's colour in every report (Op.colour): fixed, distinct, never grey.
+OP_COLOURS = {"csr_grad_mv": "#d6616b", "csr_grad_mm": "#e7969c"}
+
+
 def grad_mv_min_bytes(p: Params, dtype: DType) -> int:
     nnz = csr_nnz(p, "n")
     return nnz * (4 + dtype.width_bytes) + (p["m"] + 1) * _indptr_width(nnz) + (p["m"] + p["n"]) * dtype.width_bytes
@@ -81,7 +85,7 @@ def register(reg: Registry) -> None:
          ("m", "n", "k"), ("indptr", "indices", "b", "delta"), grad_mm_inputs, ref.csr_grad_mm, MM_SHAPES, "k",
          grad_mm_flops, grad_mm_min_bytes),
     ):
-        reg.add_op(Op(name=name, summary=summary, dims=dims, input_names=names, make_inputs=make,
+        reg.add_op(Op(name=name, colour=OP_COLOURS[name], summary=summary, dims=dims, input_names=names, make_inputs=make,
                       reference=reference, out_shape=lambda p, cols=cols: (csr_nnz(p, cols),), flops=flops,
                       min_bytes=nbytes, test_shapes=shapes, index_inputs=("indptr", "indices")))
         limit = _limits(cols)

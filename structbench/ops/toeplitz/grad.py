@@ -25,6 +25,10 @@ _B = "structbench.ops.toeplitz.grad_baselines"
 _DB = "structbench.ops.dense.grad_baselines"
 
 
+# Each op's colour in every report (Op.colour): fixed, distinct, never grey.
+OP_COLOURS = {"toeplitz_grad_mv": "#e7ba52", "toeplitz_grad_mm": "#e7cb94"}
+
+
 def _parameters(p: Params) -> int:
     return p["m"] + p["n"] - 1 if p["m"] and p["n"] else 0
 
@@ -68,7 +72,7 @@ def register(reg: Registry) -> None:
         ("toeplitz_grad_mm", f"diagonal sums of Delta B^T for C = T B, B n x k, reduced over the batch k; {flat}",
          ("m", "n", "k"), ("b", "delta"), mm_inputs, ref.toeplitz_grad_mm, MM_SHAPES),
     ):
-        reg.add_op(Op(name=name, summary=summary, dims=dims, input_names=names, make_inputs=make,
+        reg.add_op(Op(name=name, colour=OP_COLOURS[name], summary=summary, dims=dims, input_names=names, make_inputs=make,
                       reference=reference, out_shape=lambda p: (_parameters(p),), flops=grad_flops,
                       min_bytes=grad_min_bytes, test_shapes=shapes))
         for impl in (
