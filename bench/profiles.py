@@ -87,6 +87,9 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-5) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.001, 0.01, 0.1)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+                # The transposed products (input gradients) at their forward op's shapes.
+                "dense_mv_t": _squares(1024, 4096, 16384) + ({"m": 4096, "n": 11008}, {"m": 11008, "n": 4096}),
+                "dense_mm_t": _batches(4096, 4096, 1, 16, 256, 4096),
             },
             # ~900 cases: a 50 ms budget per case keeps the sweep near its 3-minute target.
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=50),
@@ -110,6 +113,9 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
+                # The transposed products (input gradients): one memory-bound shape each.
+                "dense_mv_t": _squares(4096, 16384),
+                "dense_mm_t": _batches(4096, 4096, 16, 256),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=100, budget_ms=50),
         ),
@@ -142,6 +148,8 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform",
                                                                            0.001, 0.01, 0.05, 0.2)
                                 + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
+                "dense_mv_t": _squares(*LADDER) + _shapes(*LLM_SHAPES),
+                "dense_mm_t": _batches(4096, 4096, *BATCHES),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -161,6 +169,8 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 4096, "n": 4096}, "powerlaw", 0.01) + _csr({"m": 4096, "n": 4096}, "banded", 0.01)
                 + ({"m": 600, "n": 600, "matrix": "bar"}, {"m": 65536, "n": 65536, "matrix": "poisson2d", "grid": 256}),
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.001, 0.01, 0.1, 0.3),
+                "dense_mv_t": _squares(256, 1024, 4096),
+                "dense_mm_t": _batches(1024, 1024, 1, 64),
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
         ),
@@ -173,7 +183,8 @@ PROFILES: dict[str, Profile] = {
              "csr_mm": _csr({"m": 33, "n": 5, "k": 17}, "powerlaw", 0.1),
              "lowrank_mv": ({"m": 33, "n": 17, "r": 4},), "lowrank_mm": ({"m": 33, "n": 5, "k": 17, "r": 4},),
              "lora_mv": ({"m": 33, "n": 17, "r": 4, "scale": 2.0},),
-             "lora_mm": ({"m": 33, "n": 5, "k": 17, "r": 4, "scale": 2.0},)},
+             "lora_mm": ({"m": 33, "n": 5, "k": 17, "r": 4, "scale": 2.0},),
+             "dense_mv_t": _squares(33), "dense_mm_t": _batches(33, 17, 5)},
             timing=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False),
         ),
     )

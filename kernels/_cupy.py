@@ -15,6 +15,8 @@ import numpy as np
 
 from kernels._checks import ArrayInfo
 
+HEADER = Path(__file__).with_name("structbench.cuh")
+
 
 # The one pluggable point of this seam: None launches through CuPy on the GPU. The tests'
 # CPU path of our CUDA C (tests/cudacpu) installs an object with ptr / fill_empty / launch
@@ -27,8 +29,10 @@ def code_and_options(source: Path) -> tuple[str, tuple[str, ...]]:
     # The shared header is prepended, not only found through -I: CuPy's kernel cache is
     # keyed by the code string, so an edited header must change that string. Its include
     # guard makes the source's own #include "structbench.cuh" a no-op.
-    code = (source.parent / "structbench.cuh").read_text() + source.read_text()
-    return code, ("--std=c++17", f"-I{source.parent}")
+    # The header lives beside this module, so sources in other folders (structbench/ops/<family>/)
+    # find it too.
+    code = HEADER.read_text() + source.read_text()
+    return code, ("--std=c++17", f"-I{HEADER.parent}")
 
 
 @functools.cache

@@ -1,0 +1,207 @@
+"""The transposed products (input gradients, issue 22 part 1): each float64 reference
+against torch.autograd of the forward product in float64 (the input gradient of the forward
+reference, so a wrong formula cannot hide behind a kernel that matches it), cost models,
+bad input to our launchers, the blocking paths, and our CUDA C compiling with every kernel
+its launcher asks for. (Every impl x dtype x test shape against the reference is
+tests/test_correctness.py, which loops over the registry.)"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bench.backends import get_backend
+from bench.dtypes import get_dtype
+from bench.registry import default_registry
+from kernels._checks import INT8_MAX_REDUCTION
+from tests.helpers import skip_unless_runnable
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSPOSED_OPS = ("dense_mv_t", "dense_mm_t")
+CUDA_LAUNCHERS = ("structbench.ops.dense.transposed_cuda",)
+
+
+def _op(name):
+    return default_registry().op(name)
+
+
+def _t(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
+
+
+def _input_grad(forward, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """torch.autograd's gradient of <y, forward(x)> with respect to x, in float64."""
+    x_t = _t(x).requires_grad_(True)
+    out = forward(x_t)
+    (grad,) = torch.autograd.grad(out, x_t, grad_outputs=_t(y))
+    return grad.numpy()
+
+
+def _check_against_autograd(op_t: str, forward_op: str, torch_forward, x_name: str, x_shape, params: dict,
+                            rename: dict | None = None) -> None:
+    """op_t's reference on the inputs of a case equals autograd's input gradient of the
+    forward product (written in torch, and checked equal to the forward reference first)."""
+    rng = np.random.default_rng(sum(params.values()) if params else 0)
+    host = _op(op_t).make_inputs(params, get_dtype("fp32"), rng)
+    grad_name = _op(op_t).input_names[-1]
+    others = {k: v for k, v in host.items() if k != grad_name}
+    x = rng.standard_normal(x_shape)
+    forward_inputs = {**{(rename or {}).get(k, k): v for k, v in others.items()}, x_name: x}
+    kwargs = _op(op_t).call_kwargs(params)
+    np.testing.assert_allclose(
+        torch_forward(**{k: _t(v) for k, v in forward_inputs.items()}, **kwargs).numpy(),
+        _op(forward_op).reference(*(forward_inputs[n] for n in _op(forward_op).input_names), **kwargs),
+        rtol=1e-12, atol=1e-12)
+    expected = _input_grad(lambda xt: torch_forward(**{k: _t(v) for k, v in forward_inputs.items() if k != x_name},
+                                                    **{x_name: xt}, **kwargs), x, host[grad_name])
+    got = _op(op_t).reference(*(host[n] for n in _op(op_t).input_names), **kwargs)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+# --- dense ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("m, n", [(1, 1), (7, 3), (3, 7), (0, 4)])
+def test_dense_mv_t_reference_is_autograd_of_dense_mv(m, n):
+    _check_against_autograd("dense_mv_t", "dense_mv", lambda a, x: a @ x, "x", (n,), {"m": m, "n": n})
+
+
+@pytest.mark.parametrize("m, n, k", [(1, 1, 1), (7, 3, 5), (3, 7, 2), (0, 2, 4)])
+def test_dense_mm_t_reference_is_autograd_of_dense_mm(m, n, k):
+    _check_against_autograd("dense_mm_t", "dense_mm", lambda a, b: a @ b, "b", (k, n), {"m": m, "n": n, "k": k},
+                            rename={})
+
+
+def test_dense_t_cost_models_equal_the_forward_ones():
+    """The backward product moves what the forward moves, with the vectors' roles swapped:
+    at a square shape the counts are equal."""
+    for dtype in ("fp32", "int8"):
+        d = get_dtype(dtype)
+        assert _op("dense_mv_t").min_bytes({"m": 64, "n": 64}, d) == _op("dense_mv").min_bytes({"m": 64, "n": 64}, d)
+        p = {"m": 32, "n": 8, "k": 32}
+        assert _op("dense_mm_t").min_bytes(p, d) == _op("dense_mm").min_bytes(p, d)
+    assert _op("dense_mv_t").min_bytes({"m": 3, "n": 5}, get_dtype("fp16")) == (15 + 3) * 2 + 5 * 2
+    assert _op("dense_mv_t").flops({"m": 3, "n": 5}) == 30
+    assert _op("dense_mm_t").min_bytes({"m": 3, "n": 2, "k": 5}, get_dtype("int8")) == 15 + 6 + 10 * 4
+
+
+def test_dense_mv_t_splits_rows_when_columns_are_few():
+    from structbench.ops.dense.transposed_cuda import _splits
+    from structbench.ops.dense.transposed_triton import col_reduce_blocks
+
+    block_m, _, splits, rows_per_split = col_reduce_blocks(100_000, 7, 132)
+    assert splits > 1 and splits * rows_per_split >= 100_000 and rows_per_split % block_m == 0
+    assert col_reduce_blocks(100, 100_000, 132)[2] == 1  # enough columns: no split
+    splits, rows = _splits(100_000, 7)
+    assert splits > 1 and splits * rows >= 100_000
+    assert _splits(0, 7) == (1, 1)
+
+
+OURS = [pytest.param(i, id=f"{i.op}-{i.name}") for i in default_registry().impls()
+        if not i.is_baseline and i.op in TRANSPOSED_OPS]
+
+
+@pytest.fixture(params=OURS)
+def ours(request):
+    impl = request.param
+    skip_unless_runnable(impl)
+    return impl, impl.load()
+
+
+def _inputs(impl, dtype_name="fp32", **params):
+    op = _op(impl.op)
+    full = {"m": 9, "n": 6, "k": 5, "r": 3, "scale": 2.0, **params}
+    dtype = get_dtype(dtype_name)
+    host = op.make_inputs(full, dtype, np.random.default_rng(0))
+    backend = get_backend(impl.backend)
+    return [backend.to_device(host[name], dtype) for name in op.input_names], op.call_kwargs(full)
+
+
+def _dense_only(impl):
+    if not impl.op.startswith("dense_"):
+        pytest.skip("dense launchers only")
+
+
+def test_dense_t_shape_mismatch_and_ndim(ours):
+    impl, fn = ours
+    _dense_only(impl)
+    (a, y), _ = _inputs(impl)
+    with pytest.raises(ValueError, match=r"shape mismatch.*A\^T"):
+        fn(a, y[:-1])
+    with pytest.raises(ValueError, match="a must be 2-D"):
+        fn(a[0], y)
+
+
+def test_dense_t_dtypes_and_devices(ours):
+    impl, fn = ours
+    _dense_only(impl)
+    (a, y), _ = _inputs(impl)
+    with pytest.raises(TypeError, match="unsupported dtype float64"):
+        fn(a.double(), y.double())
+    with pytest.raises(TypeError, match="must match"):
+        fn(a, y.half())
+    with pytest.raises(TypeError, match="torch.Tensor or cupy.ndarray"):
+        fn(get_backend(impl.backend).to_host(a), y)
+
+
+def test_dense_t_bad_out_and_layout(ours):
+    impl, fn = ours
+    _dense_only(impl)
+    (a, y), _ = _inputs(impl)
+    good = fn(a, y)
+    with pytest.raises(ValueError, match="has shape"):
+        fn(a, y, out=good.new_empty(tuple(s + 1 for s in good.shape)))
+    with pytest.raises(ValueError, match="overlaps"):
+        fn(a, y, out=a.reshape(-1)[:good.numel()].reshape(good.shape))
+    with pytest.raises(ValueError, match="row-major"):
+        fn(a.t().contiguous().t(), y)
+
+
+def test_dense_t_padded_rows_and_strided_vector(ours):
+    """Legal odd layouts: A with padded rows (a slice of a wider matrix), y with a stride."""
+    impl, fn = ours
+    _dense_only(impl)
+    (a, y), _ = _inputs(impl, m=40, n=6, k=5)
+    backend = get_backend(impl.backend)
+    wide = torch.zeros((a.shape[0], a.shape[1] + 3), dtype=a.dtype, device=a.device)
+    wide[:, :a.shape[1]] = a
+    padded = wide[:, :a.shape[1]]
+    expected = backend.to_host(fn(a, y))
+    assert np.array_equal(backend.to_host(fn(padded, y)), expected)
+    if y.dim() == 1:
+        spaced = torch.zeros(2 * y.shape[0], dtype=y.dtype, device=y.device)
+        spaced[::2] = y
+        assert np.array_equal(backend.to_host(fn(a, spaced[::2])), expected)
+
+
+def test_dense_t_int8_reduction_that_could_overflow_is_refused(ours):
+    impl, fn = ours
+    _dense_only(impl)
+    (a, y), _ = _inputs(impl, "int8", m=INT8_MAX_REDUCTION + 1, n=1, k=1)
+    with pytest.raises(ValueError, match="overflow"):
+        fn(a, y)
+    assert impl.unsupported_reason({"m": INT8_MAX_REDUCTION + 1, "n": 1, "k": 1}, get_dtype("int8"))
+
+
+# --- our CUDA C compiles, and defines every kernel its launcher asks for -------------------
+@pytest.mark.parametrize("launcher", CUDA_LAUNCHERS)
+def test_cuda_source_compiles_and_defines_every_launched_kernel(launcher, tmp_path):
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc is not on the PATH: CUDA sources not compile-checked")
+    module = importlib.import_module(launcher)
+    include = f"-I{ROOT / 'kernels'}"
+    result = subprocess.run([nvcc, "-arch=sm_80", "-std=c++17", "-Werror", "all-warnings", include, "-c",
+                             str(module.SOURCE), "-o", str(tmp_path / "sm_80.o")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    ptx = tmp_path / "kernels.ptx"
+    subprocess.run([nvcc, "-arch=sm_90", "-std=c++17", include, "--ptx", str(module.SOURCE), "-o", str(ptx)],
+                   check=True)
+    entries = set(re.findall(r"\.entry\s+(\w+)", ptx.read_text()))
+    assert not set(module.KERNEL_NAMES) - entries
