@@ -90,6 +90,13 @@ PROFILES: dict[str, Profile] = {
                 # The transposed products (input gradients) at their forward op's shapes.
                 "dense_mv_t": _squares(1024, 4096, 16384) + ({"m": 4096, "n": 11008}, {"m": 11008, "n": 4096}),
                 "dense_mm_t": _batches(4096, 4096, 1, 16, 256, 4096),
+                "lowrank_mv_t": tuple({"m": 16384, "n": 16384, "r": r} for r in (1, 16, 256))
+                + ({"m": 64, "n": 65536, "r": 8},),
+                "lowrank_mm_t": tuple({"m": 4096, "n": n, "k": 4096, "r": r} for n, r in ((64, 64), (256, 16))),
+                "lora_mv_t": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},
+                              {"m": 16384, "n": 16384, "r": 64, "scale": 0.5},
+                              {"m": 64, "n": 8192, "r": 8, "scale": 1.0}),
+                "lora_mm_t": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
             },
             # ~900 cases: a 50 ms budget per case keeps the sweep near its 3-minute target.
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=50),
@@ -116,6 +123,9 @@ PROFILES: dict[str, Profile] = {
                 # The transposed products (input gradients): one memory-bound shape each.
                 "dense_mv_t": _squares(4096, 16384),
                 "dense_mm_t": _batches(4096, 4096, 16, 256),
+                "lowrank_mv_t": ({"m": 16384, "n": 16384, "r": 16},),
+                "lora_mv_t": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
+                "lora_mm_t": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=100, budget_ms=50),
         ),
@@ -150,6 +160,11 @@ PROFILES: dict[str, Profile] = {
                                 + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
                 "dense_mv_t": _squares(*LADDER) + _shapes(*LLM_SHAPES),
                 "dense_mm_t": _batches(4096, 4096, *BATCHES),
+                "lowrank_mv_t": tuple({"m": s, "n": s, "r": 16} for s in LADDER)
+                + tuple({"m": 8192, "n": 8192, "r": r} for r in LOWRANK_RANKS),
+                "lowrank_mm_t": tuple({"m": 4096, "n": b, "k": 4096, "r": 16} for b in BATCHES),
+                "lora_mv_t": tuple({"m": m, "n": n, "r": 16, "scale": 2.0} for m, n in LLM_SHAPES),
+                "lora_mm_t": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -171,6 +186,10 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.001, 0.01, 0.1, 0.3),
                 "dense_mv_t": _squares(256, 1024, 4096),
                 "dense_mm_t": _batches(1024, 1024, 1, 64),
+                "lowrank_mv_t": tuple({"m": 2048, "n": 2048, "r": r} for r in (1, 16, 256)),
+                "lowrank_mm_t": ({"m": 1024, "n": 64, "k": 1024, "r": 4},),
+                "lora_mv_t": ({"m": 2048, "n": 2048, "r": 16, "scale": 2.0},),
+                "lora_mm_t": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
         ),
@@ -184,7 +203,10 @@ PROFILES: dict[str, Profile] = {
              "lowrank_mv": ({"m": 33, "n": 17, "r": 4},), "lowrank_mm": ({"m": 33, "n": 5, "k": 17, "r": 4},),
              "lora_mv": ({"m": 33, "n": 17, "r": 4, "scale": 2.0},),
              "lora_mm": ({"m": 33, "n": 5, "k": 17, "r": 4, "scale": 2.0},),
-             "dense_mv_t": _squares(33), "dense_mm_t": _batches(33, 17, 5)},
+             "dense_mv_t": _squares(33), "dense_mm_t": _batches(33, 17, 5),
+             "lowrank_mv_t": ({"m": 33, "n": 17, "r": 4},), "lowrank_mm_t": ({"m": 33, "n": 5, "k": 17, "r": 4},),
+             "lora_mv_t": ({"m": 33, "n": 17, "r": 4, "scale": 2.0},),
+             "lora_mm_t": ({"m": 33, "n": 5, "k": 17, "r": 4, "scale": 2.0},)},
             timing=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False),
         ),
     )

@@ -7,7 +7,7 @@ import importlib
 
 from bench.registry import Registry
 
-FAMILIES = ("dense",)
+FAMILIES = ("dense", "lowrank")
 
 
 def register(reg: Registry) -> None:
