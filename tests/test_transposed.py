@@ -25,7 +25,8 @@ from kernels._checks import INT8_MAX_REDUCTION
 from tests.helpers import skip_unless_runnable
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSPOSED_OPS = ("dense_mv_t", "dense_mm_t", "lowrank_mv_t", "lowrank_mm_t", "lora_mv_t", "lora_mm_t")
+TRANSPOSED_OPS = ("dense_mv_t", "dense_mm_t", "lowrank_mv_t", "lowrank_mm_t", "lora_mv_t", "lora_mm_t",
+                  "toeplitz_mv_t", "toeplitz_mm_t")
 CUDA_LAUNCHERS = ("structbench.ops.dense.transposed_cuda",)  # the low-rank launchers use its kernels
 
 
@@ -34,7 +35,7 @@ def _op(name):
 
 
 def _t(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
+    return torch.from_numpy(np.array(array, dtype=np.float64))  # a fresh copy: plain strides
 
 
 def _input_grad(forward, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -195,6 +196,33 @@ def test_lowrank_t_int8_overflow_is_refused(lowrank_ours):
         fn(*arrays, **kwargs)
 
 
+# --- Toeplitz --------------------------------------------------------------------------------
+def _toeplitz_forward(c, r, x=None, b=None):
+    """T x (T B) on the materialised T(c, r) (reference.toeplitz.toeplitz_matrix), differentiable in x."""
+    from reference.toeplitz import toeplitz_matrix
+
+    return _t(toeplitz_matrix(c.numpy(), r.numpy())) @ (x if x is not None else b)
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (1, 6), (6, 1), (9, 4), (4, 9), (0, 3), (3, 0)])
+def test_toeplitz_t_references_are_autograd_of_toeplitz(m, n):
+    """T^T = T(r, c): the swap the transposed ops rely on, checked against autograd."""
+    _check_against_autograd("toeplitz_mv_t", "toeplitz_mv", _toeplitz_forward, "x", (n,), {"m": m, "n": n})
+    _check_against_autograd("toeplitz_mm_t", "toeplitz_mm", _toeplitz_forward, "b", (n, 3),
+                            {"m": m, "n": n, "k": 3})
+
+
+def test_toeplitz_t_costs_the_forward_at_the_transposed_shape():
+    for dtype in ("fp32", "int8"):
+        d = get_dtype(dtype)
+        assert (_op("toeplitz_mv_t").min_bytes({"m": 30, "n": 70}, d)
+                == _op("toeplitz_mv").min_bytes({"m": 70, "n": 30}, d))
+        assert (_op("toeplitz_mm_t").min_bytes({"m": 30, "n": 70, "k": 4}, d)
+                == _op("toeplitz_mm").min_bytes({"m": 70, "n": 30, "k": 4}, d))
+    assert _op("toeplitz_mv_t").flops({"m": 3, "n": 5}) == 30
+    assert _op("toeplitz_mv_t").min_bytes({"m": 3, "n": 5}, get_dtype("fp16")) == (7 + 3) * 2 + 5 * 2
+
+
 def _ours(*prefixes: str) -> list:
     return [pytest.param(i, id=f"{i.op}-{i.name}") for i in default_registry().impls()
             if not i.is_baseline and i.op in TRANSPOSED_OPS and i.op.startswith(prefixes)]
@@ -213,6 +241,31 @@ def dense_ours(request):
 @pytest.fixture(params=_ours("lowrank_", "lora_"))
 def lowrank_ours(request):
     return _runnable(request.param)
+
+
+@pytest.fixture(params=_ours("toeplitz_"))
+def toeplitz_ours(request):
+    impl, _ = _runnable(request.param)
+    module = importlib.import_module(impl.target.partition(":")[0])
+    return impl, getattr(module, impl.op)  # the validating launcher, not the timed one
+
+
+def test_toeplitz_t_errors_name_the_transposed_op_and_the_swap(toeplitz_ours):
+    impl, fn = toeplitz_ours
+    (c, r, y), _ = _inputs(impl, m=9, n=6, k=3)
+    with pytest.raises(ValueError, match=r"^toeplitz_m[mv]_t: computed as the forward product on T\^T = T\(r, c\)"):
+        fn(c, r, y[:-1])
+    with pytest.raises(TypeError, match="toeplitz_m[mv]_t: .*must match"):
+        fn(c, r, y.half())
+    c[0], r[0] = 1.5, -2.0
+    with pytest.raises(ValueError, match=r"toeplitz_m[mv]_t: .*c\[0\] = -2.0 but .*= 1.5|toeplitz_m[mv]_t: .*r\[0\]"):
+        fn(c, r, y)
+
+
+def test_toeplitz_t_int8_reduction_over_m_is_declined():
+    impl = default_registry().impl("toeplitz_mv_t", "triton")
+    assert "overflow" in impl.unsupported_reason({"m": INT8_MAX_REDUCTION + 1, "n": 1}, get_dtype("int8"))
+    assert impl.unsupported_reason({"m": 1, "n": INT8_MAX_REDUCTION + 1}, get_dtype("int8")) is None
 
 
 def _inputs(impl, dtype_name="fp32", **params):

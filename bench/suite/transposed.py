@@ -7,7 +7,7 @@ import importlib
 
 from bench.registry import Registry
 
-FAMILIES = ("dense", "lowrank")
+FAMILIES = ("dense", "lowrank", "toeplitz")
 
 
 def register(reg: Registry) -> None:

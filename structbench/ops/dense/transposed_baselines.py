@@ -16,7 +16,13 @@ def torch_mm_t(a, b, *, out):
     import torch
 
     if a.dtype == torch.int8:  # int8 x int8 -> int32, the semantics our kernels have
-        return torch._int_mm(a.t(), b, out=out)
+        a_t = a.t()
+        if a_t.shape[0] == 1 and a_t.stride(0) == a_t.stride(1):
+            # A single-column A: its transposed view has strides (1, 1), for which
+            # torch._int_mm on the CPU returns garbage (.contiguous() keeps them: a size-1
+            # dimension counts as contiguous); a fresh 1-row copy has plain strides.
+            a_t = torch.empty(a_t.shape, dtype=a_t.dtype, device=a_t.device).copy_(a_t)
+        return torch._int_mm(a_t, b, out=out)
     return torch.matmul(a.t(), b, out=out)
 
 

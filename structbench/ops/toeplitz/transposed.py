@@ -1,0 +1,133 @@
+"""The transposed Toeplitz products, the input gradients of a Toeplitz (convolution) layer
+(issue 22, part 1): x_grad = T^T y (toeplitz_mv_t) and X_grad = T^T Y (toeplitz_mm_t),
+T m x n given by its first column c (m) and first row r (n, r[0] = c[0]) as for the
+forward ops.
+
+T^T is Toeplitz too, with column and row swapped: T(c, r)^T = T(r, c). So our kernels here
+are the forward Toeplitz kernels called on (r, c, y), and the transposed op costs what
+the forward op at the transposed shape (n x m) costs. It is measured anyway, with its own
+kernel call, so the training step's report has the row. The reduction runs over m.
+
+Dims as the forward ops': toeplitz_mv_t (m, n): y m -> n; toeplitz_mm_t (m, n, k): Y m x k
+(k output gradients batched) -> n x k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.dtypes import DType, output_dtype
+from bench.inputs import random_array
+from bench.registry import Impl, Op, Params, Registry
+from bench.suite.toeplitz import _materialised_limit, _parameters, _scipy_limit, _first_column_and_row
+from kernels._checks import INT8_MAX_REDUCTION
+from structbench.ops.toeplitz import transposed_reference as ref
+
+ALL = ("fp32", "fp16", "bf16", "int8")
+FLOAT = ("fp32", "fp16", "bf16")
+CUPY_FLOAT = ("fp32", "fp16")
+HERE = "structbench.ops.toeplitz"
+
+
+# --- cost models: the forward's with the vectors' roles swapped -------------------------
+def toeplitz_mv_t_flops(p: Params) -> int:
+    return 2 * p["m"] * p["n"]
+
+
+def toeplitz_mv_t_min_bytes(p: Params, dtype: DType) -> int:
+    return (_parameters(p) + p["m"]) * dtype.width_bytes + p["n"] * output_dtype(dtype).width_bytes
+
+
+def toeplitz_mm_t_flops(p: Params) -> int:
+    return 2 * p["m"] * p["n"] * p["k"]
+
+
+def toeplitz_mm_t_min_bytes(p: Params, dtype: DType) -> int:
+    reads = (_parameters(p) + p["m"] * p["k"]) * dtype.width_bytes
+    return reads + p["n"] * p["k"] * output_dtype(dtype).width_bytes
+
+
+# --- inputs ---------------------------------------------------------------------------
+def toeplitz_mv_t_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    return {**_first_column_and_row(p, dtype, rng), "y": random_array((p["m"],), dtype, rng)}
+
+
+def toeplitz_mm_t_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    return {**_first_column_and_row(p, dtype, rng), "y": random_array((p["m"], p["k"]), dtype, rng)}
+
+
+def int8_rows_limit(p: Params, dtype: DType) -> str | None:
+    if dtype.is_integer and p["m"] > INT8_MAX_REDUCTION:
+        return f"int8 reduction length m = {p['m']} > {INT8_MAX_REDUCTION} could overflow int32"
+    return None
+
+
+def _torch_int_mm_t_limit(p: Params, dtype: DType) -> str | None:
+    # torch._int_mm's preconditions on CUDA for T^T (n x m) @ Y (m x k).
+    if dtype.is_integer and not (p["n"] > 16 and p["m"] % 8 == 0 and p["k"] % 8 == 0):
+        return "torch._int_mm on CUDA needs n > 16 and m, k multiples of 8"
+    return _materialised_limit(p, dtype)
+
+
+def register(reg: Registry) -> None:
+    # The forward ops' test shapes with m and n swapped (so the forward kernels see theirs).
+    reg.add_op(Op(
+        name="toeplitz_mv_t",
+        summary="x_grad = T^T y = T(r, c) y, T m x n Toeplitz (first column c, first row r)",
+        dims=("m", "n"), input_names=("c", "r", "y"), make_inputs=toeplitz_mv_t_inputs,
+        reference=ref.toeplitz_mv_t, out_shape=lambda p: (p["n"],),
+        flops=toeplitz_mv_t_flops, min_bytes=toeplitz_mv_t_min_bytes,
+        test_shapes=({"m": 1, "n": 1}, {"m": 37, "n": 1}, {"m": 1, "n": 45}, {"m": 70, "n": 300},
+                     {"m": 333, "n": 50}, {"m": 0, "n": 7}, {"m": 5, "n": 0}, {"m": 290, "n": 130}),
+    ))
+    reg.add_op(Op(
+        name="toeplitz_mm_t",
+        summary="X_grad = T^T Y = T(r, c) Y, T m x n Toeplitz, Y m x k (k vectors batched)",
+        dims=("m", "n", "k"), input_names=("c", "r", "y"), make_inputs=toeplitz_mm_t_inputs,
+        reference=ref.toeplitz_mm_t, out_shape=lambda p: (p["n"], p["k"]),
+        flops=toeplitz_mm_t_flops, min_bytes=toeplitz_mm_t_min_bytes,
+        test_shapes=({"m": 1, "n": 1, "k": 1}, {"m": 37, "n": 1, "k": 3}, {"m": 1, "n": 45, "k": 5},
+                     {"m": 70, "n": 300, "k": 17}, {"m": 0, "n": 7, "k": 5}, {"m": 0, "n": 7, "k": 1},
+                     {"m": 5, "n": 0, "k": 3}, {"m": 90, "n": 130, "k": 150}),
+    ))
+    validated = "kernels._toeplitz:validated"  # the corner r[0] == c[0], once, outside timing
+    materialise = "bench.baselines.toeplitz:materialise"  # T itself; the baselines transpose a view
+    base, dense = f"{HERE}.transposed_baselines", "structbench.ops.dense.transposed_baselines"
+    mv, mm = "toeplitz_mv_t", "toeplitz_mm_t"
+    for op in (mv, mm):
+        for impl in (
+            Impl(op, "triton", "triton", f"{HERE}.transposed_triton:{op}_prevalidated", ALL, False,
+                 "the forward Triton Toeplitz kernel on T^T = T(r, c) (c and r swapped)", int8_rows_limit,
+                 prepare=validated),
+            Impl(op, "cupy", "cupy", f"{HERE}.transposed_cuda:{op}_prevalidated", ALL, False,
+                 "the forward CUDA C Toeplitz kernel on T^T = T(r, c) (c and r swapped)", int8_rows_limit,
+                 prepare=validated),
+            Impl(op, "fft-torch", "torch-cuda", f"{base}:torch_fft_t", FLOAT, True,
+                 "torch.fft (cuFFT) on T(r, c); fp16/bf16 computed in fp32"),
+            Impl(op, "fft-torch-cpu", "torch-cpu", f"{base}:torch_fft_t", FLOAT, True, "the same on the CPU"),
+            Impl(op, "fft-cupy", "cupy-lib", f"{base}:cupy_fft_t", CUPY_FLOAT, True, "cupy.fft (cuFFT) on T(r, c)"),
+            Impl(op, "conv1d-torch", "torch-cuda", f"{base}:torch_conv1d_t", FLOAT, True,
+                 "torch.nn.functional.conv1d (cuDNN) on T(r, c)"),
+            Impl(op, "conv1d-torch-cpu", "torch-cpu", f"{base}:torch_conv1d_t", FLOAT, True,
+                 "the same on the CPU"),
+            Impl(op, "scipy", "numpy", f"{base}:scipy_matmul_toeplitz_t", ("fp32", "fp16"), True,
+                 "scipy.linalg.matmul_toeplitz on (r, c) (FFT, float64 inside)", _scipy_limit),
+        ):
+            reg.add_impl(impl)
+    for impl in (
+        Impl(mv, "dense-torch", "torch-cuda", f"{dense}:torch_mv_t", FLOAT, True,
+             "torch.mv(T.t(), y) (cuBLAS transposed gemv) on T materialised in prepare", _materialised_limit,
+             prepare=materialise),
+        Impl(mv, "dense-torch-cpu", "torch-cpu", f"{dense}:torch_mv_t", FLOAT, True,
+             "torch.mv(T.t(), y) on T materialised in prepare", _materialised_limit, prepare=materialise),
+        Impl(mv, "dense-numpy", "numpy", f"{dense}:numpy_matmul_t", ("fp32", "fp16", "int8"), True,
+             "numpy.matmul(T.T, y) on T materialised in prepare", _materialised_limit, prepare=materialise),
+        Impl(mm, "dense-torch", "torch-cuda", f"{dense}:torch_mm_t", ALL, True,
+             "torch.matmul(T.t(), Y) (cuBLAS; int8 via torch._int_mm) on T materialised in prepare",
+             _torch_int_mm_t_limit, prepare=materialise),
+        Impl(mm, "dense-torch-cpu", "torch-cpu", f"{dense}:torch_mm_t", ALL, True,
+             "torch.matmul(T.t(), Y) on T materialised in prepare", _materialised_limit, prepare=materialise),
+        Impl(mm, "dense-numpy", "numpy", f"{dense}:numpy_matmul_t", ("fp32", "fp16", "int8"), True,
+             "numpy.matmul(T.T, Y) on T materialised in prepare", _materialised_limit, prepare=materialise),
+    ):
+        reg.add_impl(impl)
