@@ -99,6 +99,9 @@ PROFILES: dict[str, Profile] = {
                 "lora_mm_t": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
                 "toeplitz_mv_t": _squares(1024, 4096, 16384),
                 "toeplitz_mm_t": tuple({"m": 4096, "n": 4096, "k": k} for k in (1, 16, 256)),
+                "csr_mv_t": _csr({"m": 8192, "n": 8192}, "uniform", 0.001, 0.01, 0.1)
+                + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+                "csr_mm_t": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01),
             },
             # ~900 cases: a 50 ms budget per case keeps the sweep near its 3-minute target.
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=50),
@@ -129,6 +132,7 @@ PROFILES: dict[str, Profile] = {
                 "lora_mv_t": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
                 "lora_mm_t": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
                 "toeplitz_mv_t": _squares(4096),
+                "csr_mv_t": _csr({"m": 8192, "n": 8192}, "uniform", 0.01),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=100, budget_ms=50),
         ),
@@ -170,6 +174,10 @@ PROFILES: dict[str, Profile] = {
                 "lora_mm_t": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
                 "toeplitz_mv_t": _squares(*LADDER),
                 "toeplitz_mm_t": tuple({"m": 4096, "n": 4096, "k": k} for k in BATCHES),
+                "csr_mv_t": tuple(c for s in (4096, 16384) for c in _csr({"m": s, "n": s}, "uniform", 0.0001, 0.001, 0.01, 0.1)
+                                  + _csr({"m": s, "n": s}, "powerlaw", 0.001, 0.01))
+                + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-5) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+                "csr_mm_t": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform", 0.001, 0.01)),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -197,6 +205,8 @@ PROFILES: dict[str, Profile] = {
                 "lora_mm_t": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
                 "toeplitz_mv_t": _squares(256, 1024, 4096),
                 "toeplitz_mm_t": tuple({"m": 1024, "n": 1024, "k": k} for k in (1, 64)),
+                "csr_mv_t": _csr({"m": 4096, "n": 4096}, "uniform", 0.001, 0.01, 0.1) + _csr({"m": 4096, "n": 4096}, "powerlaw", 0.01),
+                "csr_mm_t": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01),
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
         ),
@@ -214,7 +224,9 @@ PROFILES: dict[str, Profile] = {
              "lowrank_mv_t": ({"m": 33, "n": 17, "r": 4},), "lowrank_mm_t": ({"m": 33, "n": 5, "k": 17, "r": 4},),
              "lora_mv_t": ({"m": 33, "n": 17, "r": 4, "scale": 2.0},),
              "lora_mm_t": ({"m": 33, "n": 5, "k": 17, "r": 4, "scale": 2.0},),
-             "toeplitz_mv_t": _shapes((17, 33)), "toeplitz_mm_t": ({"m": 17, "n": 33, "k": 5},)},
+             "toeplitz_mv_t": _shapes((17, 33)), "toeplitz_mm_t": ({"m": 17, "n": 33, "k": 5},),
+             "csr_mv_t": _csr({"m": 33, "n": 33}, "uniform", 0.1),
+             "csr_mm_t": _csr({"m": 33, "n": 5, "k": 17}, "powerlaw", 0.1)},
             timing=TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False),
         ),
     )

@@ -7,7 +7,7 @@ import importlib
 
 from bench.registry import Registry
 
-FAMILIES = ("dense", "lowrank", "toeplitz")
+FAMILIES = ("dense", "lowrank", "toeplitz", "csr")
 
 
 def register(reg: Registry) -> None:

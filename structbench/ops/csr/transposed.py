@@ -1,0 +1,157 @@
+"""The transposed CSR products, the input gradients of a sparse layer (issue 22, part 1):
+x_grad = A^T y (csr_mv_t) and X_grad = A^T Y (csr_mm_t), A in the forward product's CSR
+arrays (indptr, indices, data). Two designs of ours per backend: scatter with atomics on
+A itself (no copy), and our forward row-oriented kernels on A^T built once in prepare
+(transposed_copy.py). Every implementation receives A's column count as ``cols``.
+
+Dims and patterns as the forward ops' (bench/suite/sparse.py): csr_mv_t (m, n): A m x n,
+y m -> n; csr_mm_t (m, n, k): A m x k, Y m x n -> k x n. The reduction runs down A's
+columns (generated rows hold distinct columns, so at most m elements each): int8 is
+declined for m > INT8_MAX_REDUCTION.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.dtypes import DType, output_dtype
+from bench.inputs import random_array
+from bench.registry import Impl, Op, Params, Registry
+from bench.suite.sparse import (
+    DENSE_MAX_BYTES,
+    _indptr_width,
+    _missing,
+    _shapes,
+    _uniform,
+    csr_nnz,
+    csr_pattern,
+    nonzero_values,
+)
+from kernels._checks import INT8_MAX_REDUCTION
+from structbench.ops.csr import transposed_reference as ref
+
+ALL = ("fp32", "fp16", "bf16", "int8")
+FLOAT = ("fp32", "fp16", "bf16")
+HERE = "structbench.ops.csr"
+
+
+# --- cost models: the forward's with the vectors' roles swapped ------------------------------
+def csr_mv_t_flops(p: Params) -> int:
+    return 2 * csr_nnz(p, "n")
+
+
+def csr_mv_t_min_bytes(p: Params, dtype: DType) -> int:
+    nnz = csr_nnz(p, "n")
+    matrix = nnz * (dtype.width_bytes + 4) + (p["m"] + 1) * _indptr_width(nnz)
+    return matrix + p["m"] * dtype.width_bytes + p["n"] * output_dtype(dtype).width_bytes
+
+
+def csr_mm_t_flops(p: Params) -> int:
+    return 2 * csr_nnz(p, "k") * p["n"]
+
+
+def csr_mm_t_min_bytes(p: Params, dtype: DType) -> int:
+    nnz = csr_nnz(p, "k")
+    matrix = nnz * (dtype.width_bytes + 4) + (p["m"] + 1) * _indptr_width(nnz)
+    return matrix + p["m"] * p["n"] * dtype.width_bytes + p["k"] * p["n"] * output_dtype(dtype).width_bytes
+
+
+# --- inputs ---------------------------------------------------------------------------------
+def csr_mv_t_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    indptr, indices = csr_pattern(p, "n", rng)
+    return {"indptr": indptr, "indices": indices, "data": nonzero_values(len(indices), dtype, rng),
+            "y": random_array((p["m"],), dtype, rng)}
+
+
+def csr_mm_t_inputs(p: Params, dtype: DType, rng: np.random.Generator) -> dict:
+    indptr, indices = csr_pattern(p, "k", rng)
+    return {"indptr": indptr, "indices": indices, "data": nonzero_values(len(indices), dtype, rng),
+            "y": random_array((p["m"], p["n"]), dtype, rng)}
+
+
+# --- limits ---------------------------------------------------------------------------------
+def _limits(cols_dim: str, *, needs: tuple[str, ...] = (), dense_on: str | None = None):
+    def limit(p: Params, dtype: DType) -> str | None:
+        if "matrix" in p and (reason := _missing("scipy", "pyamg")):
+            return f"real matrix {p['matrix']!r}: {reason}"
+        if needs and (reason := _missing(*needs)):
+            return reason
+        if dtype.is_integer and p["m"] > INT8_MAX_REDUCTION:
+            return f"int8 columns of up to m = {p['m']} elements > {INT8_MAX_REDUCTION} could overflow int32"
+        if dense_on is not None:
+            dense_bytes = p["m"] * p[cols_dim] * dtype.width_bytes
+            if dense_bytes > DENSE_MAX_BYTES[dense_on]:
+                return f"the densified {p['m']} x {p[cols_dim]} matrix needs {dense_bytes / 2**30:.1f} GiB"
+        return None
+
+    return limit
+
+
+def register(reg: Registry) -> None:
+    # The forward ops' test patterns (empty rows and columns, a power law with a full row, a
+    # band, a real matrix, several programs' worth of rows; cols = 0: an empty output).
+    reg.add_op(Op(
+        name="csr_mv_t",
+        summary="x_grad = A^T y, A sparse m x n in CSR (the input gradient of csr_mv)",
+        dims=("m", "n"), input_names=("indptr", "indices", "data", "y"), make_inputs=csr_mv_t_inputs,
+        reference=ref.csr_mv_t, out_shape=lambda p: (p["n"],),
+        flops=csr_mv_t_flops, min_bytes=csr_mv_t_min_bytes,
+        test_shapes=_shapes(("m", "n"), (1, 1, _uniform(1.0)), (37, 50, _uniform(0.01)),
+                            (120, 90, {"density": 0.08, "dist": "powerlaw"}),
+                            (200, 333, {"density": 0.03, "dist": "banded"}),
+                            (239, 239, {"matrix": "knot"}), (1000, 257, _uniform(0.02)), (5, 0, _uniform(0.5))),
+        index_inputs=("indptr", "indices"),
+        call_kwargs=lambda p: {"cols": int(p["n"])},
+    ))
+    reg.add_op(Op(
+        name="csr_mm_t",
+        summary="X_grad = A^T Y, A sparse m x k in CSR, Y m x n (the input gradient of csr_mm)",
+        dims=("m", "n", "k"), input_names=("indptr", "indices", "data", "y"), make_inputs=csr_mm_t_inputs,
+        reference=ref.csr_mm_t, out_shape=lambda p: (p["k"], p["n"]),
+        flops=csr_mm_t_flops, min_bytes=csr_mm_t_min_bytes,
+        test_shapes=_shapes(("m", "n", "k"), (1, 1, 1, _uniform(1.0)), (37, 5, 50, _uniform(0.01)),
+                            (48, 7, 40, {"density": 0.1, "dist": "powerlaw"}),
+                            (40, 130, 33, {"density": 0.1, "dist": "banded"}),
+                            (125, 3, 125, {"matrix": "unit_cube"}), (5, 3, 0, _uniform(0.5))),
+        index_inputs=("indptr", "indices"),
+        call_kwargs=lambda p: {"cols": int(p["k"])},
+    ))
+    base = f"{HERE}.transposed_baselines"
+    for op, cols_dim, form in (("csr_mv_t", "n", "mv"), ("csr_mm_t", "k", "mm")):
+        ours = _limits(cols_dim)
+        for impl in (
+            Impl(op, "triton-scatter", "triton", f"{HERE}.transposed_triton:{op}_prevalidated", ALL, False,
+                 "scatter on A itself: a program per row atomically adds v y[i] into an fp32/int32 buffer, "
+                 "then one rounding pass; float sums in no fixed order", ours,
+                 prepare=f"{HERE}.transposed_checks:validated_t"),
+            Impl(op, "cupy-scatter", "cupy", f"{HERE}.transposed_cuda:{op}_prevalidated", ALL, False,
+                 "CUDA C scatter on A itself: a warp per row, atomicAdd into fp32/int32, then one rounding pass",
+                 ours, prepare=f"{HERE}.transposed_checks:validated_t"),
+            Impl(op, "triton-transposed-copy", "triton", f"{HERE}.transposed_triton:{op}_copy", ALL, False,
+                 f"our forward Triton CSR-vector kernel on A^T built once in prepare (no atomics; 2x A's memory)",
+                 ours, prepare=f"{HERE}.transposed_copy:transpose"),
+            Impl(op, "cupy-transposed-copy", "cupy", f"{HERE}.transposed_cuda:{op}_copy", ALL, False,
+                 f"our forward CUDA C CSR-vector kernel on A^T built once in prepare", ours,
+                 prepare=f"{HERE}.transposed_copy:transpose"),
+            Impl(op, "torch", "torch-cuda", f"{base}:torch_product_t", FLOAT, True,
+                 "torch sparse CSR a.t() (CSC) @ y: cuSPARSE's transposed product", ours,
+                 prepare=f"{base}:torch_csr_t"),
+            Impl(op, "torch-cpu", "torch-cpu", f"{base}:torch_product_t", ("fp32",), True,
+                 "torch sparse CSR a.t() @ y on the CPU (MKL): fp32 only", ours, prepare=f"{base}:torch_csr_t"),
+            Impl(op, "cupy-sparse", "cupy-lib", f"{base}:cupy_product_t", ("fp32",), True,
+                 "cupyx csr_matrix.T @ y (cuSPARSE transposed SpMV), copied into out", ours,
+                 prepare=f"{base}:cupy_csr_t"),
+            Impl(op, "scipy", "numpy", f"{base}:scipy_product_t", ("fp32", "fp16"), True,
+                 "scipy.sparse csr_matrix.T @ y, copied into out; fp16 computed in fp32",
+                 _limits(cols_dim, needs=("scipy",)), prepare=f"{base}:scipy_csr_t"),
+            Impl(op, "dense-torch", "torch-cuda", f"{base}:torch_product_t", FLOAT, True,
+                 "cuBLAS transposed product on the densified A (crossover)", _limits(cols_dim, dense_on="cuda"),
+                 prepare=f"{base}:densified_t"),
+            Impl(op, "dense-torch-cpu", "torch-cpu", f"{base}:torch_product_t", FLOAT, True,
+                 "torch dense transposed product on the CPU, densified A", _limits(cols_dim, dense_on="cpu"),
+                 prepare=f"{base}:densified_t"),
+            Impl(op, "dense-numpy", "numpy", f"{base}:numpy_matmul_t", ("fp32", "fp16", "int8"), True,
+                 "numpy.matmul(A.T, y) on the densified A", _limits(cols_dim, dense_on="cpu"),
+                 prepare=f"{base}:densified_t"),
+        ):
+            reg.add_impl(impl)
