@@ -174,10 +174,12 @@ PROFILES: dict[str, Profile] = {
                 "lora_mm_t": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
                 "toeplitz_mv_t": _squares(*LADDER),
                 "toeplitz_mm_t": tuple({"m": 4096, "n": 4096, "k": k} for k in BATCHES),
-                "csr_mv_t": tuple(c for s in (4096, 16384) for c in _csr({"m": s, "n": s}, "uniform", 0.0001, 0.001, 0.01, 0.1)
+                "csr_mv_t": tuple(c for s in (4096, 16384)
+                                  for c in _csr({"m": s, "n": s}, "uniform", 0.0001, 0.001, 0.01, 0.1)
                                   + _csr({"m": s, "n": s}, "powerlaw", 0.001, 0.01))
                 + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-5) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
-                "csr_mm_t": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform", 0.001, 0.01)),
+                "csr_mm_t": tuple(c for b in (1, 8, 64, 256)
+                                  for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform", 0.001, 0.01)),
             },
             timing=TimingPolicy(warmup_ms=25, min_reps=10, max_reps=200, budget_ms=200),
         ),
@@ -205,7 +207,8 @@ PROFILES: dict[str, Profile] = {
                 "lora_mm_t": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
                 "toeplitz_mv_t": _squares(256, 1024, 4096),
                 "toeplitz_mm_t": tuple({"m": 1024, "n": 1024, "k": k} for k in (1, 64)),
-                "csr_mv_t": _csr({"m": 4096, "n": 4096}, "uniform", 0.001, 0.01, 0.1) + _csr({"m": 4096, "n": 4096}, "powerlaw", 0.01),
+                "csr_mv_t": _csr({"m": 4096, "n": 4096}, "uniform", 0.001, 0.01, 0.1)
+                + _csr({"m": 4096, "n": 4096}, "powerlaw", 0.01),
                 "csr_mm_t": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01),
             },
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),

@@ -1,7 +1,7 @@
 """Transposed Toeplitz products in CUDA C. T(c, r)^T = T(r, c) (see transposed_reference.py):
 the transpose of a Toeplitz matrix is the Toeplitz matrix with its first column and first
-row swapped, so x_grad = T^T y is our forward Toeplitz kernel (kernels/cupy_toeplitz.cu, through kernels/cupy_toeplitz.py)
-called on (r, c, y). No new kernel is needed, and none is written: the structure makes
+row swapped, so x_grad = T^T y is our forward Toeplitz kernel (kernels/cupy_toeplitz.cu,
+through kernels/cupy_toeplitz.py) called on (r, c, y). No new kernel is needed, and none is written: the structure makes
 the backward product the forward one. It is still its own op, timed with its own launch
 at the transposed shape (n x m), so the training step's rows have it.
 
