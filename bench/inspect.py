@@ -379,8 +379,10 @@ def inspect_cuda(source: Path, arch: int = 90, *, kernels: tuple[str, ...] | Non
     nvcc = _tool("nvcc")
     with tempfile.TemporaryDirectory() as tmp:
         cubin = os.path.join(tmp, "k.cubin")
+        from kernels._cupy import HEADER  # structbench.cuh: sources outside kernels/ include it too
+
         log = _run([nvcc, "-cubin", f"-arch=sm_{arch}", "-std=c++17", "-Xptxas", "-v", f"-I{source.parent}",
-                    "-o", cubin, str(source)])
+                    f"-I{HEADER.parent}", "-o", cubin, str(source)])
         binaries = _read_binary(Path(cubin).read_bytes())
     spills = _nvcc_spills(log)
     facts = []

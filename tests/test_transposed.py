@@ -469,3 +469,12 @@ def test_cuda_source_compiles_and_defines_every_launched_kernel(launcher, tmp_pa
                    check=True)
     entries = set(re.findall(r"\.entry\s+(\w+)", ptx.read_text()))
     assert not set(module.KERNEL_NAMES) - entries
+
+
+def test_every_cuda_impl_names_the_source_it_runs():
+    """structbench inspect finds each CUDA C impl's source through its module's SOURCE."""
+    from bench.inspect import cuda_source
+
+    for impl in default_registry().impls():
+        if impl.op in TRANSPOSED_OPS and impl.backend == "cupy":
+            assert cuda_source(impl).is_file(), impl

@@ -10,7 +10,7 @@ from __future__ import annotations
 from kernels import _cupy
 from kernels._checks import out_dtype_name
 from kernels._lowrank import acc_dtype_name, kernel_scale
-from structbench.ops.dense.transposed_cuda import col_reduce, tile_t
+from structbench.ops.dense.transposed_cuda import SOURCE, col_reduce, tile_t  # noqa: F401 (SOURCE: inspect)
 from structbench.ops.lowrank.transposed_checks import check_lora_t, check_lowrank_t
 
 
