@@ -478,3 +478,70 @@ def test_every_cuda_impl_names_the_source_it_runs():
     for impl in default_registry().impls():
         if impl.op in TRANSPOSED_OPS and impl.backend == "cupy":
             assert cuda_source(impl).is_file(), impl
+
+
+# --- compiled-code facts for sm_90 (no GPU needed): wide loads, no spills, the atomics ----------
+_FACTS_SCRIPT = """
+import json, sys
+from bench.inspect import inspect_case
+facts = {}
+for dt in ("fp32", "fp16", "bf16", "int8"):
+    for f in inspect_case("dense_mv_t", "triton", dt, {"m": 16384, "n": 16384}):
+        facts[f"dense_mv_t-{dt}-{f.kernel}"] = [f.spill_bytes, f.widest_global_load_bits, f.instructions]
+for dt in ("fp32", "int8"):
+    for f in inspect_case("csr_mv_t", "triton-scatter", dt, {"m": 8192, "n": 8192, "density": 0.01, "dist": "uniform"}):
+        facts[f"csr_mv_t-{dt}-{f.kernel}"] = [f.spill_bytes, f.widest_global_load_bits, f.instructions]
+json.dump(facts, sys.stdout)
+"""
+
+
+@pytest.fixture(scope="module")
+def triton_facts():
+    """Facts of the Triton launches, compiled by bench.inspect in a subprocess with the
+    interpreter off (its @triton.jit kernels are not compilable under it)."""
+    import json
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-c", _FACTS_SCRIPT], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=900)
+    if result.returncode != 0:
+        pytest.fail(f"compiling the transposed kernels for sm_90 failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout)
+
+
+def _count(instructions: dict, prefix: str) -> int:
+    return sum(n for name, n in instructions.items() if name.startswith(prefix))
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp16", "bf16", "int8"])
+def test_column_reduction_streams_a_with_16_byte_loads_and_no_spills(triton_facts, dtype):
+    """A^T y is memory-bound like A x: the column reduction must read A's row segments with
+    16-byte loads (coalesced across the program's columns), spilling nothing."""
+    spills, widest, instructions = triton_facts[f"dense_mv_t-{dtype}-_col_reduce_kernel"]
+    assert spills == 0 and widest == 128
+    assert _count(instructions, "LDG.E.128") >= 1
+
+
+@pytest.mark.parametrize("dtype, kind", [("fp32", ".F32"), ("int8", "")])
+def test_csr_scatter_adds_with_global_atomics(triton_facts, dtype, kind):
+    """The scatter design is what it says: global atomic adds (float for fp32, integer for
+    int8's exact int32 sums), one per stored element."""
+    _, _, instructions = triton_facts[f"csr_mv_t-{dtype}-_csr_scatter_mv_t_kernel"]
+    atomics = {name: n for name, n in instructions.items() if name.startswith(("ATOMG.E.ADD", "REDG.E.ADD"))}
+    assert atomics and all((".F32" in name) == bool(kind) for name in atomics), instructions
+
+
+def test_cuda_csr_scatter_uses_fire_and_forget_reductions(tmp_path):
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc is not on the PATH")
+    from bench.inspect import inspect_cuda
+    from structbench.ops.csr.transposed_cuda import SOURCE
+
+    facts = {f.kernel: f for f in inspect_cuda(SOURCE, kernels=("csr_scatter_mv_t",))}
+    assert facts["csr_scatter_mv_t_fp32_i32"].count("REDG.E.ADD.F32") >= 1
+    assert facts["csr_scatter_mv_t_int8_i32"].count("REDG.E.ADD.STRONG") >= 1
+    assert all(f.spill_bytes == 0 for f in facts.values())
