@@ -112,7 +112,7 @@ def test_dense_mv_t_splits_rows_when_columns_are_few():
     block_m, _, splits, rows_per_split = col_reduce_blocks(100_000, 7, 132)
     assert splits > 1 and splits * rows_per_split >= 100_000 and rows_per_split % block_m == 0
     assert col_reduce_blocks(100, 100_000, 132)[2] == 1  # enough columns: no split
-    splits, rows = _splits(100_000, 7)
+    splits, rows = _splits(100_000, 7, 32 * 8)
     assert splits > 1 and splits * rows >= 100_000
     assert _splits(0, 7) == (1, 1)
 
@@ -445,6 +445,29 @@ def test_dense_t_padded_rows_and_strided_vector(dense_ours):
         assert np.array_equal(backend.to_host(fn(a, spaced[::2])), expected)
 
 
+@pytest.mark.parametrize("dtype", ["fp32", "fp16", "bf16", "int8"])
+def test_dense_mv_t_aligned_padded_rows_with_a_ragged_right_edge(dense_ours, dtype):
+    """Rows padded to 16-byte multiples (the CUDA C 16-byte loads apply) but k = 1030 not a
+    multiple of the columns per load: the last lane's columns are partly beyond k."""
+    impl, fn = dense_ours
+    if impl.op != "dense_mv_t":
+        pytest.skip("the column reduction")
+    (a, y), _ = _inputs(impl, dtype, m=21, n=1030)
+    backend = get_backend(impl.backend)
+    wide = torch.zeros((a.shape[0], 1040), dtype=a.dtype, device=a.device)
+    wide[:, :1030] = a
+    host_a, host_y = backend.to_host(a).astype(np.int64 if dtype == "int8" else np.float64), backend.to_host(y)
+    expected = host_a.T @ host_y.astype(host_a.dtype)
+    result = backend.to_host(fn(wide[:, :1030], y))
+    if dtype == "int8":
+        assert np.array_equal(result, expected)
+    else:
+        from bench.dtypes import tolerance
+        from bench.verify import max_rel_err
+
+        assert max_rel_err(result, expected) <= tolerance(get_dtype(dtype))
+
+
 def test_dense_t_int8_reduction_that_could_overflow_is_refused(dense_ours):
     impl, fn = dense_ours
     (a, y), _ = _inputs(impl, "int8", m=INT8_MAX_REDUCTION + 1, n=1, k=1)
@@ -545,3 +568,14 @@ def test_cuda_csr_scatter_uses_fire_and_forget_reductions(tmp_path):
     assert facts["csr_scatter_mv_t_fp32_i32"].count("REDG.E.ADD.F32") >= 1
     assert facts["csr_scatter_mv_t_int8_i32"].count("REDG.E.ADD.STRONG") >= 1
     assert all(f.spill_bytes == 0 for f in facts.values())
+
+
+def test_cuda_column_reduction_loads_16_bytes_and_spills_nothing():
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not on the PATH")
+    from bench.inspect import inspect_cuda
+    from structbench.ops.dense.transposed_cuda import SOURCE
+
+    facts = inspect_cuda(SOURCE, kernels=("col_reduce",))
+    assert len(facts) == 8  # col_reduce_t and col_reduce_accvec_t, four dtypes
+    assert all(f.widest_global_load_bits == 128 and f.spill_bytes == 0 for f in facts), facts

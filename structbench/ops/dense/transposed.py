@@ -76,9 +76,10 @@ def register(reg: Registry) -> None:
         flops=dense_mv_t_flops,
         min_bytes=dense_mv_t_min_bytes,
         # 1000 x 7: few columns, many rows (the split-M path); 37 x 300 several column blocks;
-        # 0 x 5: an empty reduction, x_grad = 0.
+        # 40 x 1040: rows of 16-byte multiples in every dtype (the CUDA C 16-byte loads), a
+        # partial last block; 0 x 5: an empty reduction, x_grad = 0.
         test_shapes=({"m": 1, "n": 1}, {"m": 33, "n": 7}, {"m": 1000, "n": 7}, {"m": 37, "n": 300},
-                     {"m": 0, "n": 5}),
+                     {"m": 40, "n": 1040}, {"m": 0, "n": 5}),
     ))
     reg.add_op(Op(
         name="dense_mm_t",

@@ -15,16 +15,77 @@ __device__ __forceinline__ int as_acc(signed char v) { return (int)v; }
 __device__ __forceinline__ int as_acc(int v) { return v; }
 
 // ---------------------------------------------------------------------------------
-// Column reduction: a 32 x 8 block owns 32 adjacent columns; lane tx reads column
-// col0 + tx, so each warp reads one contiguous 32-element row segment per step (the
-// coalesced direction of a row-major A), and the 8 warps walk down the rows 8 apart,
-// each accumulating in a register. The 8 partial sums of a column meet once, in shared
-// memory, at the end. blockIdx.y splits the rows (split-M) when the columns alone give
-// too few blocks: each split then writes fp32/int32 partials to work[split, k] and
-// sum_splits adds them and rounds once (deterministic, exact for int8). Split 0 also adds
-// scale * A2^T y2 when a2 is given (LoRA's adapter term, y2 = t in fp32/int32).
-#define CT_COLS 32
+// Column reduction: a 32 x 8 block owns 32 * VEC adjacent columns (VEC = 16 / sizeof(T):
+// 4 fp32, 8 fp16/bf16, 16 int8); lane tx reads its VEC columns of a row with one 16-byte
+// load (vec_ok, decided on the host: A (and A2) 16-byte aligned with rows a multiple of
+// 16 bytes; else, and at the right edge, element by element), so each warp reads one
+// contiguous 512-byte row segment per step, the 8 warps walking down the rows 8 apart,
+// each lane accumulating VEC columns in registers. The 8 partial sums of a column meet
+// once, in shared memory, at the end. blockIdx.y splits the rows (split-M) when the
+// columns alone give too few blocks: each split then writes fp32/int32 partials to
+// work[split, k] and sum_splits adds them and rounds once (deterministic, exact for int8).
+// Split 0 also adds scale * A2^T y2 when a2 is given (LoRA's adapter term, y2 = t in
+// fp32/int32).
+#define CT_LANES 32
 #define CT_ROWS 8
+
+// The VEC elements of a 16-byte word, as the accumulator type.
+template <typename T> struct Unpack16;
+template <> struct Unpack16<float> {
+    static __device__ __forceinline__ void run(uint4 w, float (&v)[4]) {
+        v[0] = __uint_as_float(w.x); v[1] = __uint_as_float(w.y);
+        v[2] = __uint_as_float(w.z); v[3] = __uint_as_float(w.w);
+    }
+};
+template <> struct Unpack16<fp16_t> {
+    static __device__ __forceinline__ void run(uint4 w, float (&v)[8]) {
+        const unsigned int words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = fp16_to_float((unsigned short)(words[i] & 0xffffu));
+            v[2 * i + 1] = fp16_to_float((unsigned short)(words[i] >> 16));
+        }
+    }
+};
+template <> struct Unpack16<bf16_t> {
+    static __device__ __forceinline__ void run(uint4 w, float (&v)[8]) {
+        const unsigned int words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = __uint_as_float(words[i] << 16);
+            v[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
+        }
+    }
+};
+template <> struct Unpack16<signed char> {
+    static __device__ __forceinline__ void run(uint4 w, int (&v)[16]) {
+        const unsigned int words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+#pragma unroll
+            for (int b = 0; b < 4; ++b) v[4 * i + b] = (int)(signed char)((words[i] >> (8 * b)) & 0xffu);
+        }
+    }
+};
+
+// acc[i] += A[row, col0 + i] * weight for the lane's VEC columns (one 16-byte load when full).
+template <typename T, int VEC>
+__device__ __forceinline__ void accumulate_row(const T* __restrict__ a_row, long long col0, long long k, bool full,
+                                               typename Traits<T>::acc_t weight, typename Traits<T>::acc_t (&acc)[VEC])
+{
+    typedef typename Traits<T>::acc_t acc_t;
+    if (full) {
+        acc_t v[VEC];
+        Unpack16<T>::run(*reinterpret_cast<const uint4*>(a_row + col0), v);
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) acc[i] += v[i] * weight;
+    } else {
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) {
+            if (col0 + i < k) acc[i] += as_acc(a_row[col0 + i]) * weight;
+        }
+    }
+}
 
 template <typename T, typename VT>
 __device__ __forceinline__ void col_reduce_impl(
@@ -32,34 +93,46 @@ __device__ __forceinline__ void col_reduce_impl(
     const typename Traits<T>::acc_t* __restrict__ y2, typename Traits<T>::out_t* __restrict__ out,
     typename Traits<T>::acc_t* __restrict__ work, int m, int k, int m2, int rows_per_split,
     typename Traits<T>::acc_t scale, long long a_row_stride, long long y_stride, long long a2_row_stride,
-    long long out_stride)
+    long long out_stride, int vec_ok)
 {
     typedef typename Traits<T>::acc_t acc_t;
-    __shared__ acc_t partial[CT_ROWS][CT_COLS + 1];
+    constexpr int VEC = 16 / sizeof(T);
+    constexpr int COLS = CT_LANES * VEC;
+    __shared__ acc_t partial[CT_ROWS][COLS + 1];
     const int tx = threadIdx.x, ty = threadIdx.y;
-    const long long col = (long long)blockIdx.x * CT_COLS + tx;
+    const long long block_col0 = (long long)blockIdx.x * COLS;
+    const long long col0 = block_col0 + (long long)tx * VEC;
+    const bool full = vec_ok && col0 + VEC <= k;
     const long long row_lo = (long long)blockIdx.y * rows_per_split;
     const long long row_hi = min((long long)m, row_lo + rows_per_split);
-    acc_t acc = 0;
-    if (col < k) {
-#pragma unroll 4
+    acc_t acc[VEC];
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) acc[i] = 0;
+    if (col0 < k) {
+#pragma unroll 2
         for (long long row = row_lo + ty; row < row_hi; row += CT_ROWS) {
-            acc += as_acc(a[row * a_row_stride + col]) * as_acc(y[row * y_stride]);
+            accumulate_row<T, VEC>(a + row * a_row_stride, col0, k, full, as_acc(y[row * y_stride]), acc);
         }
         if (a2 != nullptr && blockIdx.y == 0) {
-            acc_t second = 0;
+            acc_t second[VEC];
+#pragma unroll
+            for (int i = 0; i < VEC; ++i) second[i] = 0;
             for (long long row = ty; row < m2; row += CT_ROWS) {
-                second += as_acc(a2[row * a2_row_stride + col]) * y2[row];
+                accumulate_row<T, VEC>(a2 + row * a2_row_stride, col0, k, full, y2[row], second);
             }
-            acc += scale * second;
+#pragma unroll
+            for (int i = 0; i < VEC; ++i) acc[i] += scale * second[i];
         }
     }
-    partial[ty][tx] = acc;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) partial[ty][tx * VEC + i] = acc[i];
     __syncthreads();
-    if (ty == 0 && col < k) {
+    for (int c = ty * CT_LANES + tx; c < COLS; c += CT_LANES * CT_ROWS) {
+        const long long col = block_col0 + c;
+        if (col >= k) break;
         acc_t sum = 0;
 #pragma unroll
-        for (int r = 0; r < CT_ROWS; ++r) sum += partial[r][tx];
+        for (int r = 0; r < CT_ROWS; ++r) sum += partial[r][c];
         if (work != nullptr) work[(long long)blockIdx.y * k + col] = sum;
         else out[col * out_stride] = Traits<T>::store(sum);
     }
@@ -160,19 +233,21 @@ __device__ __forceinline__ void mm_t_impl(
 
 // extern "C" entry points, one per dtype.
 #define STRUCTBENCH_TRANSPOSED_KERNELS(SUFFIX, T)                                                   \
-    extern "C" __global__ void __launch_bounds__(CT_COLS * CT_ROWS) col_reduce_t_##SUFFIX(          \
+    extern "C" __global__ void __launch_bounds__(CT_LANES * CT_ROWS) col_reduce_t_##SUFFIX(         \
         const T* a, const T* y, const T* a2, const Traits<T>::acc_t* y2, Traits<T>::out_t* out,     \
         Traits<T>::acc_t* work, int m, int k, int m2, int rows_per_split, Traits<T>::acc_t scale,   \
-        long long a_row_stride, long long y_stride, long long a2_row_stride, long long out_stride) { \
+        long long a_row_stride, long long y_stride, long long a2_row_stride, long long out_stride,  \
+        int vec_ok) {                                                                               \
         col_reduce_impl<T, T>(a, y, a2, y2, out, work, m, k, m2, rows_per_split, scale,              \
-                              a_row_stride, y_stride, a2_row_stride, out_stride);                     \
+                              a_row_stride, y_stride, a2_row_stride, out_stride, vec_ok);             \
     }                                                                                               \
-    extern "C" __global__ void __launch_bounds__(CT_COLS * CT_ROWS) col_reduce_accvec_t_##SUFFIX(   \
+    extern "C" __global__ void __launch_bounds__(CT_LANES * CT_ROWS) col_reduce_accvec_t_##SUFFIX(  \
         const T* a, const Traits<T>::acc_t* y, Traits<T>::out_t* out, Traits<T>::acc_t* work,       \
         int m, int k, int rows_per_split, long long a_row_stride, long long y_stride,               \
-        long long out_stride) {                                                                     \
+        long long out_stride, int vec_ok) {                                                         \
         col_reduce_impl<T, Traits<T>::acc_t>(a, y, (const T*)nullptr, nullptr, out, work, m, k, 0,  \
-                                             rows_per_split, 0, a_row_stride, y_stride, 0, out_stride); \
+                                             rows_per_split, 0, a_row_stride, y_stride, 0, out_stride, \
+                                             vec_ok);                                               \
     }                                                                                               \
     extern "C" __global__ void sum_splits_t_##SUFFIX(                                               \
         const Traits<T>::acc_t* work, Traits<T>::out_t* out, int k, int splits, long long out_stride) { \

@@ -20,7 +20,7 @@ SOURCE = Path(__file__).with_name("transposed_cuda.cu")
 KERNEL_NAMES = tuple(f"{kernel}_{dtype}" for kernel in ("col_reduce_t", "col_reduce_accvec_t", "sum_splits_t",
                                                           "sum_splits_acc_t", "mm_t")
                      for dtype in ("fp32", "fp16", "bf16", "int8"))
-_COLS, _ROWS = 32, 8  # CT_COLS x CT_ROWS threads of the column reduction (must match the .cu)
+_LANES, _ROWS = 32, 8  # CT_LANES x CT_ROWS threads of the column reduction (must match the .cu)
 _TILE = 64  # MT_TILE of the tile kernel
 _TARGET_BLOCKS = 264  # ~2 blocks per SM of an H100 (132 SMs)
 _MAX_SPLITS = 64
@@ -36,9 +36,19 @@ def _scale(dtype: str, scale):
     return np.int32(scale) if dtype == "int8" else np.float32(scale)
 
 
-def _splits(m: int, k: int) -> tuple[int, int]:
+def _vec(itemsize: int) -> int:
+    """Columns per lane of the column reduction: one 16-byte load."""
+    return 16 // itemsize
+
+
+def _vec_ok(*infos) -> bool:
+    """16-byte loads of a row segment need the matrix and every row start 16-byte aligned."""
+    return all(info.data_ptr % 16 == 0 and (info.strides[0] * info.itemsize) % 16 == 0 for info in infos)
+
+
+def _splits(m: int, k: int, cols_per_block: int = _LANES) -> tuple[int, int]:
     """(splits, rows_per_split) of the column reduction of an m x k matrix."""
-    col_blocks = -(-k // _COLS)
+    col_blocks = -(-k // cols_per_block)
     splits = max(1, min(-(-_TARGET_BLOCKS // col_blocks), _MAX_SPLITS, m // _MIN_ROWS_PER_SPLIT))
     rows_per_split = max(1, -(-m // splits))
     return max(1, -(-m // rows_per_split)), rows_per_split
@@ -55,7 +65,8 @@ def col_reduce(dtype: str, a, y, out, *, second=None, scale=1) -> None:
         return
     acc_vector = y_info.dtype != dtype
     acc_out = out_info.dtype != out_dtype_name(dtype)
-    splits, rows_per_split = _splits(m, k)
+    cols_per_block = _LANES * _vec(a_info.itemsize)
+    splits, rows_per_split = _splits(m, k, cols_per_block)
     if splits > 1:
         work = _cupy.empty(a_info, a, (splits, k), _acc_name(dtype))
         work_info = describe("col_reduce", "work", work)
@@ -63,21 +74,23 @@ def col_reduce(dtype: str, a, y, out, *, second=None, scale=1) -> None:
         work, work_info = None, out_info if acc_out else None
     target_out = _NULL if work_info is not None else _cupy.ptr(out_info)
     target_work = _cupy.ptr(work_info) if work_info is not None else _NULL
-    grid, block = (-(-k // _COLS), splits), (_COLS, _ROWS)
+    grid, block = (-(-k // cols_per_block), splits), (_LANES, _ROWS)
     if acc_vector:
         args = (_cupy.ptr(a_info), _cupy.ptr(y_info), target_out, target_work, np.int32(m), np.int32(k),
                 np.int32(rows_per_split), np.int64(a_info.strides[0]), np.int64(y_info.strides[0]),
-                np.int64(out_info.strides[0]))
+                np.int64(out_info.strides[0]), np.int32(_vec_ok(a_info)))
         _cupy.launch(SOURCE, f"col_reduce_accvec_t_{dtype}", a_info, a, grid, block, args)
     else:
-        a2_ptr, y2_ptr, m2, a2_stride = _NULL, _NULL, 0, 0
+        a2_ptr, y2_ptr, m2, a2_stride, matrices = _NULL, _NULL, 0, 0, [a_info]
         if second is not None:
             a2_info, y2_info = describe("col_reduce", "a2", second[0]), describe("col_reduce", "y2", second[1])
             a2_ptr, y2_ptr, m2, a2_stride = _cupy.ptr(a2_info), _cupy.ptr(y2_info), a2_info.shape[0], a2_info.strides[0]
+            if m2:
+                matrices.append(a2_info)
         args = (_cupy.ptr(a_info), _cupy.ptr(y_info), a2_ptr, y2_ptr, target_out, target_work, np.int32(m),
                 np.int32(k), np.int32(m2), np.int32(rows_per_split), _scale(dtype, scale),
                 np.int64(a_info.strides[0]), np.int64(y_info.strides[0]), np.int64(a2_stride),
-                np.int64(out_info.strides[0]))
+                np.int64(out_info.strides[0]), np.int32(_vec_ok(*matrices)))
         _cupy.launch(SOURCE, f"col_reduce_t_{dtype}", a_info, a, grid, block, args)
     if work is not None:
         if acc_out:
