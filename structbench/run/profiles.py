@@ -147,6 +147,60 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
     },
 }
 
+# The transposed products (input gradients, the backward pass's A^T y) at their forward
+# op's shapes, per profile (issue 22, part 1).
+TRANSPOSED_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
+    "quick": {
+        "dense_mv_t": _squares(1024, 4096, 16384) + ({"m": 4096, "n": 11008}, {"m": 11008, "n": 4096}),
+        "dense_mm_t": _batches(4096, 4096, 1, 16, 256, 4096),
+        "lowrank_mv_t": tuple({"m": 16384, "n": 16384, "r": r} for r in (1, 16, 256)) + ({"m": 64, "n": 65536, "r": 8},),
+        "lowrank_mm_t": tuple({"m": 4096, "n": n, "k": 4096, "r": r} for n, r in ((64, 64), (256, 16))),
+        "lora_mv_t": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0}, {"m": 16384, "n": 16384, "r": 64, "scale": 0.5},
+                      {"m": 64, "n": 8192, "r": 8, "scale": 1.0}),
+        "lora_mm_t": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+        "toeplitz_mv_t": _squares(1024, 4096, 16384),
+        "toeplitz_mm_t": tuple({"m": 4096, "n": 4096, "k": k} for k in (1, 16, 256)),
+        "csr_mv_t": _csr({"m": 8192, "n": 8192}, "uniform", 0.001, 0.01, 0.1) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+        "csr_mm_t": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01),
+    },
+    "gpu-check": {  # one memory-bound shape each
+        "dense_mv_t": _squares(4096, 16384),
+        "dense_mm_t": _batches(4096, 4096, 16, 256),
+        "lowrank_mv_t": ({"m": 16384, "n": 16384, "r": 16},),
+        "lora_mv_t": ({"m": 4096, "n": 11008, "r": 16, "scale": 2.0},),
+        "lora_mm_t": ({"m": 4096, "n": 256, "k": 4096, "r": 16, "scale": 2.0},),
+        "toeplitz_mv_t": _squares(4096),
+        "csr_mv_t": _csr({"m": 8192, "n": 8192}, "uniform", 0.01),
+    },
+    "full": {
+        "dense_mv_t": _squares(*LADDER) + _shapes(*LLM_SHAPES),
+        "dense_mm_t": _batches(4096, 4096, *BATCHES),
+        "lowrank_mv_t": tuple({"m": s, "n": s, "r": 16} for s in LADDER)
+        + tuple({"m": 8192, "n": 8192, "r": r} for r in LOWRANK_RANKS),
+        "lowrank_mm_t": tuple({"m": 4096, "n": b, "k": 4096, "r": 16} for b in BATCHES),
+        "lora_mv_t": tuple({"m": m, "n": n, "r": 16, "scale": 2.0} for m, n in LLM_SHAPES),
+        "lora_mm_t": tuple({"m": 4096, "n": b, "k": 4096, "r": 16, "scale": 2.0} for b in BATCHES),
+        "toeplitz_mv_t": _squares(*LADDER),
+        "toeplitz_mm_t": tuple({"m": 4096, "n": 4096, "k": k} for k in BATCHES),
+        "csr_mv_t": tuple(c for s in (4096, 16384) for c in _csr({"m": s, "n": s}, "uniform", 0.0001, 0.001, 0.01, 0.1)
+                          + _csr({"m": s, "n": s}, "powerlaw", 0.001, 0.01))
+        + _csr({"m": 2**20, "n": 2**20}, "uniform", 1e-5) + _csr({"m": 2**20, "n": 2**20}, "powerlaw", 1e-5),
+        "csr_mm_t": tuple(c for b in (1, 8, 64, 256) for c in _csr({"m": 8192, "n": b, "k": 8192}, "uniform", 0.001, 0.01)),
+    },
+    "cpu": {  # one shape each where the forward's dense product is past the cache knee
+        "dense_mv_t": _squares(8192),
+        "dense_mm_t": _batches(2048, 2048, 64),
+        "lowrank_mv_t": ({"m": 8192, "n": 8192, "r": 16},),
+        "lowrank_mm_t": ({"m": 1024, "n": 64, "k": 1024, "r": 4},),
+        "lora_mv_t": ({"m": 8192, "n": 8192, "r": 16, "scale": 2.0},),
+        "lora_mm_t": ({"m": 1024, "n": 64, "k": 1024, "r": 16, "scale": 2.0},),
+        "toeplitz_mv_t": _squares(8192),
+        "toeplitz_mm_t": ({"m": 1024, "n": 1024, "k": 64},),
+        "csr_mv_t": _csr({"m": 8192, "n": 8192}, "uniform", 0.01),
+        "csr_mm_t": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01),
+    },
+}
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -193,6 +247,7 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.001, 0.01, 0.1)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
                 **GRAD_SHAPES["quick"],
+                **TRANSPOSED_SHAPES["quick"],
                 "conv_mv": THREE_MATRICES + (W2V_FIRST, W2V_LATER, RESNET_S2, MAMBA_SMALL, HYENA),
                 "conv_mm": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
                 "local_mv": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL),
@@ -221,6 +276,7 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": _csr({"m": 8192, "n": 64, "k": 8192}, "uniform", 0.01)
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
                 **GRAD_SHAPES["gpu-check"],
+                **TRANSPOSED_SHAPES["gpu-check"],
                 # "one layer, three matrices" (conv vs local vs dense), and conv against cuDNN
                 # at the real layers: wav2vec2, Mamba, a Hyena long filter (vs FFT).
                 "conv_mv": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL, HYENA),
@@ -259,6 +315,7 @@ PROFILES: dict[str, Profile] = {
                                                                            0.001, 0.01, 0.05, 0.2)
                                 + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
                 **GRAD_SHAPES["full"],
+                **TRANSPOSED_SHAPES["full"],
                 "conv_mv": THREE_MATRICES + (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL,
                                              MAMBA_LARGE, HYENA, _depthwise(128, 8192, 8192, padding="causal")),
                 "conv_mm": _batched(8, W2V_FIRST, W2V_LATER, RESNET_S1, RESNET_S2)
@@ -292,6 +349,7 @@ PROFILES: dict[str, Profile] = {
                 + ({"m": 65536, "n": 65536, "matrix": "poisson2d", "grid": 256},),
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01, 0.1),
                 **GRAD_SHAPES["cpu"],
+                **TRANSPOSED_SHAPES["cpu"],
                 "conv_mv": CPU_THREE_MATRICES + (W2V_FIRST, _depthwise(512, 2048, 4, padding="causal"),
                                                  _depthwise(16, 2048, 2048, padding="causal")),
                 "conv_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),

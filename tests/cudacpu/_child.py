@@ -100,7 +100,9 @@ def _run(lib: Library, req: dict) -> dict:
             for p, (pad, _) in zip(pointers, req["regions"]):
                 lib.lib.cudacpu_free(p, pad)
     first = results[0]
-    for other in results[1:]:
+    # Kernels whose source declares order-dependent results (float atomics) skip the
+    # comparison; both runs still ran under ASan/UBSan.
+    for other in results[1:] if req.get("compare", True) else ():
         for index, (a, b) in enumerate(zip(first, other)):
             if a != b:
                 at = next(i for i in range(len(a)) if a[i] != b[i])

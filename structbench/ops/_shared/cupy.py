@@ -15,6 +15,8 @@ import numpy as np
 
 from structbench.ops._shared.checks import ArrayInfo
 
+HEADER = Path(__file__).with_name("structbench.cuh")
+
 
 # The one pluggable point of this seam: None launches through CuPy on the GPU. The tests'
 # CPU path of our CUDA C (tests/cudacpu) installs an object with ptr / fill_empty / launch

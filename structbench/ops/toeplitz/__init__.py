@@ -233,7 +233,9 @@ def register(reg: Registry) -> None:
 
 
 def _register_backward(reg: Registry) -> None:
-    """The backward pass's ops of this family, in their own modules (grad.py: parameter gradients)."""
-    from structbench.ops.toeplitz import grad
+    """The backward pass's ops of this family, in their own modules: transposed.py (the
+    input gradient, A^T y) and grad.py (the parameter gradients)."""
+    from structbench.ops.toeplitz import grad, transposed
 
+    transposed.register(reg)
     grad.register(reg)

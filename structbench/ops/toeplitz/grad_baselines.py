@@ -4,7 +4,6 @@ respect to the diagonals is cuDNN's transposed convolution), and NumPy's FFT."""
 
 from __future__ import annotations
 
-import numpy as np
 
 from structbench.ops.dense.grad_baselines import Graph, leaf
 from structbench.ops.toeplitz.grad_reference import diagonal_sums
