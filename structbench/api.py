@@ -36,17 +36,21 @@ def register_kernel(*, op: str, name: str, backend: str, dtypes: Iterable[str] =
     a case is declined (a skipped row). ``role`` defaults to "user" (shown beside ours and
     the vendor's); "vendor" marks a library call of yours as a baseline. Returns the
     function unchanged."""
-    from structbench.core.backends import get_backend
+    from structbench.core.backends import BACKENDS
     from structbench.core.dtypes import BENCH_DTYPES
-    from structbench.core.registry import USER, Impl
-    from structbench.core.suites import declare
+    from structbench.core.registry import OURS, ROLES, USER, Impl
+    from structbench.core.suites import RegistrationError, declare
 
-    get_backend(backend)  # ValueError naming the known ones
+    if backend not in BACKENDS:
+        raise RegistrationError(f"kernel {op}/{name}: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     dtypes = tuple(_names(dtypes) or ())
     unknown = [d for d in dtypes if d not in BENCH_DTYPES]
     if unknown or not dtypes:
-        raise ValueError(f"kernel {op}/{name}: unknown dtype(s) {unknown or list(dtypes)}; known: "
-                         f"{', '.join(BENCH_DTYPES)}")
+        raise RegistrationError(f"kernel {op}/{name}: unknown dtype(s) {unknown or list(dtypes)}; known: "
+                                f"{', '.join(BENCH_DTYPES)}")
+    if role is not None and (role not in ROLES or role == OURS):
+        raise RegistrationError(f"kernel {op}/{name}: role {role!r}: a user kernel is {USER!r} or a baseline's "
+                                f"role ({', '.join(r for r in ROLES if r not in (OURS, USER))})")
 
     def decorate(fn: Callable) -> Callable:
         declare(Impl(op=op, name=name, backend=backend, target=f"{fn.__module__}:{fn.__qualname__}",

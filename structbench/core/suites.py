@@ -38,6 +38,10 @@ class SuiteError(ValueError):
     """A suite that cannot be used: one line naming it and what is wrong."""
 
 
+class RegistrationError(ValueError):
+    """A register_kernel / register_op call with a bad argument (unknown backend or dtype)."""
+
+
 @dataclass
 class _Suite:
     name: str  # the source column of its impls
@@ -122,8 +126,8 @@ def _add_impl(registry, suite: _Suite, impl) -> None:
                          f"known ops: {', '.join(known_ops)}")
     clash = next((i for i in registry.impls(impl.op) if i.name == impl.name), None)
     if clash is not None:
-        raise SuiteError(f"suite {suite.name}: kernel name {impl.op}/{impl.name} clashes with an impl from "
-                         f"{clash.source}; choose another name")
+        raise SuiteError(f"suite {suite.name}: kernel name {impl.name!r} is taken for op {impl.op} (by "
+                         f"{clash.source}); choose another name")
     registry.add_impl(dataclasses.replace(impl, suite=suite.name))
 
 
@@ -178,18 +182,25 @@ def _collect(suite: _Suite, spec: str, do_import) -> None:
     except SyntaxError as exc:
         raise SuiteError(f"suite {spec}: syntax error at {Path(exc.filename or spec).name}:{exc.lineno}: "
                          f"{exc.msg}") from None
+    except RegistrationError as exc:
+        raise SuiteError(f"suite {spec}: {exc}{_where(exc, spec)}") from None
     except ModuleNotFoundError as exc:
-        raise SuiteError(f"suite {spec}: cannot import it: {exc}") from None
+        raise SuiteError(f"suite {spec}: cannot import it: {exc}{_where(exc, spec)}") from None
     except Exception as exc:  # the suite's own code failed while importing
-        raise SuiteError(f"suite {spec}: import failed: {_one_line(exc)}") from None
+        raise SuiteError(f"suite {spec}: import failed: {type(exc).__name__}: {exc}{_where(exc, spec)}"
+                         .replace("\n", " ")[:500]) from None
     finally:
         _collecting.pop()
 
 
-def _one_line(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")[:400]
+def _where(exc: BaseException, spec: str) -> str:
+    """' (at mine.py:12)': the innermost frame in the suite's own code (not structbench's)."""
+    import structbench
+
+    ours = str(Path(structbench.__file__).parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(ours) and "importlib" not in f.filename]
+    return f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
 
 
 def _entry_point_suites() -> list[_Suite]:
