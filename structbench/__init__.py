@@ -3,10 +3,10 @@ that checks and times them (core, measure, run, analysis, inspect, cli).
 
 The public API (README, "Benchmark your own kernel"), imported on first use so that
 ``import structbench`` stays cheap (no torch, no registry):
-``register_kernel``, ``register_op``, ``check``, ``run``, ``random_array``.
+``register_kernel``, ``register_op``, ``check``, ``run``, ``random_array``, ``launch_triton``.
 """
 
-__all__ = ["register_kernel", "register_op", "check", "run", "random_array"]
+__all__ = ["register_kernel", "register_op", "check", "run", "random_array", "launch_triton"]
 
 
 def __getattr__(name: str):

@@ -11,6 +11,8 @@
   pandas DataFrame with the results CSV's columns (the CLI's `run` calls the same code).
 - ``random_array(shape, dtype, rng)``: seeded values exactly representable in the dtype,
   never zeros (what our input makers use).
+- ``launch_triton(kernel, grid, *args, **constexprs)``: launch a Triton kernel through our
+  seam, so that `structbench inspect --suite` reports its registers, spills and loads.
 
 Registration in a suite file (``--suite FILE.py``) only declares; the registry picks the
 declarations up when it is built (structbench.core.suites). Nothing here imports torch.
@@ -90,6 +92,15 @@ def random_array(shape, dtype, rng):
     return draw(tuple(shape), get_dtype(dtype) if isinstance(dtype, str) else dtype, rng)
 
 
+def launch_triton(kernel, grid, *args, **constexprs) -> None:
+    """``kernel[grid](*args, **constexprs)`` through structbench's one Triton launch seam, so
+    that `structbench inspect` (and the compile checks) see a user kernel's launches as they
+    see ours: runtime arguments positional, every tl.constexpr and num_warps by keyword."""
+    from structbench.ops._shared.triton import launch
+
+    launch(kernel, tuple(grid), *args, **constexprs)
+
+
 def check(*, op=None, impl=None, dtype=None, shape=None, suite=None, seed: int = 0):
     """The correctness gate alone on every test shape of the chosen ops (or ``shape``: a dict
     or a list of them, with ``op``), for the chosen impls and dtypes (comma strings or lists;
@@ -133,10 +144,28 @@ def run(*, op=None, impl=None, dtype=None, shape=None, profile: str | None = Non
                              resume=resume, append=append, seed=seed, timeout=timeout,
                              no_isolate=not _isolate(isolate, _names(op), _names(impl)),
                              no_calibrate=not calibrate, argv=["<structbench.run>"], **flags)
-        outcome = run_benchmark(options, echo=echo or (lambda text: None))
+        outcome = _with_signals(lambda: run_benchmark(options, echo=echo or (lambda text: None)))
         frame = pd.DataFrame(outcome.rows, columns=list(COLUMNS))
     frame.attrs.update(exit_code=outcome.exit_code, out=str(out) if out is not None else None)
     return frame
+
+
+def _with_signals(work):
+    """Run ``work`` with the CLI's Ctrl-C handling (a stop keeps the rows written), then give
+    the caller (a notebook, a script) its own handlers back."""
+    import threading
+
+    from structbench.run import signals
+
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    previous = signals.install()
+    try:
+        return work()
+    except signals.Interrupted:
+        raise KeyboardInterrupt from None
+    finally:
+        signals.restore(previous)
 
 
 def _isolate(isolate: bool | None, ops, impls) -> bool:

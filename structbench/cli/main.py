@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from structbench.run import signals
-from structbench.run.benchmark import RESULTS_DIR, backend_status as _backend_status, op_params, required_params
+from structbench.run.benchmark import RESULTS_DIR, backend_status as _backend_status, op_params
 from structbench.cli.arg_types import (available_device, comma_list, nonnegative_float, positive_float, probability,
                              shape_spec, shard_spec)
 
@@ -61,8 +60,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     registry = default_registry()
     backends = sorted({i.backend for i in registry.impls()})
     if args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, ["op", "params", "summary", "impl", "kind", "source", "backend", "dtypes", "note"],
-                                lineterminator="\n")
+        columns = ["op", "params", "summary", "impl", "kind", "source", "backend", "dtypes", "note"]
+        writer = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
         writer.writeheader()
         for op in registry.ops():
             for row in _impl_rows(registry, op):
