@@ -254,3 +254,48 @@ def test_an_older_csv_without_the_source_column_still_loads(tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     assert list(load_rows(old)["source"]) == ["baseline"]
+
+
+def _impl_sources() -> dict:
+    from structbench.core.registry import default_registry
+
+    return {i.name: i.source for i in default_registry().impls("dense_mv")}
+
+
+def test_a_spawned_worker_loads_the_same_suites():
+    """What an isolated or --devices worker does: a spawned process rebuilds default_registry()
+    from the STRUCTBENCH_SUITES it inherits (--suite is exported there while the command runs)."""
+    import multiprocessing
+
+    from structbench.core import suites
+
+    with suites.using([str(EXAMPLE)]):
+        assert str(EXAMPLE) in os.environ[suites.ENV].split(os.pathsep)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            sources = pool.apply(_impl_sources)
+    assert sources["mine-numpy"] == "my_suite" and sources["numpy"] == "baseline"
+    assert "mine-numpy" not in _impl_sources()  # the suite was in use for the block only
+
+
+def test_shards_of_a_suite_cover_its_cases_once(tmp_path):
+    base = ["run", "--suite", EXAMPLE, "--op", "dense_mv", "--impl", "mine-numpy,numpy", "--shape", "m=16,n=16",
+            "--shape", "m=32,n=8", "--dtype", "fp32", "--no-calibrate", "--no-isolate"]
+    for index in range(2):
+        result = _cli(*base, "--shard", f"{index}/2", "--out", tmp_path / f"s{index}.csv")
+        assert result.returncode == 0, result.stdout + result.stderr
+    rows = _rows(tmp_path / "s0.csv") + _rows(tmp_path / "s1.csv")
+    assert sorted((r["impl"], r["m"]) for r in rows) == [("mine-numpy", "16"), ("mine-numpy", "32"),
+                                                         ("numpy", "16"), ("numpy", "32")]
+    assert {r["status"] for r in rows} == {"ok"}
+
+
+def test_check_takes_shapes_and_refuses_unknown_names():
+    import structbench
+
+    results = structbench.check(op="dense_mv", impl="mine-numpy", dtype="fp16", shape={"m": 3, "n": 5},
+                                suite=[str(EXAMPLE)])
+    assert [(r.label(), r.status) for r in results] == [("dense_mv mine-numpy fp16 3x5", "pass")]
+    with pytest.raises(ValueError, match="unknown impl 'nobody'"):
+        structbench.check(op="dense_mv", impl="nobody")
+    result = _cli("check", "--op", "dense_mv", "--impl", "nobody")
+    assert "unknown impl 'nobody'" in _one_line_error(result)
