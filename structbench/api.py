@@ -101,7 +101,7 @@ def launch_triton(kernel, grid, *args, **constexprs) -> None:
     launch(kernel, tuple(grid), *args, **constexprs)
 
 
-def check(*, op=None, impl=None, dtype=None, shape=None, suite=None, seed: int = 0):
+def check(*, op=None, impl=None, dtype=None, shape=None, suite=None, seed: int = 0, timeout: float | None = 60.0):
     """The correctness gate alone on every test shape of the chosen ops (or ``shape``: a dict
     or a list of them, with ``op``), for the chosen impls and dtypes (comma strings or lists;
     None: all): a list of structbench.run.check.CheckResult (``.passed``, ``.status``,
@@ -114,7 +114,7 @@ def check(*, op=None, impl=None, dtype=None, shape=None, suite=None, seed: int =
         registry = default_registry()
         shapes = [shape] if isinstance(shape, Mapping) else shape
         return check_impls(registry, ops=_names(op), impls=_names(impl), dtypes=_names(dtype), shapes=shapes,
-                           seed=seed)
+                           seed=seed, timeout=timeout)
 
 
 def run(*, op=None, impl=None, dtype=None, shape=None, profile: str | None = None, suite=None, out=None,

@@ -299,3 +299,24 @@ def test_check_takes_shapes_and_refuses_unknown_names():
         structbench.check(op="dense_mv", impl="nobody")
     result = _cli("check", "--op", "dense_mv", "--impl", "nobody")
     assert "unknown impl 'nobody'" in _one_line_error(result)
+
+
+def test_check_goes_on_past_a_kernel_that_raises_or_hangs(tmp_path):
+    result = _cli("check", "--suite", _suite(tmp_path, BROKEN), "--op", "dense_mv", "--impl", "raises,hangs,numpy",
+                  "--dtype", "fp32", "--shape", "m=4,n=4", "--timeout", "1")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ERROR dense_mv raises fp32 4x4: RuntimeError: my kernel is broken" in result.stdout
+    assert "ERROR dense_mv hangs fp32 4x4: timeout: no result after 1 s" in result.stdout
+    assert "1 of 3 cases pass" in result.stdout
+
+
+def test_run_of_a_new_op_without_shapes_says_to_give_them(tmp_path):
+    suite = _suite(tmp_path, """
+        from structbench import random_array, register_op
+        register_op(name="scale_vec", dims=("n",), inputs=("x",),
+                    make_inputs=lambda p, dtype, rng: {"x": random_array((p["n"],), dtype, rng)},
+                    reference=lambda x: 2.0 * x, out_shape=lambda p: (p["n"],), flops=lambda p: p["n"],
+                    min_bytes=lambda p, dtype: 2 * p["n"] * dtype.width_bytes, test_shapes=({"n": 1},))
+    """)
+    result = _cli("run", "--suite", suite, "--op", "scale_vec", "--out", tmp_path / "x.csv")
+    assert result.returncode == 2 and "no shapes of scale_vec: give them with --shape" in result.stderr

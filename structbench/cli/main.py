@@ -343,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     checking.add_argument("--shape", action="append", type=shape_spec, metavar="NAME=V[,NAME=V]",
                           help="check these shapes of the --op ops instead of their test shapes (repeatable)")
     checking.add_argument("--seed", type=int, default=0, help="base seed of the inputs")
+    checking.add_argument("--timeout", type=positive_float, default=60.0, metavar="S",
+                          help="seconds (> 0) a case may take before it is an error (a kernel looping in Python)")
     checking.set_defaults(func=cmd_check, prepare=_prepare_check)
 
     compare = command("compare", "compare two runs (or two impls of one run); exit 1 on regression",

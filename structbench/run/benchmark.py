@@ -316,7 +316,11 @@ def _run_sweep(args: RunOptions, registry, profile, out: Path, deadline: float |
         cases = [case for case in cases if case.key() not in done]
         _say(f"resume: {kept - len(cases)} cases already in {out}, {len(cases)} to run")
     if not cases:
-        print("nothing to run: no case left that matches the filters on the available backends", file=sys.stderr)
+        shapeless = [name for name in args.op or () if not profile.shapes.get(name)]
+        hint = (f"; the '{profile.name}' profile has no shapes of {', '.join(shapeless)}: give them with --shape"
+                if shapeless else "")
+        print(f"nothing to run: no case left that matches the filters on the available backends{hint}",
+              file=sys.stderr)
         return RunOutcome([], 0, out, 0 if args.resume else 2)
     settings = dataclasses.replace(settings, devices=case_devices(registry, cases))
     _say(f"profile {profile.name}: {len(cases)} cases -> {out}")

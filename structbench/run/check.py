@@ -9,6 +9,7 @@ A kernel that raises is an `error` result, a wrong one a `fail`; the rest go on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,10 +42,13 @@ class CheckResult:
 
 
 def check_impls(registry, *, ops=None, impls=None, dtypes=None, shapes=None, seed: int = 0,
+                timeout: float | None = None,
                 on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
     """The results of every (op, impl, dtype, shape) chosen: ``ops``/``impls``/``dtypes``
     name lists (None: all), ``shapes`` replaces the ops' test shapes (completed and checked
-    as --shape's). ``on_result`` sees each result as it comes. Unknown names: ValueError."""
+    as --shape's). ``timeout``: seconds a case may take before it is an error (a kernel stuck
+    in Python code; one stuck inside a C call or crashing the process needs `run`'s isolated
+    worker). ``on_result`` sees each result as it comes. Unknown names: ValueError."""
     from structbench.run.benchmark import RunOptions, _check_names, _check_shape
 
     _check_names(registry, RunOptions(op=ops, impl=impls, dtype=dtypes))
@@ -61,7 +65,7 @@ def check_impls(registry, *, ops=None, impls=None, dtypes=None, shapes=None, see
                 for impl in candidates:
                     if dtype_name not in impl.dtypes:
                         continue
-                    result = _check_one(op, impl, dtype_name, shape, seed, inputs)
+                    result = _check_one(op, impl, dtype_name, shape, seed, inputs, timeout)
                     results.append(result)
                     if on_result is not None:
                         on_result(result)
@@ -75,7 +79,34 @@ def _dtypes(impls, wanted) -> list[str]:
     return [d for d in BENCH_DTYPES if d in offered and (not wanted or d in wanted)]
 
 
-def _check_one(op, impl, dtype_name: str, shape: dict, seed: int, inputs: dict) -> CheckResult:
+class _TimedOut(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    """SIGALRM after ``seconds`` raises _TimedOut in this (the main) thread; elsewhere no limit."""
+    import signal
+    import threading
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _TimedOut(f"timeout: no result after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _check_one(op, impl, dtype_name: str, shape: dict, seed: int, inputs: dict,
+               timeout: float | None = None) -> CheckResult:
     from structbench.core.backends import get_backend
     from structbench.core.dtypes import get_dtype, tolerance
     from structbench.run.runner import _ordered
@@ -93,7 +124,10 @@ def _check_one(op, impl, dtype_name: str, shape: dict, seed: int, inputs: dict) 
     if reason:
         return result("skipped", reason)
     try:
-        status, message, err = _verify(op, impl, dtype, shape, seed, inputs)
+        with _time_limit(timeout):
+            status, message, err = _verify(op, impl, dtype, shape, seed, inputs)
+    except _TimedOut as exc:
+        return result("error", str(exc))
     except Exception as exc:  # a kernel that raises is one result, not the end of the check
         from structbench.run.runner import error_message
 
@@ -151,7 +185,7 @@ def main_check(args) -> int:
             print(f"{result.status.upper()} {result.label()}: {result.message}", flush=True)
 
     results = check_impls(registry, ops=args.op, impls=args.impl, dtypes=args.dtype, shapes=args.shape,
-                          seed=args.seed, on_result=show)
+                          seed=args.seed, timeout=args.timeout, on_result=show)
     ran = [r for r in results if r.status != "skipped"]
     print(summary_table(results))
     skipped = {}
