@@ -264,10 +264,10 @@ def test_list_shows_every_param_left_aligned_within_120_columns(fmt, capsys):
     assert "csr_mv [m, n, density, dist, matrix, grid]" in out
     if fmt == "text":
         assert max(map(len, out.splitlines())) <= 120
-        assert re.search(r"^  impl +kind +backend +dtypes +note$", out, re.M)
-        assert re.search(r"^  triton +ours +triton +fp32,fp16,bf16,int8 +BLOCK_M", out, re.M)  # left-aligned
+        assert re.search(r"^  impl +kind +source +backend +dtypes +note$", out, re.M)
+        assert re.search(r"^  triton +ours +ours +triton +fp32,fp16,bf16,int8 +BLOCK_M", out, re.M)  # left-aligned
     else:
-        assert "| impl | kind | backend | dtypes | note |" in out
+        assert "| impl | kind | source | backend | dtypes | note |" in out
 
 
 def test_progress_has_an_eta_without_a_tty_fits_100_columns_and_the_summary_a_screen(tmp_path, capsys):

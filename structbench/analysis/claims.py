@@ -95,15 +95,24 @@ def claim_ops(claim: str) -> list[str]:
 
 
 def impl_roles(frame: pd.DataFrame) -> pd.Series:
-    """Each row's Impl.role; an impl no longer registered (an older CSV) is ours or a
-    vendor baseline by its is_baseline column."""
-    from structbench.core.registry import default_registry
+    """Each row's Impl.role; an impl not registered here (an older CSV, a user suite not
+    loaded) is a user's kernel by its source column (a suite's name), else ours or a vendor
+    baseline by its is_baseline column."""
+    from structbench.core.registry import BUILTIN_SOURCES, USER, default_registry
 
     registry = default_registry()
     baseline = _bool_column(frame, "is_baseline")
     ops = frame["op"] if "op" in frame else pd.Series("", index=frame.index)
     impls = frame["impl"] if "impl" in frame else pd.Series("", index=frame.index)
-    return pd.Series([registry.role(str(o), str(i), bool(b)) for o, i, b in zip(ops, impls, baseline)],
+    sources = frame["source"].fillna("") if "source" in frame else pd.Series("", index=frame.index)
+    known = {(i.op, i.name) for i in registry.impls()}
+
+    def role(op, impl, is_baseline, source) -> str:
+        if (op, impl) not in known and source and source not in BUILTIN_SOURCES:
+            return USER
+        return registry.role(op, impl, is_baseline)
+
+    return pd.Series([role(str(o), str(i), bool(b), str(s)) for o, i, b, s in zip(ops, impls, baseline, sources)],
                      index=frame.index, dtype=object)
 
 

@@ -25,7 +25,7 @@ from structbench.analysis import claims
 from structbench.analysis.claims import DTYPE_ORDER, NO_DATA, NOT_REPRODUCED, REPRODUCED, Verdict, row_name
 from structbench.analysis.formatting import to_markdown, with_units
 from structbench.analysis.readcsv import BadInput, read_text
-from structbench.core.registry import MATERIALISED_DENSE, default_registry
+from structbench.core.registry import MATERIALISED_DENSE, OURS, USER, default_registry
 from structbench.run.results import sidecar
 
 __all__ = ["NO_DATA", "NOT_REPRODUCED", "REPRODUCED", "build_report", "load_rows", "write_report"]
@@ -102,6 +102,9 @@ def load_rows(path: str | Path) -> pd.DataFrame:
     for column, default in (("params", ""), ("device_name", "-"), ("k", np.nan)):
         if column not in frame:
             frame[column] = default
+    # CSVs older than the source column: ours or a baseline, by is_baseline.
+    source = frame["source"].astype(str) if "source" in frame else pd.Series("", index=frame.index)
+    frame["source"] = np.where(source == "", np.where(frame["is_baseline"], "baseline", "ours"), source)
     if "row_id" not in frame:
         frame["row_id"] = [f"line{i + 2}" for i in range(len(frame))]
     frame["params_dict"] = frame["params"].map(lambda text: json.loads(text) if text else {})
@@ -227,6 +230,13 @@ def _distinct(colours: dict) -> dict:
     return out
 
 
+def _impl_label(impl: str, series: pd.DataFrame) -> str:
+    """An impl's legend entry: a baseline says so, a user suite's kernel names its suite."""
+    if "role" in series and series["role"].iloc[0] == USER:
+        return f"{impl} ({series['source'].iloc[0]})"
+    return impl + (" (baseline)" if series["is_baseline"].iloc[0] else "")
+
+
 def op_colours(ops) -> dict:
     """op -> its colour in every report: Op.colour, registered with the op's family."""
     from structbench.core.registry import default_registry
@@ -320,7 +330,7 @@ def figure_c1(rows: pd.DataFrame):
                         yerr=[points["time_ms_p50"] - points["time_ms_p20"], points["time_ms_p80"] - points["time_ms_p50"]],
                         fmt="none", ecolor=colour, elinewidth=1, capsize=2)
             fit = points[points["fitted"]]
-            label = impl + (" (baseline)" if series["is_baseline"].iloc[0] else "")
+            label = _impl_label(impl, series)
             ax.scatter(fit["mn"], fit["time_ms_p50"], color=colour, marker=marker, s=30, zorder=3)
             out = points[~points["fitted"]]
             ax.scatter(out["mn"], out["time_ms_p50"], facecolors="white", edgecolors=colour, marker=marker, s=30,
@@ -596,7 +606,7 @@ def figure_c5(mm: pd.DataFrame):
             series = series.sort_values("n")
             per_vector = series["time_ms_p50"] / series["n"]
             ax.plot(series["n"], per_vector, marker="o", color=colours[impl],
-                    label=impl + (" (baseline)" if series["is_baseline"].iloc[0] else ""))
+                    label=_impl_label(impl, series))
         ones = group[group["n"] == 1]
         if len(ones):
             best_one = ones["time_ms_p50"].min()
@@ -778,23 +788,34 @@ def section_c5(frame: pd.DataFrame, figures: dict) -> Section:
 def section_vendor(frame: pd.DataFrame, figures: dict) -> Section:
     s = Section("Our kernels vs the vendor libraries", "For each op, dtype and shape: our best time / the best "
                 "baseline time on the same device (below 1: we are faster); dense-* baselines on the materialised "
-                "matrix are C3's, not counted here.")
+                "matrix are C3's, not counted here. Kernels of a user suite (--suite) stand beside them: the best "
+                "one, its suite, and its time / the best baseline's.")
     rows = _ok(frame)
     key = ["op", "device_name", "dtype", "m", "n", "k", "params"]
     rows = rows.assign(k=rows["k"].fillna(-1))
-    ours = rows[~rows["is_baseline"]].groupby(key)["time_ms_p50"].min().rename("ours_ms")
+    ours = rows[rows["role"] == OURS].groupby(key)["time_ms_p50"].min().rename("ours_ms")
     # dense-* baselines run the dense product on the materialised matrix: C3's crossover,
-    # not a vendor implementation of the structured op.
-    vendor = rows[rows["is_baseline"] & (rows["role"] != MATERIALISED_DENSE)]
+    # not a vendor implementation of the structured op; a user's kernels have their columns.
+    vendor = rows[rows["is_baseline"] & ~rows["role"].isin([MATERIALISED_DENSE, USER])]
     theirs = vendor.groupby(key)["time_ms_p50"].min().rename("baseline_ms")
-    table = pd.concat([ours, theirs], axis=1, join="inner").reset_index()
+    user = rows[rows["role"] == USER].sort_values("time_ms_p50").groupby(key).head(1).set_index(key)
+    user = user[["impl", "source", "time_ms_p50"]].rename(
+        columns={"impl": "user_impl", "source": "user_suite", "time_ms_p50": "user_ms"})
+    table = pd.concat([ours, user, theirs], axis=1).reset_index()
+    table = table[table["baseline_ms"].notna() & (table["ours_ms"].notna() | table["user_ms"].notna())]
     if table.empty:
-        s.text(f"Our kernels and a baseline on the same case: {NOT_MEASURED}.")
+        s.text(f"Our kernels (or a user's) and a baseline on the same case: {NOT_MEASURED}.")
         return s
     table["ratio"] = table["ours_ms"] / table["baseline_ms"]
+    if user.empty:
+        table = table.drop(columns=["user_impl", "user_suite", "user_ms"])
+    else:
+        table["user_ratio"] = table["user_ms"] / table["baseline_ms"]
     table["k"] = table["k"].replace(-1, np.nan)
-    geomean = table.groupby(["op", "dtype"])["ratio"].agg(lambda r: float(np.exp(np.log(r).mean())))
-    s.table(geomean.rename("geomean_ratio").reset_index())
+    ratios = [c for c in ("ratio", "user_ratio") if c in table]
+    geomean = table.groupby(["op", "dtype"])[ratios].agg(lambda r: float(np.exp(np.log(r.dropna()).mean()))
+                                                         if r.notna().any() else np.nan)
+    s.table(geomean.rename(columns={c: f"geomean_{c}" for c in ratios}).reset_index())
     s.table(table.drop(columns="device_name"))
     return s
 

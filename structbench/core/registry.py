@@ -39,7 +39,10 @@ VENDOR = "vendor"  # a library computing the op itself (cuBLAS, cuSPARSE, torch,
 MATERIALISED_DENSE = "materialised-dense"  # the dense product on the structure materialised (C3's comparison)
 OTHER_ALGORITHM = "other-algorithm"  # the op by another algorithm (FFT): the op's cost model does not bound it
 MATERIALISED_CSR = "materialised-csr"  # the op's matrix built once in CSR, through a CSR product (a layer's)
-ROLES = (OURS, VENDOR, MATERIALISED_DENSE, OTHER_ALGORITHM, MATERIALISED_CSR)
+USER = "user"  # a kernel a user registered from a suite (structbench.register_kernel): not ours, not a vendor's
+ROLES = (OURS, VENDOR, MATERIALISED_DENSE, OTHER_ALGORITHM, MATERIALISED_CSR, USER)
+# Impl.source of our own registrations; a user suite's impls carry the suite's name instead.
+BUILTIN_SOURCES = ("ours", "baseline")
 CLAIMS = ("C1", "C2", "C3", "C4", "C5")
 
 
@@ -143,6 +146,10 @@ class Impl:
     # prepare also receives the op's call kwargs (a layer's stride, padding...: what it
     # needs to build the layer's matrix).
     prepare_takes_call_kwargs: bool = False
+    # The suite that registered it (a user's file, module or entry point; "" for ours and
+    # our baselines), and the function itself when a suite gave it (target then only names it).
+    suite: str = ""
+    fn: Callable | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -153,11 +160,16 @@ class Impl:
         return self.role != OURS
 
     @property
-    def kind(self) -> str:
-        return "baseline" if self.is_baseline else "ours"
+    def kind(self) -> str:  # `list`'s column: ours, baseline, or user (a suite's kernel)
+        return USER if self.role == USER else "baseline" if self.is_baseline else "ours"
+
+    @property
+    def source(self) -> str:
+        """Where the impl comes from (the CSV's and `list`'s column): ours, baseline, or a suite's name."""
+        return self.suite or ("baseline" if self.is_baseline else "ours")
 
     def load(self) -> Callable:
-        return _resolve(self.target)
+        return self.fn if self.fn is not None else _resolve(self.target)
 
     def load_prepare(self) -> Callable | None:
         return _resolve(self.prepare) if self.prepare else None
@@ -250,14 +262,24 @@ class Registry:
             raise ValueError(f"unknown impl {name!r} for op {op!r}; known: {known}") from None
 
 
-@functools.cache
 def default_registry() -> Registry:
-    """Every op family (each package in structbench/ops/ but _shared), registered on first use."""
+    """Every op family (each package in structbench/ops/ but _shared), then the user suites
+    in use (STRUCTBENCH_SUITES, --suite, the `structbench.suites` entry points and kernels
+    registered in a script: structbench.core.suites); built once per set of suites."""
+    from structbench.core import suites
+
+    return _registry(suites.active())
+
+
+@functools.cache
+def _registry(suite_specs: tuple[str, ...]) -> Registry:
     import structbench.ops
+    from structbench.core import suites
 
     reg = Registry()
     families = sorted(m.name for m in pkgutil.iter_modules(structbench.ops.__path__)
                       if m.ispkg and not m.name.startswith("_"))
     for family in families:
         importlib.import_module(f"structbench.ops.{family}").register(reg)
+    suites.load_into(reg, suite_specs)
     return reg

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 COLUMNS = (
-    "row_id", "run_id", "op", "impl", "backend", "is_baseline", "dtype", "m", "n", "k", "params",
+    "row_id", "run_id", "op", "impl", "backend", "is_baseline", "source", "dtype", "m", "n", "k", "params",
     "status", "error",
     "time_ms_p50", "time_ms_p20", "time_ms_p80", "time_ms_min", "reps", "rel_spread", "noise", "noisy",
     "host_us", "launch_bound",

@@ -247,7 +247,7 @@ def base_row(registry: Registry, case: Case, settings: SweepSettings, environmen
     return {
         "row_id": uuid.uuid4().hex[:16], "run_id": settings.run_id,
         "op": case.op, "impl": case.impl, "backend": impl.backend,
-        "is_baseline": impl.is_baseline, "dtype": case.dtype,
+        "is_baseline": impl.is_baseline, "source": impl.source, "dtype": case.dtype,
         **{c: shape.get(c, "") for c in SHAPE_COLUMNS},
         "params": json.dumps(extra, sort_keys=True) if extra else "",
         "flops": op.flops(shape), "min_bytes": op.min_bytes(shape, dtype),

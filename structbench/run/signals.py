@@ -39,7 +39,13 @@ def install() -> dict:
 
 
 def ignore() -> None:
-    """From here on the work is done or being wrapped up: a late signal must not break it."""
+    """From here on the work is done or being wrapped up: a late signal must not break it.
+    (Signal handlers belong to the main thread: from another one, structbench.run() in a
+    thread, nothing to do.)"""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
 
