@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from structbench.measure.env import available_memory_bytes, cpu_llc_bytes, cpu_name, gpu_l2_bytes, gpu_name, software, usable_cores
+from structbench.measure.plausible import impossible_reason, in_cache
 from structbench.measure.timing import TimingPolicy, measure, summarize
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[2] / "results" / "calibration"
@@ -384,4 +385,13 @@ def roofline_columns(row: dict, calibration: Calibration | None) -> dict:
         columns["pct_of_bw"] = 100 * row["gbps"] / calibration.copy_gbps
         if peak:
             columns["pct_of_peak"] = 100 * row["tflops"] / peak
+        reason = impossible_reason(gbps=row["gbps"], tflops=row["tflops"], dtype=row["dtype"],
+                                   in_cache=in_cache(row.get("min_bytes"), calibration.cache_knee_bytes,
+                                                     row.get("llc_bytes")),
+                                   ceiling_gbps=calibration.copy_gbps, ceiling_tflops=peak,
+                                   device_name=row.get("device_name", ""))
+        columns["impossible"] = bool(reason)
+        if reason:
+            columns["flag_notes"] = f"impossible: {reason}"
     return columns
+

@@ -1,0 +1,102 @@
+"""Physically impossible rows: faster than the machine can move bytes or do arithmetic.
+
+A row is ``impossible`` when
+- its ``min_bytes`` / time exceeds the measured copy ceiling by more than
+  IMPOSSIBLE_MARGIN, outside the cache regime (a cache-resident row may legitimately beat
+  the DRAM ceiling);
+- its flops / time exceeds the measured matmul peak of its dtype by more than
+  IMPOSSIBLE_MARGIN;
+- or either exceeds the device's published theoretical figure (PUBLISHED, by name) by more
+  than THEORETICAL_MARGIN.
+Such a row was not measured doing the work (a kernel that skips it, a timer that missed
+it, fp32 silently run as TF32): it decides no claim, the report's banner names it and
+`compare` does not use it. The rule reads only the row's own columns, so the report
+recomputes it from any CSV.
+"""
+
+from __future__ import annotations
+
+import math
+
+# A GEMV only reads where the copy ceiling also writes (write-allocate traffic the copy does
+# not count), so a good kernel may beat the copy figure by some percent; 25% above it is
+# beyond what any read stream reaches on the GPUs and CPUs we measured.
+IMPOSSIBLE_MARGIN = 0.25
+# The published figures are hard limits (boost clocks); the margin only absorbs the timer's
+# resolution and clock rounding.
+THEORETICAL_MARGIN = 0.05
+
+# Published dense (no sparsity) figures: memory GB/s and TFLOP/s (TOP/s for int8) per
+# precision; fp32 is true fp32 (CUDA cores). The first name contained in the device's
+# name wins, so the more specific names come first.
+PUBLISHED: tuple[tuple[str, float, dict[str, float]], ...] = (
+    ("H200", 4800.0, {"fp32": 67.0, "tf32": 495.0, "fp16": 990.0, "bf16": 990.0, "int8": 1979.0}),
+    ("H100 NVL", 3900.0, {"fp32": 60.0, "tf32": 418.0, "fp16": 835.0, "bf16": 835.0, "int8": 1671.0}),
+    ("H100 PCIe", 2000.0, {"fp32": 51.0, "tf32": 378.0, "fp16": 756.0, "bf16": 756.0, "int8": 1513.0}),
+    ("H100", 3350.0, {"fp32": 67.0, "tf32": 495.0, "fp16": 990.0, "bf16": 990.0, "int8": 1979.0}),  # SXM
+    ("A100-SXM4-80GB", 2039.0, {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0, "int8": 624.0}),
+    ("A100", 1555.0, {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0, "int8": 624.0}),
+)
+
+
+def published(device_name: str) -> tuple[float, dict[str, float]] | None:
+    """(GB/s, {precision: TFLOP/s}) published for this device, or None when not in the table."""
+    for name, gbps, peaks in PUBLISHED:
+        if name.lower() in str(device_name or "").lower():
+            return gbps, peaks
+    return None
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def impossible_reason(*, gbps, tflops, dtype: str, in_cache: bool, ceiling_gbps=None, ceiling_tflops=None,
+                      device_name: str = "") -> str:
+    """Why a row's rate cannot be real, one line; "" when it can."""
+    gbps, tflops = _number(gbps), _number(tflops)
+    reasons = []
+    ceiling = _number(ceiling_gbps)
+    if gbps and ceiling and not in_cache and gbps > (1 + IMPOSSIBLE_MARGIN) * ceiling:
+        reasons.append(f"{gbps:.4g} GB/s is {gbps / ceiling:.2f}x the measured copy ceiling ({ceiling:.4g} GB/s) "
+                       "outside the cache")
+    peak = _number(ceiling_tflops)
+    if tflops and peak and tflops > (1 + IMPOSSIBLE_MARGIN) * peak:
+        reasons.append(f"{tflops:.4g} TFLOP/s is {tflops / peak:.2f}x the measured {dtype} peak ({peak:.4g})")
+    figures = published(device_name)
+    if figures:
+        paper_gbps, paper_peaks = figures
+        if gbps and not in_cache and gbps > (1 + THEORETICAL_MARGIN) * paper_gbps:
+            reasons.append(f"{gbps:.4g} GB/s is above the published {paper_gbps:.4g} GB/s")
+        paper_peak = paper_peaks.get(dtype)
+        if tflops and paper_peak and tflops > (1 + THEORETICAL_MARGIN) * paper_peak:
+            reasons.append(f"{tflops:.4g} TFLOP/s is above the published {dtype} {paper_peak:.4g}")
+    return "; ".join(reasons)
+
+
+def in_cache(min_bytes, knee_bytes, llc_bytes) -> bool:
+    """A working set below the cache (the measured knee, else the reported LLC): the
+    report's ``regime=cache``."""
+    for size in (knee_bytes, llc_bytes):
+        size = _number(size)
+        if size:
+            return (_number(min_bytes) or 0.0) < size
+    return False
+
+
+def row_impossible(row) -> str:
+    """impossible_reason of a CSV row (a dict or pandas Series of its cells): the recorded
+    flag's note when the row says so, else recomputed from its own columns."""
+    if str(row.get("status", "")) != "ok":
+        return ""
+    if str(row.get("impossible", "")).strip().lower() in ("true", "1"):
+        return str(row.get("flag_notes", "") or "flagged impossible")
+    return impossible_reason(gbps=row.get("gbps"), tflops=row.get("tflops"), dtype=str(row.get("dtype", "")),
+                             in_cache=in_cache(row.get("min_bytes"), row.get("cache_knee_bytes"),
+                                               row.get("llc_bytes")),
+                             ceiling_gbps=row.get("ceiling_gbps"), ceiling_tflops=row.get("ceiling_tflops"),
+                             device_name=str(row.get("device_name", "")))

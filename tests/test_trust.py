@@ -1,0 +1,93 @@
+"""Rows that cannot be measurements: physically impossible ones (both sides of the margin,
+the published table), and how the claims, the report banner and old CSVs treat them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from structbench.analysis.claims import NO_DATA, REPRODUCED, annotate, claim_c2
+from structbench.measure.plausible import IMPOSSIBLE_MARGIN, THEORETICAL_MARGIN, impossible_reason, published
+from tests.planted import row
+
+
+@pytest.mark.parametrize("times, impossible", [(1 + IMPOSSIBLE_MARGIN - 0.01, False),
+                                               (1 + IMPOSSIBLE_MARGIN + 0.01, True)])
+def test_bandwidth_above_the_copy_ceiling_by_the_margin_is_impossible(times, impossible):
+    reason = impossible_reason(gbps=times * 1000, tflops=0.1, dtype="fp32", in_cache=False, ceiling_gbps=1000,
+                               ceiling_tflops=50)
+    assert bool(reason) is impossible
+    if impossible:
+        assert "measured copy ceiling" in reason and f"{times:.2f}x" in reason
+
+
+def test_a_cache_resident_row_may_beat_the_memory_ceiling():
+    assert not impossible_reason(gbps=5000, tflops=0.1, dtype="fp32", in_cache=True, ceiling_gbps=1000)
+
+
+@pytest.mark.parametrize("times, impossible", [(1 + IMPOSSIBLE_MARGIN - 0.01, False),
+                                               (1 + IMPOSSIBLE_MARGIN + 0.01, True)])
+def test_flops_above_the_dtype_peak_by_the_margin_is_impossible(times, impossible):
+    reason = impossible_reason(gbps=1, tflops=times * 40, dtype="fp16", in_cache=False, ceiling_tflops=40)
+    assert bool(reason) is impossible
+    if impossible:
+        assert "measured fp16 peak" in reason
+
+
+@pytest.mark.parametrize("times, impossible", [(1 + THEORETICAL_MARGIN - 0.01, False),
+                                               (1 + THEORETICAL_MARGIN + 0.01, True)])
+def test_above_the_published_figure_is_impossible_even_without_a_calibration(times, impossible):
+    gbps, peaks = published("NVIDIA H100 80GB HBM3")
+    assert (gbps, peaks["fp32"]) == (3350.0, 67.0)
+    assert published("NVIDIA H100 PCIe")[0] == 2000.0 and published("NVIDIA H200")[0] == 4800.0
+    assert bool(impossible_reason(gbps=times * gbps, tflops=1, dtype="fp32", in_cache=False,
+                                  device_name="NVIDIA H100 80GB HBM3")) is impossible
+    assert bool(impossible_reason(gbps=1, tflops=times * 67.0, dtype="fp32", in_cache=False,
+                                  device_name="NVIDIA H100 80GB HBM3")) is impossible
+
+
+def _c2(pct_of_bw: float, **extra) -> pd.DataFrame:
+    return annotate(pd.DataFrame([{**row("dense_mv", "triton", "fp32", speed=pct_of_bw / 100, m=8192, n=8192),
+                                   "ceiling_tflops": 1000.0, **extra}]))
+
+
+def test_an_impossible_row_decides_no_claim():
+    assert claim_c2(_c2(120)).verdict == REPRODUCED  # 120%: beyond the ceiling, within the margin
+    frame = _c2(400)
+    assert bool(frame["impossible"].iloc[0]) and "copy ceiling" in frame["impossible_reason"].iloc[0]
+    assert claim_c2(frame).verdict == NO_DATA
+
+
+def test_a_recorded_flag_counts_and_old_csvs_without_the_columns_load():
+    frame = _c2(80, impossible="True", flag_notes="impossible: planted")
+    assert bool(frame["impossible"].iloc[0]) and not bool(frame["trusted"].iloc[0])
+    old = annotate(pd.DataFrame([row("dense_mv", "triton", "fp32", speed=0.8, m=8192, n=8192)]))
+    assert not old["impossible"].any() and not old["contended"].any() and old["trusted"].all()
+
+
+def test_contended_rows_decide_no_claim():
+    assert claim_c2(_c2(80, contended="True")).verdict == NO_DATA
+
+
+def test_the_banner_counts_and_names_impossible_and_contended_rows(tmp_path):
+    from structbench.analysis.report import banner
+
+    rows = [{**row("dense_mv", "triton", "fp32", speed=4.0, m=8192, n=8192), "ceiling_tflops": 1000.0},
+            {**row("dense_mv", "torch", "fp32", speed=0.8, m=8192, n=8192), "contended": True,
+             "flag_notes": "contended: load 3.1 beyond our 1 worker(s) on 2 cores at the start"},
+            {**row("dense_mv", "cupy", "fp32", speed=0.8, m=8192, n=8192), "throttled_samples": 4}]
+    facts = dict(banner(annotate(pd.DataFrame(rows)), tmp_path / "x.csv"))
+    assert facts["impossible"].startswith("1 ok row(s)") and "dense_mv triton fp32 8192x8192" in facts["impossible"]
+    assert facts["contended"].startswith("1 ok row(s)") and "load 3.1" in facts["contended"]
+    assert facts["throttled"].startswith("1 ok row(s)") and "4 samples" in facts["throttled"]
+
+
+def test_roofline_columns_flag_an_impossible_row():
+    from structbench.measure.calibrate import Calibration, roofline_columns
+
+    calibration = Calibration("cpu", "test cpu", 10.0, {"fp32": 0.1}, {}, {}, "now", cache_knee_bytes=2**20)
+    base = {"status": "ok", "dtype": "fp32", "flops": 2e6, "min_bytes": 2**24, "tflops": 0.001, "llc_bytes": ""}
+    assert roofline_columns({**base, "gbps": 12.0}, calibration)["impossible"] is False
+    columns = roofline_columns({**base, "gbps": 13.0}, calibration)
+    assert columns["impossible"] is True and columns["flag_notes"].startswith("impossible: 13 GB/s")
+    assert roofline_columns({**base, "gbps": 13.0, "min_bytes": 2**10}, calibration)["impossible"] is False
