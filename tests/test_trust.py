@@ -91,3 +91,80 @@ def test_roofline_columns_flag_an_impossible_row():
     columns = roofline_columns({**base, "gbps": 13.0}, calibration)
     assert columns["impossible"] is True and columns["flag_notes"].startswith("impossible: 13 GB/s")
     assert roofline_columns({**base, "gbps": 13.0, "min_bytes": 2**10}, calibration)["impossible"] is False
+
+
+# --- a calibration checked before it is trusted ------------------------------------------
+def _fake_calibrations(monkeypatch, tmp_path, copies):
+    """measure_calibration returns a CPU calibration of each copy bandwidth in turn."""
+    from structbench.measure import calibrate
+
+    measured = []
+
+    def fake_measure(device):
+        copy = copies[min(len(measured), len(copies) - 1)]
+        measured.append(copy)
+        return calibrate.Calibration(device, calibrate.cpu_name(), copy, {"fp32": 1.0}, {}, calibrate.software(),
+                                     f"t{len(measured)}", load={"loadavg_1m": 3.5, "cores": 2})
+
+    monkeypatch.setattr(calibrate, "CALIBRATION_DIR", tmp_path)
+    monkeypatch.setattr(calibrate, "measure_calibration", fake_measure)
+    return measured
+
+
+def test_a_poisoned_calibration_is_remeasured_then_refused(monkeypatch, tmp_path):
+    from structbench.measure import calibrate
+
+    measured = _fake_calibrations(monkeypatch, tmp_path, [16.5, 1.29])
+    assert calibrate.load_or_measure("cpu").copy_gbps == 16.5  # the first: nothing to compare with
+    kept = calibrate.load_or_measure("cpu", force=True)  # loaded machine: 1.29 GB/s, three times
+    assert measured == [16.5] + [1.29] * (1 + calibrate.POISONED_RETRIES)
+    assert kept.copy_gbps == 16.5 and "refused" in kept.notes[0] and "load average 3.5 on 2 cores" in kept.notes[0]
+    assert calibrate.load_or_measure("cpu").copy_gbps == 16.5  # the cache still holds the good one
+    assert calibrate.load_or_measure("cpu", fresh=True).copy_gbps == 1.29  # --fresh accepts it
+    assert calibrate.load_or_measure("cpu").copy_gbps == 1.29
+
+
+def test_a_low_first_try_that_recovers_on_remeasure_is_cached(monkeypatch, tmp_path):
+    from structbench.measure import calibrate
+
+    measured = _fake_calibrations(monkeypatch, tmp_path, [16.5, 1.29, 15.0])
+    calibrate.load_or_measure("cpu")
+    assert calibrate.load_or_measure("cpu", force=True).copy_gbps == 15.0 and measured == [16.5, 1.29, 15.0]
+    # within the factor: a normal variation, accepted
+    assert calibrate.poisoned_reason(calibrate._read(next(tmp_path.glob("cpu-*.json"))),
+                                     calibrate.Calibration("cpu", calibrate.cpu_name(), 16.5, {}, {}, {}, "t")) is None
+
+
+def test_each_ceiling_is_the_best_of_two():
+    from structbench.measure.calibrate import CEILING_TRIES, best_of
+
+    values = iter([3.0, 5.0, (1.0, 9.0), (4.0, 2.0), None, 7.0])
+    assert CEILING_TRIES >= 2
+    assert best_of(lambda: next(values)) == 5.0
+    assert best_of(lambda: next(values)) == (4.0, 9.0)
+    assert best_of(lambda: next(values)) == 7.0
+
+
+def test_calibrate_fresh_on_the_command_line(monkeypatch, tmp_path, capsys):
+    from structbench.cli.main import main
+
+    measured = _fake_calibrations(monkeypatch, tmp_path, [16.5, 1.29])
+    assert main(["calibrate", "--device", "cpu"]) == 0
+    assert main(["calibrate", "--device", "cpu", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "copy 16.5 GB/s" in out.split("calibrating")[-1] and "refused" in out
+    assert main(["calibrate", "--device", "cpu", "--fresh"]) == 0
+    assert "copy 1.29 GB/s" in capsys.readouterr().out and measured[-1] == 1.29
+
+
+def test_the_banner_says_when_and_under_what_load_the_ceilings_were_measured(tmp_path):
+    import json
+
+    from structbench.analysis.report import banner
+
+    source = tmp_path / "x.csv"
+    record = {"calibrations": {"cpu": {"measured_at": "2026-12-06T04:00:00+00:00", "notes": [],
+                                       "sizes": {"copy_threads": 2}, "load": {"loadavg_1m": 0.4, "cores": 2}}}}
+    (tmp_path / "x.runs.jsonl").write_text(json.dumps(record) + "\n")
+    facts = banner(annotate(pd.DataFrame([row("dense_mv", "triton", "fp32", m=64, n=64)])), source)
+    assert ("ceilings", "cpu: measured 2026-12-06T04:00:00+00:00 under load average 0.4 on 2 cores") in facts

@@ -178,6 +178,11 @@ def banner(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
     facts.extend(untrusted_facts(frame))
     for run in _runs(source):
         for device, calibration in (run.get("calibrations") or {}).items():
+            if calibration and calibration.get("measured_at"):
+                from structbench.measure.calibrate import format_load
+
+                facts.append(("ceilings", f"{device}: measured {calibration['measured_at']} under "
+                                          f"{format_load(calibration.get('load') or {})}"))
             for note in (calibration or {}).get("notes", []):
                 facts.append(("ceilings", f"{device}: {note}"))
             if device == "cpu" and calibration and "copy_threads" not in calibration.get("sizes", {}):

@@ -255,6 +255,22 @@ def _nvml_handle():
         return None
 
 
+def other_gpu_processes() -> int | None:
+    """Compute and graphics processes on this GPU other than this one, via NVML; None
+    where NVML cannot tell."""
+    handle = _nvml_handle()
+    if handle is None:
+        return None
+    import pynvml
+
+    try:
+        processes = [*pynvml.nvmlDeviceGetComputeRunningProcesses(handle),
+                     *pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle)]
+    except Exception:  # noqa: BLE001 - an NVML without the query: unknown
+        return None
+    return len({p.pid for p in processes} - {os.getpid()})
+
+
 def gpu_clocks() -> dict[str, object]:
     """SM and memory clocks now (MHz), the driver version and active throttle reasons, via
     NVML; empty values where NVML is unavailable. Read-only: we never change clocks."""
