@@ -26,6 +26,7 @@ from structbench.core.backends import get_backend, torch_device
 from structbench.measure.calibrate import Calibration, roofline_columns
 from structbench.core.cases import bind, impl_reference, make_host_case
 from structbench.core.dtypes import DType, get_dtype, tolerance
+from structbench.measure.contention import Watch
 from structbench.measure.env import gpu_clocks
 from structbench.core.inputs import case_seed
 from structbench.core.recheck import recheck
@@ -260,9 +261,12 @@ def _host_memory_reason(row: dict, dtype: DType, available_bytes: int | None) ->
 
 def run_case(registry: Registry, case: Case, settings: SweepSettings, environment: dict, *,
              inputs: InputCache | None = None,
-             calibrations: dict[str, Calibration | None] | None = None) -> tuple[dict, list[float]]:
+             calibrations: dict[str, Calibration | None] | None = None,
+             watch: Watch | None = None) -> tuple[dict, list[float]]:
     """Measure one case: (its CSV row, its raw samples in ms). Never raises for a failing
-    kernel: exceptions and wrong answers become `error` rows."""
+    kernel: exceptions and wrong answers become `error` rows. ``watch``: the worker's
+    contention checks (structbench/measure/contention.py); a CPU row taken under contention
+    is flagged ``contended``."""
     row = base_row(registry, case, settings, environment)
     op, impl = registry.op(case.op), registry.impl(case.op, case.impl)
     dtype: DType = get_dtype(case.dtype)
@@ -277,8 +281,16 @@ def run_case(registry: Registry, case: Case, settings: SweepSettings, environmen
     if reason:
         row.update(status="skipped", error=reason)
     else:
+        on_cpu = backend.runs_on() == "cpu"
+        watch = watch or Watch((calibrations or {}).get("cpu"))
+        start = watch.start() if on_cpu else None
         row.update(_measure(op, impl, case, dtype, row["seed"], settings.policy, inputs or InputCache(), samples))
+        if on_cpu:
+            row.update(watch.columns(*start))
+    notes = row.get("flag_notes", "")
     row.update(roofline_columns(row, calibration))
+    if notes and row.get("flag_notes", "") != notes:
+        row["flag_notes"] = "; ".join(n for n in (notes, row.get("flag_notes", "")) if n)
     return row, samples
 
 
