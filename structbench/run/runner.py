@@ -330,4 +330,6 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
     return {**stats, **status, "max_rel_err": err, "timing_mode": timing.timing_mode,
             "cache_mode": timing.cache_mode, "gbps": min_bytes / seconds / 1e9, "tflops": flops / seconds / 1e12,
             "host_us": "" if timing.host_us is None else timing.host_us,
+            "throttled_samples": "" if timing.throttled_samples is None else timing.throttled_samples,
+            **({"flag_notes": timing.l2_note} if timing.l2_note else {}),
             "launch_bound": "" if launch_bound is None else launch_bound}
