@@ -168,3 +168,14 @@ def test_the_banner_says_when_and_under_what_load_the_ceilings_were_measured(tmp
     (tmp_path / "x.runs.jsonl").write_text(json.dumps(record) + "\n")
     facts = banner(annotate(pd.DataFrame([row("dense_mv", "triton", "fp32", m=64, n=64)])), source)
     assert ("ceilings", "cpu: measured 2026-12-06T04:00:00+00:00 under load average 0.4 on 2 cores") in facts
+
+
+def test_flops_are_counted_by_the_impls_own_algorithm_and_not_checked_on_the_cpu():
+    """An FFT Toeplitz baseline does far fewer flops than the op's 2mn: not impossible for
+    beating the peak on 2mn; a CPU row is never held to its dtype's matmul 'peak'."""
+    fft = {**row("toeplitz_mv", "fft-torch", "fp32", ms=0.01, peak=10.0, m=16384, n=16384), "backend": "torch-cuda"}
+    assert fft["tflops"] > 5 * 10.0
+    frame = annotate(pd.DataFrame([fft, {**fft, "impl": "planted-plugin"}]))
+    assert frame["impossible"].tolist() == [False, True]  # unknown impl: the op's count
+    cpu = {**row("dense_mv", "numpy", "fp16", ms=0.01, peak=0.001, m=256, n=256), "backend": "numpy"}
+    assert not annotate(pd.DataFrame([cpu]))["impossible"].any()

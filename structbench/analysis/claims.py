@@ -140,21 +140,12 @@ def _annotate_trust(frame: pd.DataFrame) -> pd.DataFrame:
     structbench/measure/plausible.py, so older CSVs are judged too), ``impossible_reason``,
     ``contended`` (a CPU row taken while other work kept the cores busy), and ``trusted``:
     an ok row that is neither, the only rows that decide a claim."""
-    from structbench.measure.plausible import impossible_reason
+    from structbench.measure.plausible import row_impossible
 
-    def reason(row) -> str:
-        if row.get("status") != "ok":
-            return ""
-        return impossible_reason(gbps=row.get("gbps"), tflops=row.get("tflops"), dtype=str(row.get("dtype", "")),
-                                 in_cache=row.get("regime") == "cache", ceiling_gbps=row.get("ceiling_gbps"),
-                                 ceiling_tflops=row.get("ceiling_tflops"),
-                                 device_name=str(row.get("device_name", "")))
-
-    reasons = frame.apply(reason, axis=1) if len(frame) else pd.Series("", index=frame.index, dtype=object)
-    recorded = _bool_column(frame, "impossible")
-    notes = frame["flag_notes"].fillna("").astype(str) if "flag_notes" in frame else pd.Series("", index=frame.index)
-    frame["impossible_reason"] = np.where(reasons.astype(bool), reasons, np.where(recorded, notes, ""))
-    frame["impossible"] = recorded | reasons.astype(bool)
+    reasons = frame.apply(lambda row: row_impossible(row, row.get("regime") == "cache"), axis=1) if len(frame) \
+        else pd.Series("", index=frame.index, dtype=object)
+    frame["impossible_reason"] = reasons.astype(str)
+    frame["impossible"] = reasons.astype(bool)
     frame["contended"] = _bool_column(frame, "contended")
     frame["trusted"] = (frame["status"] == "ok") & ~frame["impossible"] & ~frame["contended"]
     return frame

@@ -477,10 +477,12 @@ def roofline_columns(row: dict, calibration: Calibration | None) -> dict:
         columns["pct_of_bw"] = 100 * row["gbps"] / calibration.copy_gbps
         if peak:
             columns["pct_of_peak"] = 100 * row["tflops"] / peak
-        reason = impossible_reason(gbps=row["gbps"], tflops=row["tflops"], dtype=row["dtype"],
+        reason = impossible_reason(gbps=row["gbps"], tflops=row.get("algorithm_tflops", row["tflops"]),
+                                   dtype=row["dtype"],
                                    in_cache=in_cache(row.get("min_bytes"), calibration.cache_knee_bytes,
                                                      row.get("llc_bytes")),
-                                   ceiling_gbps=calibration.copy_gbps, ceiling_tflops=peak,
+                                   ceiling_gbps=calibration.copy_gbps,
+                                   ceiling_tflops=peak if calibration.device != "cpu" else None,
                                    device_name=row.get("device_name", ""))
         columns["impossible"] = bool(reason)
         if reason:

@@ -4,8 +4,11 @@ A row is ``impossible`` when
 - its ``min_bytes`` / time exceeds the measured copy ceiling by more than
   IMPOSSIBLE_MARGIN, outside the cache regime (a cache-resident row may legitimately beat
   the DRAM ceiling);
-- its flops / time exceeds the measured matmul peak of its dtype by more than
-  IMPOSSIBLE_MARGIN;
+- on a GPU, its flops / time (counted by its implementation's algorithm) exceeds the
+  measured matmul peak of its dtype by more than IMPOSSIBLE_MARGIN (fp32 silently run as
+  TF32 shows here). Not on the CPU: its peaks come from library matmuls of a few sizes,
+  and a CPU library may convert a 16-bit or int8 product to fp32 and beat its dtype's
+  "peak" (structbench/measure/calibrate.py cpu_peaks), so they are no upper bound;
 - or either exceeds the device's published theoretical figure (PUBLISHED, by name) by more
   than THEORETICAL_MARGIN.
 Such a row was not measured doing the work (a kernel that skips it, a timer that missed
@@ -88,15 +91,51 @@ def in_cache(min_bytes, knee_bytes, llc_bytes) -> bool:
     return False
 
 
-def row_impossible(row) -> str:
+def algorithm_tflops(row) -> float | None:
+    """The row's TFLOP/s counted by the algorithm its implementation runs (Impl.flops: an
+    FFT method does far fewer than the op's 2mn), else its ``tflops`` column."""
+    seconds = (_number(row.get("time_ms_p50")) or 0.0) / 1e3
+    try:
+        from structbench.core.registry import default_registry
+
+        impl = default_registry().impl(str(row.get("op")), str(row.get("impl")))
+        if impl.flops and seconds:
+            shape = {c: int(float(row[c])) for c in ("m", "n", "k") if _number(row.get(c)) is not None}
+            params = row.get("params") or ""
+            if params and isinstance(params, str):
+                import json
+
+                shape.update(json.loads(params))
+            return float(impl.flops(shape)) / seconds / 1e12
+    except (ValueError, KeyError, TypeError):  # a plugin's impl, a row without a shape: the op's count
+        pass
+    return _number(row.get("tflops"))
+
+
+def row_impossible(row, in_cache_regime: bool | None = None) -> str:
     """impossible_reason of a CSV row (a dict or pandas Series of its cells): the recorded
-    flag's note when the row says so, else recomputed from its own columns."""
+    flag's note when the row says so, else recomputed from its own columns (flops counted by
+    its implementation's algorithm). ``in_cache_regime``: the caller's regime, else the
+    row's knee / LLC decide."""
     if str(row.get("status", "")) != "ok":
         return ""
     if str(row.get("impossible", "")).strip().lower() in ("true", "1"):
         return str(row.get("flag_notes", "") or "flagged impossible")
-    return impossible_reason(gbps=row.get("gbps"), tflops=row.get("tflops"), dtype=str(row.get("dtype", "")),
-                             in_cache=in_cache(row.get("min_bytes"), row.get("cache_knee_bytes"),
-                                               row.get("llc_bytes")),
-                             ceiling_gbps=row.get("ceiling_gbps"), ceiling_tflops=row.get("ceiling_tflops"),
+    cached = in_cache(row.get("min_bytes"), row.get("cache_knee_bytes"), row.get("llc_bytes")) \
+        if in_cache_regime is None else in_cache_regime
+    return impossible_reason(gbps=row.get("gbps"), tflops=algorithm_tflops(row), dtype=str(row.get("dtype", "")),
+                             in_cache=cached, ceiling_gbps=row.get("ceiling_gbps"),
+                             ceiling_tflops=None if runs_on_cpu(row) else row.get("ceiling_tflops"),
                              device_name=str(row.get("device_name", "")))
+
+
+def runs_on_cpu(row) -> bool:
+    """The row was timed on the CPU: its timing mode says so, or its backend is a CPU one."""
+    from structbench.core.backends import get_backend
+
+    if str(row.get("timing_mode", "")).startswith("cpu"):
+        return True
+    try:
+        return get_backend(str(row.get("backend", ""))).device == "cpu"
+    except (KeyError, ValueError):
+        return False

@@ -288,7 +288,9 @@ def run_case(registry: Registry, case: Case, settings: SweepSettings, environmen
         if on_cpu:
             row.update(watch.columns(*start))
     notes = row.get("flag_notes", "")
-    row.update(roofline_columns(row, calibration))
+    seconds = (row.get("time_ms_p50") or 0) / 1e3
+    algorithm = {"algorithm_tflops": impl.flops(case.shape) / seconds / 1e12} if impl.flops and seconds else {}
+    row.update(roofline_columns({**row, **algorithm}, calibration))
     if notes and row.get("flag_notes", "") != notes:
         row["flag_notes"] = "; ".join(n for n in (notes, row.get("flag_notes", "")) if n)
     return row, samples
