@@ -87,10 +87,14 @@ def test_roofline_columns_flag_an_impossible_row():
 
     calibration = Calibration("cpu", "test cpu", 10.0, {"fp32": 0.1}, {}, {}, "now", cache_knee_bytes=2**20)
     base = {"status": "ok", "dtype": "fp32", "flops": 2e6, "min_bytes": 2**24, "tflops": 0.001, "llc_bytes": ""}
-    assert roofline_columns({**base, "gbps": 12.0}, calibration)["impossible"] is False
-    columns = roofline_columns({**base, "gbps": 13.0}, calibration)
-    assert columns["impossible"] is True and columns["flag_notes"].startswith("impossible: 13 GB/s")
-    assert roofline_columns({**base, "gbps": 13.0, "min_bytes": 2**10}, calibration)["impossible"] is False
+    assert roofline_columns({**base, "gbps": 14.9}, calibration)["impossible"] is False  # CPU: 1.5x
+    columns = roofline_columns({**base, "gbps": 15.1}, calibration)
+    assert columns["impossible"] is True and columns["flag_notes"].startswith("impossible: 15.1 GB/s")
+    assert roofline_columns({**base, "gbps": 15.1, "min_bytes": 2**10}, calibration)["impossible"] is False
+    gpu = Calibration("cuda", "test gpu", 10.0, {"fp32": 0.1}, {}, {}, "now", cache_knee_bytes=2**20)
+    assert roofline_columns({**base, "gbps": 12.4}, gpu)["impossible"] is False  # GPU: 1.25x
+    assert roofline_columns({**base, "gbps": 12.6}, gpu)["impossible"] is True
+    assert "measured fp32 peak" in roofline_columns({**base, "gbps": 1.0, "tflops": 0.13}, gpu)["flag_notes"]
 
 
 # --- a calibration checked before it is trusted ------------------------------------------

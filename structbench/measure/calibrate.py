@@ -481,8 +481,8 @@ def roofline_columns(row: dict, calibration: Calibration | None) -> dict:
                                    dtype=row["dtype"],
                                    in_cache=in_cache(row.get("min_bytes"), calibration.cache_knee_bytes,
                                                      row.get("llc_bytes")),
-                                   ceiling_gbps=calibration.copy_gbps,
-                                   ceiling_tflops=peak if calibration.device != "cpu" else None,
+                                   ceiling_gbps=calibration.copy_gbps, ceiling_tflops=peak,
+                                   on_cpu=calibration.device == "cpu",
                                    device_name=row.get("device_name", ""))
         columns["impossible"] = bool(reason)
         if reason:
