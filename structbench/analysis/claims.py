@@ -171,9 +171,13 @@ def row_name(row) -> str:
     """A row as a reader finds it in the CSV: op impl dtype shape params [flags]."""
     shape = "x".join(str(int(row[c])) for c in ("m", "n", "k") if c in row and pd.notna(row[c]) and row[c] != "")
     params = row.get("params", "") or ""
-    flags = [f for f in ("noisy", "launch_bound") if bool(row.get(f, False))]
+    flags = [f for f in ("noisy", "launch_bound", "impossible", "contended") if _is_flag(row.get(f, False))]
     return " ".join(p for p in (row["op"], row["impl"], row["dtype"], shape, params,
                                 f"[{', '.join(flags)}]" if flags else "") if p)
+
+
+def _is_flag(value) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1")
 
 
 def _names(rows: pd.DataFrame) -> str:
