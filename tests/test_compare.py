@@ -259,10 +259,54 @@ def test_compare_into_head_has_no_broken_pipe_traceback(tmp_path):
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
 
 
-def test_a_noisy_row_decides_nothing(tmp_path):
+def test_a_noisy_regression_beyond_threshold_and_noise_is_gated(tmp_path):
+    """A row flagged noisy is judged by its samples: 1.5x slower with ~1% real spread is a
+    regression (exit 1), not "unsure"."""
     base = _write_run(tmp_path / "base.csv", seed=1, noisy=True)
     new = _write_run(tmp_path / "new.csv", seed=2, scale={"triton": 1.5})
-    assert set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"]) == {"unsure (noisy row: base)"}
+    verdicts = compare_runs(base, new).table.query("impl == 'triton'")
+    assert set(verdicts["verdict"]) == {"slower"} and all("noisy" in t for t in verdicts["test"])
+    assert main(["compare", str(base), str(new)]) == 1
+
+
+def test_a_noisy_change_within_its_spread_is_unsure(tmp_path):
+    """20% slower when the samples spread ~40% (p20-p80): within the noise, not gated."""
+    base = _write_run(tmp_path / "base.csv", seed=1, noisy=True, noise=0.25, reps=400)
+    new = _write_run(tmp_path / "new.csv", seed=2, noisy=True, noise=0.25, reps=400, scale={"triton": 1.2})
+    verdicts = set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"])
+    assert verdicts and all(v.startswith("unsure (within noise") for v in verdicts), verdicts
+    assert main(["compare", str(base), str(new)]) == 0
+
+
+def test_a_noisy_row_with_too_few_samples_is_unsure(tmp_path):
+    base = _write_run(tmp_path / "base.csv", seed=1, noisy=True, reps=3)
+    new = _write_run(tmp_path / "new.csv", seed=2, reps=3, scale={"triton": 1.5})
+    verdicts = set(compare_runs(base, new).table.query("impl == 'triton'")["verdict"])
+    assert verdicts == {"unsure (too few samples: n=3)"}
+
+
+def test_impossible_or_contended_rows_are_not_used(tmp_path):
+    """A row flagged impossible (or recomputed so from its own rates) or contended is not
+    compared: its 2x "regression" gates nothing."""
+    import csv
+
+    base = _write_run(tmp_path / "base.csv", seed=1)
+    new = _write_run(tmp_path / "new.csv", seed=2, scale={"triton": 2.0})
+    rows = list(csv.DictReader(new.open()))
+    for row in rows:
+        if row["impl"] == "triton" and row["m"] == "1024":
+            row["impossible"] = "True"
+        elif row["impl"] == "triton" and row["m"] == "2048":
+            row["contended"] = "True"
+        elif row["impl"] == "triton":  # recomputed: 10x the copy ceiling in the memory regime
+            row.update(gbps="5000", ceiling_gbps="500", min_bytes=str(2**30), cache_knee_bytes=str(2**20))
+    with new.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    table = compare_runs(base, new).table.query("impl == 'triton'")
+    assert sorted(table["verdict"]) == ["not used (contended row: new)", "not used (impossible row: new)",
+                                        "not used (impossible row: new)"]
     assert main(["compare", str(base), str(new)]) == 0
 
 

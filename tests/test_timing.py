@@ -153,3 +153,67 @@ def test_cpu_rows_have_no_host_us():
     result = time_case(lambda: None, "cpu", "numpy", TimingPolicy(0, min_reps=3, max_reps=3, budget_ms=0))
     assert result.host_us is None and result.launch_bound() is None
     assert result.timing_mode == "cpu-perf-counter"
+
+
+# --- throttling and the persisting L2 (GPU-only: fakes here) ---------------------------
+def test_samples_under_a_clock_limiting_reason_are_counted(fake, monkeypatch):
+    """NVML is asked at each drain of the queue; the samples between two answers count as
+    throttled when either reported a clock-limiting reason."""
+    stream, host = fake
+    answers = iter([False, False, True, False, False])  # start, drains at 32, 64, 96, end (100)
+    monkeypatch.setattr(timing, "throttle_probe", lambda: next(answers))
+    clock = EventClock(stream, flush_l2=False, spin=False)
+    clock.time_batch(_call(stream, host, 0.01), reps=100)
+    assert clock.throttle.result() == 64  # the chunks 32-64 and 64-96 touch the throttled point
+
+
+def test_throttle_count_is_unknown_without_nvml_and_zero_when_quiet(fake, monkeypatch):
+    stream, host = fake
+    monkeypatch.setattr(timing, "throttle_probe", lambda: None)
+    clock = EventClock(stream, flush_l2=False, spin=False)
+    clock.time_batch(_call(stream, host, 0.01), reps=10)
+    assert clock.throttle.result() is None
+    monkeypatch.setattr(timing, "throttle_probe", lambda: False)
+    clock = EventClock(stream, flush_l2=False, spin=False)
+    clock.time_batch(_call(stream, host, 0.01), reps=10)
+    assert clock.throttle.result() == 0
+
+
+def test_a_fake_nvml_reporting_power_cap_throttles_a_whole_case(fake, monkeypatch):
+    """Through env.clock_limited: a fake pynvml whose reasons hold the SW power cap bit."""
+    import sys
+    from types import SimpleNamespace
+
+    from structbench.measure import env
+
+    reasons = {"now": 0x4}
+    fake_nvml = SimpleNamespace(nvmlDeviceGetCurrentClocksEventReasons=lambda handle: reasons["now"])
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml)
+    monkeypatch.setattr(env, "_nvml_handle", lambda: "gpu0")
+    stream, host = fake
+    policy = TimingPolicy(warmup_ms=0, min_reps=5, max_reps=5, budget_ms=0, flush_l2=False)
+    monkeypatch.setattr(timing, "reset_persisting_l2", lambda: None)
+    assert time_case(_call(stream, host, 0.01), "cuda", "torch", policy).throttled_samples == 5
+    reasons["now"] = 0x1 | 0x2  # idle and application clocks: not limits on our kernel
+    assert time_case(_call(stream, host, 0.01), "cuda", "torch", policy).throttled_samples == 0
+
+
+def test_persisting_l2_is_reset_before_timing_on_a_gpu_only(fake, monkeypatch):
+    stream, host = fake
+    calls = []
+
+    class Driver:
+        def cuCtxResetPersistingL2Cache(self):  # noqa: N802 - the driver's name
+            calls.append(len(stream.log))
+            return 0
+
+    monkeypatch.setattr(timing, "_cuda_driver", Driver)
+    monkeypatch.setattr(timing, "throttle_probe", lambda: None)
+    policy = TimingPolicy(warmup_ms=0, min_reps=3, max_reps=3, budget_ms=0, flush_l2=False)
+    result = time_case(_call(stream, host, 0.01), "cuda", "torch", policy)
+    assert calls == [0] and result.l2_note == ""  # once, before any work was queued
+    time_case(lambda: None, "cpu", "numpy", policy)
+    assert calls == [0]  # never on the CPU
+    monkeypatch.setattr(Driver, "cuCtxResetPersistingL2Cache", lambda self: 1)
+    assert time_case(_call(stream, host, 0.01), "cuda", "torch", policy).l2_note == \
+        "persisting-L2 reset failed: CUresult 1"

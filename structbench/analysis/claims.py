@@ -15,7 +15,10 @@ Evidence rules shared by all claims:
   the C2/C4 verdicts, and a C3 case decides only when its dense product is in the memory
   regime. The cache size is the knee calibration measured (``cache_knee_bytes``: from that
   working set on, copy bandwidth is on its memory plateau); without one, the device's
-  reported last-level cache (``llc_bytes``: sysfs, the GPU's L2), else a table by name.
+  reported last-level cache (``llc_bytes``: sysfs, the GPU's L2), else a table by name;
+- a row flagged ``impossible`` (faster than the measured ceilings allow:
+  structbench/measure/plausible.py) or ``contended`` (taken while other work kept the CPU
+  busy) is left out of every claim: it is not a measurement of the kernel.
 
 The functions take the frame of ``annotate(load_rows(csv))`` and never read files. Which
 ops a claim reads and which rows are materialised-dense or other-algorithm baselines come
@@ -138,17 +141,34 @@ def annotate(frame: pd.DataFrame) -> pd.DataFrame:
     frame["cache_source"] = np.where(knee.notna(), "measured knee", frame["llc_source"])
     min_bytes = pd.to_numeric(frame["min_bytes"], errors="coerce") if "min_bytes" in frame else np.nan
     frame["regime"] = np.where(min_bytes < frame["cache_bytes"], "cache", "memory")
+    return _annotate_trust(frame)
+
+
+def _annotate_trust(frame: pd.DataFrame) -> pd.DataFrame:
+    """``impossible`` (as recorded, or recomputed from the row's own rates and ceilings:
+    structbench/measure/plausible.py, so older CSVs are judged too), ``impossible_reason``,
+    ``contended`` (a CPU row taken while other work kept the cores busy), and ``trusted``:
+    an ok row that is neither, the only rows that decide a claim."""
+    from structbench.measure.plausible import row_impossible
+
+    reasons = frame.apply(lambda row: row_impossible(row, row.get("regime") == "cache"), axis=1) if len(frame) \
+        else pd.Series("", index=frame.index, dtype=object)
+    frame["impossible_reason"] = reasons.astype(str)
+    frame["impossible"] = reasons.astype(bool)
+    frame["contended"] = _bool_column(frame, "contended")
+    frame["trusted"] = (frame["status"] == "ok") & ~frame["impossible"] & ~frame["contended"]
     return frame
 
 
 def _ok(frame: pd.DataFrame, op: str | None = None) -> pd.DataFrame:
-    rows = frame[frame["status"] == "ok"]
+    """The rows that may decide a claim: ok, and neither impossible nor contended."""
+    rows = frame[frame["trusted"]] if "trusted" in frame else frame[frame["status"] == "ok"]
     return rows[rows["op"] == op] if op else rows
 
 
 def ok_in_claim(frame: pd.DataFrame, claim: str) -> pd.DataFrame:
-    """The ok rows of the ops that take part in ``claim``."""
-    rows = frame[frame["status"] == "ok"]
+    """The trusted ok rows of the ops that take part in ``claim``."""
+    rows = _ok(frame)
     return rows[rows["op"].isin(claim_ops(claim))]
 
 
@@ -160,9 +180,13 @@ def row_name(row) -> str:
     """A row as a reader finds it in the CSV: op impl dtype shape params [flags]."""
     shape = "x".join(str(int(row[c])) for c in ("m", "n", "k") if c in row and pd.notna(row[c]) and row[c] != "")
     params = row.get("params", "") or ""
-    flags = [f for f in ("noisy", "launch_bound") if bool(row.get(f, False))]
+    flags = [f for f in ("noisy", "launch_bound", "impossible", "contended") if _is_flag(row.get(f, False))]
     return " ".join(p for p in (row["op"], row["impl"], row["dtype"], shape, params,
                                 f"[{', '.join(flags)}]" if flags else "") if p)
+
+
+def _is_flag(value) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1")
 
 
 def _names(rows: pd.DataFrame) -> str:

@@ -13,8 +13,12 @@ ratio of median times NEW/BASE, and a verdict:
 - ``same``: the ratio is within the threshold (default 5%);
 - ``faster`` / ``slower``: beyond the threshold AND statistically significant;
 - ``unsure``: beyond the threshold but not significant (noise);
-- ``unsure (noisy row: base)``: it would be a change, but a row it rests on is flagged
-  ``noisy`` (or ``launch_bound``): such rows decide nothing, as in the report;
+- a row flagged ``noisy`` is still judged by its samples: the change must be significant
+  and beyond both the threshold and the larger relative spread (p80-p20)/p50 of the two
+  sides, else ``unsure (within noise: 30% spread, base)``;
+- ``unsure (launch-bound row: base)``: a row it rests on times the host's launch;
+- ``not used (impossible row: new)``: a row is physically impossible or was taken under
+  contention (structbench/measure/plausible.py, the ``contended`` flag): compare ignores it;
 - ``unsure (too few samples: n=3)``: the test cannot reach ``alpha`` with that many
   samples, whatever they are. A two-sided Mann-Whitney U test on n and m samples cannot
   give p below 2 / C(n + m, n): at alpha 0.01 that needs 5 samples per side (2/252), at
@@ -106,7 +110,7 @@ def load_run(path: str | Path) -> Run:
         if column not in frame:
             frame[column] = ""
     for column in ("time_ms_p50", "time_ms_p20", "time_ms_p80", "reps", "arith_intensity", "ceiling_gbps",
-                   "ceiling_tflops", "sm_clock_mhz", "mem_clock_mhz"):
+                   "ceiling_tflops", "sm_clock_mhz", "mem_clock_mhz", "gbps", "tflops", "min_bytes"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
     sample_records, notes = _jsonl(sidecar(path, "samples"))
     samples = {r["row_id"]: r["samples_ms"] for r in sample_records if isinstance(r, dict) and "row_id" in r}
@@ -268,8 +272,28 @@ def _status_verdict(base_status: str, new_status: str, new_error: str) -> str | 
 ORDER = {"broken": 0, "slower": 1, "fixed": 2, "faster": 3}
 
 
-def _flagged(row: pd.Series) -> bool:
-    return any(str(row.get(c, "")).strip().lower() in ("true", "1") for c in ("noisy", "launch_bound"))
+def _is_true(value) -> bool:
+    return str(value).strip().lower() in ("true", "1")
+
+
+def _untrusted(row: pd.Series) -> str:
+    """'impossible' or 'contended' for a row that is not a measurement of the kernel; ''."""
+    from structbench.measure.plausible import row_impossible
+
+    if row_impossible(row):
+        return "impossible"
+    return "contended" if _is_true(row.get("contended")) else ""
+
+
+def relative_spread(row: pd.Series, samples: dict) -> float:
+    """(p80 - p20) / p50 of a row: from its raw samples when there are, else its columns."""
+    values = samples.get(row.get("row_id"))
+    if values:
+        p20, p50, p80 = np.percentile(values, [20, 50, 80])
+    else:
+        p20, p50, p80 = (float(row.get(c, np.nan)) for c in ("time_ms_p20", "time_ms_p50", "time_ms_p80"))
+    spread = (p80 - p20) / p50 if p50 > 0 else np.inf
+    return float(spread) if np.isfinite(spread) else np.inf
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, base_samples: dict, new_samples: dict, *,
@@ -293,16 +317,28 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, base_samples: dict, ne
             detail = f"{b['status']} -> {n['status']}" + (f": {n['error']}" if n.get("error") else "")
             records.append({**record, "verdict": status, "test": detail[:160]})
             continue
+        untrusted = [(side, why) for side, row in (("base", b), ("new", n)) for why in [_untrusted(row)] if why]
+        if untrusted:  # not a measurement of the kernel: compare does not use it
+            records.append({**record, "verdict": f"not used ({', '.join(f'{why} row: {side}' for side, why in untrusted)})",
+                            "test": ""})
+            continue
         factor = normaliser.factor(b)
         ratio = n["time_ms_p50"] / b["time_ms_p50"]
         judged = ratio * factor
         significant, test = significance(b, n, base_samples, new_samples, alpha, scale=factor)
         outcome = verdict(judged, significant, threshold, test)
-        flagged = [side for side, row in (("base", b), ("new", n)) if _flagged(row)]
-        if flagged and outcome in ("faster", "slower"):
-            # A noisy or launch-bound row decides nothing (as in the report): between two
-            # runs on a loaded machine such rows move by 2-200x with "significant" samples.
-            outcome = f"unsure (noisy row: {', '.join(flagged)})"
+        launch_bound = [side for side, row in (("base", b), ("new", n)) if _is_true(row.get("launch_bound"))]
+        noisy = [side for side, row in (("base", b), ("new", n)) if _is_true(row.get("noisy"))]
+        if launch_bound and outcome in ("faster", "slower"):
+            # A launch-bound row times the host's launch, not the kernel: it decides nothing.
+            outcome = f"unsure (launch-bound row: {', '.join(launch_bound)})"
+        elif noisy and outcome in ("faster", "slower"):
+            # A noisy row is still judged by its samples, against the larger spread of the
+            # two: a change beyond both the threshold and that noise is a change.
+            noise = max(relative_spread(b, base_samples), relative_spread(n, new_samples))
+            test += f"; noise {noise:.0%} ({', '.join(noisy)} noisy)"
+            if abs(np.log(judged)) <= np.log1p(noise):
+                outcome = f"unsure (within noise: {noise:.0%} spread, {', '.join(noisy)})"
         records.append({**record, "ratio": ratio, "ratio_vs_ceiling": judged if normaliser.active else np.nan,
                         "judged_ratio": judged, "verdict": outcome, "test": test})
     columns = [*key, "base_ms", "new_ms", "ratio", "ratio_vs_ceiling", "judged_ratio", "verdict", "test"]

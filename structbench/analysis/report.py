@@ -112,8 +112,8 @@ def load_rows(path: str | Path) -> pd.DataFrame:
 
 
 def _ok(frame: pd.DataFrame, op: str | None = None) -> pd.DataFrame:
-    rows = frame[frame["status"] == "ok"]
-    return rows[rows["op"] == op] if op else rows
+    """The ok rows that figures and verdicts use: impossible and contended ones left out."""
+    return claims._ok(frame, op)
 
 
 def _runs(source: Path) -> list[dict]:
@@ -178,14 +178,47 @@ def banner(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
     if len(flagged):
         facts.append(("flagged", f"{int(ok['noisy'].sum())} noisy, {int(ok['launch_bound'].sum())} launch-bound "
                                  "ok rows (they decide no verdict)"))
+    facts.extend(untrusted_facts(frame))
     for run in _runs(source):
         for device, calibration in (run.get("calibrations") or {}).items():
+            if calibration and calibration.get("measured_at"):
+                from structbench.measure.calibrate import format_load
+
+                facts.append(("ceilings", f"{device}: measured {calibration['measured_at']} under "
+                                          f"{format_load(calibration.get('load') or {})}"))
             for note in (calibration or {}).get("notes", []):
                 facts.append(("ceilings", f"{device}: {note}"))
             if device == "cpu" and calibration and "copy_threads" not in calibration.get("sizes", {}):
                 facts.append(("ceilings", "the CPU copy ceiling of this run was measured single-threaded (before "
                                           "calibrate used every core): it undershoots what a BLAS gemv reads"))
                 break
+    return facts
+
+
+NAMED_ROWS = 10  # contended rows named in the banner (a loaded machine can flag them all)
+
+
+def untrusted_facts(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Banner lines for ok rows that decide nothing: impossible (named, with why), taken
+    under contention, with throttled samples."""
+    ok = frame[frame["status"] == "ok"]
+    facts = []
+    impossible = ok[ok["impossible"]]
+    if len(impossible):
+        named = "; ".join(f"{claims.row_name(r)}: {r['impossible_reason']}" for _, r in impossible.iterrows())
+        facts.append(("impossible", f"{len(impossible)} ok row(s) faster than the device can be (left out of every "
+                                    f"claim and of compare): {named}"))
+    contended = ok[ok["contended"]]
+    if len(contended):
+        named = "; ".join(f"{claims.row_name(r)} ({str(r.get('flag_notes', '') or '').removeprefix('contended: ')})"
+                          for _, r in contended.head(NAMED_ROWS).iterrows())
+        more = f"; and {len(contended) - NAMED_ROWS} more" if len(contended) > NAMED_ROWS else ""
+        facts.append(("contended", f"{len(contended)} ok row(s) taken while other work kept the CPU busy (left out "
+                                   f"of every claim and of compare): {named}{more}"))
+    throttled = pd.to_numeric(ok.get("throttled_samples", pd.Series(dtype=float)), errors="coerce").fillna(0)
+    if (throttled > 0).any():
+        facts.append(("throttled", f"{int((throttled > 0).sum())} ok row(s) have samples taken while the GPU "
+                                   f"reported a clock-limiting throttle reason ({int(throttled.sum())} samples)"))
     return facts
 
 

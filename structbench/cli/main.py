@@ -81,16 +81,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from structbench.core.backends import cuda_reason
-    from structbench.measure.calibrate import CALIBRATION_SECONDS, is_cached, load_or_measure
+    from structbench.measure.calibrate import CALIBRATION_SECONDS, format_load, is_cached, load_or_measure
 
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if cuda_reason() is None else [])
     for device in devices:
-        if args.force or not is_cached(device):
+        if args.force or args.fresh or not is_cached(device):
             print(f"calibrating {device} ceilings (~{CALIBRATION_SECONDS[device]} s) ...", flush=True)
-        calibration = load_or_measure(device, force=args.force)
+        calibration = load_or_measure(device, force=args.force, fresh=args.fresh)
         peaks = ", ".join(f"{p} {v:.4g}" for p, v in calibration.peak_tflops.items())
         print(f"{device} ({calibration.device_name}, measured {calibration.measured_at}): "
               f"copy {calibration.copy_gbps:.4g} GB/s; matmul peak TFLOP/s: {peaks}")
+        print(f"  measured under {format_load(calibration.load)}")
         knee, reported = calibration.cache_knee_bytes, calibration.reported_cache_bytes
         print(f"  cache knee: {f'{knee / 2**20:.0f} MiB' if knee else 'none found'} (measured); "
               f"{f'{reported / 2**20:.0f} MiB' if reported else 'none'} reported by the device")
@@ -285,7 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "examples:\n  structbench calibrate\n  structbench calibrate --device cpu --force")
     calibrate.add_argument("--device", type=available_device, metavar="{cpu,cuda}",
                            help="only this device (cuda needs a GPU here); default: every device here")
-    calibrate.add_argument("--force", action="store_true", help="measure again even if cached")
+    calibrate.add_argument("--force", action="store_true", help="measure again even if cached (a measurement far "
+                           "below the cached one is refused: the machine was loaded)")
+    calibrate.add_argument("--fresh", action="store_true", help="measure again and cache the result even if it is "
+                           "far below the cached one (new hardware, a real change)")
     calibrate.set_defaults(func=cmd_calibrate)
 
     run = command("run", "run a sweep and append rows to a CSV",

@@ -71,6 +71,16 @@ class Backend:
 
         return torch.full(shape, poison, dtype=getattr(torch, dtype.torch_name), device=self.runs_on())
 
+    def copy_into(self, dst, src) -> None:
+        """Copy ``src`` (an array of this backend, same shape) into ``dst`` in place: the
+        re-check after timing writes new values into the very buffers that were timed."""
+        if self.library == "numpy":
+            np.copyto(dst, src)
+        elif self.library == "cupy":
+            dst[...] = src
+        else:
+            dst.copy_(src)
+
     def to_host(self, array) -> np.ndarray:
         """float64 (int64 for integer arrays) numpy copy of a result."""
         if self.library == "cupy":

@@ -3,6 +3,8 @@ the benchmark runner both take, so what is tested is exactly what is timed."""
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +49,10 @@ class Bound:
     kwargs: dict
     out_shape: tuple[int, ...]
     out_dtype: DType
+    # The device inputs before the impl's prepare step (the buffers a caller hands over),
+    # and that step: the re-check after timing rewrites the first and redoes the second.
+    raw_args: list | None = None
+    prepare: Callable | None = None
 
     def new_output(self):
         """A poisoned output: NaN (INT32_MIN for integers), so unwritten elements fail."""
@@ -76,9 +82,13 @@ def bind(op: Op, impl: Impl, host: Inputs, params: Params, dtype: DType, *,
             device_copies[key] = backend.to_device(host[name], target)
         return device_copies[key]
 
-    args = [to_device(name) for name in op.input_names]
+    raw_args = [to_device(name) for name in op.input_names]
+    args = raw_args
     prepare = impl.load_prepare()
     if prepare is not None:
-        args = list(prepare(*args, **impl.prepare_kwargs(op.call_kwargs(params))))
+        # a layer's matrix needs the op's stride, padding... (Impl.prepare_takes_call_kwargs)
+        prepare = functools.partial(prepare, **impl.prepare_kwargs(op.call_kwargs(params)))
+        args = list(prepare(*raw_args))
         backend.synchronize()
-    return Bound(backend, impl.load(), args, op.call_kwargs(params), op.out_shape(params), output_dtype(dtype))
+    return Bound(backend, impl.load(), args, op.call_kwargs(params), op.out_shape(params), output_dtype(dtype),
+                 raw_args=list(raw_args), prepare=prepare)

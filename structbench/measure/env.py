@@ -255,6 +255,45 @@ def _nvml_handle():
         return None
 
 
+def other_gpu_processes() -> int | None:
+    """Compute and graphics processes on this GPU other than this one, via NVML; None
+    where NVML cannot tell."""
+    handle = _nvml_handle()
+    if handle is None:
+        return None
+    import pynvml
+
+    try:
+        processes = [*pynvml.nvmlDeviceGetComputeRunningProcesses(handle),
+                     *pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle)]
+    except Exception:  # noqa: BLE001 - an NVML without the query: unknown
+        return None
+    return len({p.pid for p in processes} - {os.getpid()})
+
+
+# NVML clocks-event (throttle) reasons that hold the clocks below what the work asks for:
+# SW power cap 0x4, HW slowdown 0x8, SW thermal 0x20, HW thermal 0x40, HW power brake 0x80
+# (nvmlClocksEventReason* / nvmlClocksThrottleReason*). Idle (0x1), application clocks
+# (0x2), display (0x100) and sync boost (0x10) are not limits on our kernel.
+CLOCK_LIMITING_REASONS = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+
+
+def clock_limited() -> bool | None:
+    """Whether NVML reports a clock-limiting throttle reason on this GPU now; None where
+    NVML cannot tell (no GPU, no nvidia-ml-py)."""
+    handle = _nvml_handle()
+    if handle is None:
+        return None
+    import pynvml
+
+    try:
+        get_reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+            pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        return bool(get_reasons(handle) & CLOCK_LIMITING_REASONS)
+    except Exception:  # noqa: BLE001 - an NVML without the query
+        return None
+
+
 def gpu_clocks() -> dict[str, object]:
     """SM and memory clocks now (MHz), the driver version and active throttle reasons, via
     NVML; empty values where NVML is unavailable. Read-only: we never change clocks."""

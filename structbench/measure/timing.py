@@ -211,6 +211,38 @@ def cycles_per_ms(ops) -> float:
     return _CYCLES_PER_MS[ops.key]
 
 
+class ThrottleCount:
+    """Samples taken while NVML reported a clock-limiting throttle reason (nvbench drops
+    them; we count them in the row's ``throttled_samples``). NVML is asked at the points
+    where host and GPU are in step (a batch's start, each drain, its end); the samples
+    between two points count as throttled when either point reported a reason."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.known = False  # NVML answered at least once
+        self._last: tuple[int, bool] | None = None  # the previous point of this batch
+
+    def point(self, index: int) -> None:
+        limited = throttle_probe()
+        self.known = self.known or limited is not None
+        limited = bool(limited)
+        if index == 0:  # a new batch
+            self._last = None
+        if self._last is not None and (self._last[1] or limited):
+            self.samples += index - self._last[0]
+        self._last = (index, limited)
+
+    def result(self) -> int | None:
+        return self.samples if self.known else None
+
+
+def throttle_probe() -> bool | None:
+    """The seam the clocks ask: a clock-limiting throttle reason now (tests pass a fake)."""
+    from structbench.measure.env import clock_limited
+
+    return clock_limited()
+
+
 class EventClock:
     """CUDA events on a library's current stream (our Triton and CuPy kernels launch on
     torch's), with the L2 flushed before each repetition and, by default, a spin kernel
@@ -224,6 +256,7 @@ class EventClock:
         self.cache_mode = "l2-flushed" if flush_l2 else "warm"
         self._region_ms: list[float] = []  # host time from the start record to the end record
         self.host_samples_ms: list[float] = []  # host time of each timed call alone
+        self.throttle = ThrottleCount()
 
     def prime(self, fn: Callable[[], object]) -> None:
         """Measure the host time of a few calls (after warm-up) to size the first sleeps."""
@@ -243,9 +276,11 @@ class EventClock:
         starts = [ops.event() for _ in range(reps)]
         ends = [ops.event() for _ in range(reps)]
         cycles = int(self.sleep_ms() * cycles_per_ms(ops)) if self._spin else 0
+        self.throttle.point(0)
         for index, (start, end) in enumerate(zip(starts, ends)):
             if index and index % SPIN_SYNC_EVERY == 0:
                 ops.synchronize()
+                self.throttle.point(index)  # host and GPU in step: the chunk before is done
             self.flush()
             if cycles:
                 ops.sleep(cycles)  # the GPU is busy until start, the call and end are queued
@@ -259,6 +294,7 @@ class EventClock:
             self.host_samples_ms.append((t2 - t1) * 1e3)
             self._region_ms.append((t3 - t0) * 1e3)
         ops.synchronize()
+        self.throttle.point(reps)
         return [ops.elapsed_ms(start, end) for start, end in zip(starts, ends)]
 
     def flush(self) -> None:
@@ -294,6 +330,7 @@ class TorchCudaGraphClock:
         self._torch = torch
         self._ops = TorchStreamOps()
         self._launches = launches
+        self.throttle = ThrottleCount()
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # warm-up on a side stream, as graph capture requires
@@ -314,12 +351,14 @@ class TorchCudaGraphClock:
         starts = [event(enable_timing=True) for _ in range(reps)]
         ends = [event(enable_timing=True) for _ in range(reps)]
         cycles = int(SPIN_MARGIN * SPIN_FLOOR_MS * cycles_per_ms(self._ops))
+        self.throttle.point(0)
         for start, end in zip(starts, ends):
             self._ops.sleep(cycles)
             start.record()
             self._graph.replay()
             end.record()
         self._torch.cuda.synchronize()
+        self.throttle.point(reps)
         return [start.elapsed_time(end) / self._launches for start, end in zip(starts, ends)]
 
     def synchronize(self) -> None:
@@ -373,6 +412,8 @@ class CaseTiming:
     timing_mode: str  # cpu-perf-counter, cuda-events-spin, cuda-events, cuda-graph
     cache_mode: str  # l2-flushed or warm
     host_us: float | None  # median host time of one call with the GPU kept busy (None on the CPU)
+    throttled_samples: int | None = None  # samples under a clock-limiting reason (None: not known)
+    l2_note: str = ""  # why the persisting-L2 lines could not be reset ("" when they were, or on the CPU)
 
     def launch_bound(self) -> bool | None:
         """The host takes longer to issue a call than the GPU to run it: a loop over this
@@ -386,14 +427,37 @@ def time_case(fn: Callable[[], object], device: str, library: str, policy: Timin
     """Time one call: events (or perf_counter on the CPU), switching to CUDA-graph mode for
     torch-stream work faster than ``policy.graph_below_ms``. ``host_us`` always comes from
     the event pass (graph replays hide the host cost a real caller pays)."""
+    l2_note = (reset_persisting_l2() or "") if device == "cuda" else ""
     clock = clock_for(device, library, policy.flush_l2, policy.spin)
     samples = measure(fn, clock, policy)
     host = getattr(clock, "host_samples_ms", None)
     host_us = 1e3 * float(np.median(host)) if host else None
+    throttle = getattr(clock, "throttle", None)
     if device == "cuda" and library == "torch" and np.median(samples) < policy.graph_below_ms:
         graph_clock = TorchCudaGraphClock(fn, policy.graph_launches)
-        return CaseTiming(measure(fn, graph_clock, policy), graph_clock.mode, graph_clock.cache_mode, host_us)
-    return CaseTiming(samples, clock.mode, clock.cache_mode, host_us)
+        return CaseTiming(measure(fn, graph_clock, policy), graph_clock.mode, graph_clock.cache_mode, host_us,
+                          graph_clock.throttle.result(), l2_note)
+    return CaseTiming(samples, clock.mode, clock.cache_mode, host_us, throttle.result() if throttle else None, l2_note)
+
+
+# --- persisting L2 --------------------------------------------------------------------
+# Lines marked persisting by an access-policy window (ours or another process's) stay in
+# L2 across our flush, so a "cold" repetition would read them warm. Before timing, every
+# persisting line is reset to normal (cuCtxResetPersistingL2Cache, the driver API of the
+# current context, which torch and cupy share).
+def _cuda_driver():
+    import ctypes
+
+    return ctypes.CDLL("libcuda.so.1")
+
+
+def reset_persisting_l2() -> str | None:
+    """Reset the persisting-L2 lines of the current context: None when done, else why not."""
+    try:
+        result = _cuda_driver().cuCtxResetPersistingL2Cache()
+    except Exception as exc:  # noqa: BLE001 - no driver library, no such entry point
+        return f"persisting-L2 reset unavailable: {type(exc).__name__}: {exc}"
+    return None if result == 0 else f"persisting-L2 reset failed: CUresult {result}"
 
 
 def measure_case(fn: Callable[[], object], device: str, library: str,

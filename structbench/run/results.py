@@ -23,6 +23,7 @@ COLUMNS = (
     "row_id", "run_id", "op", "impl", "backend", "is_baseline", "source", "dtype", "m", "n", "k", "params",
     "status", "error",
     "time_ms_p50", "time_ms_p20", "time_ms_p80", "time_ms_min", "reps", "rel_spread", "noise", "noisy",
+    "impossible", "contended", "throttled_samples", "flag_notes", "load_start", "load_end",
     "host_us", "launch_bound",
     "flops", "min_bytes", "arith_intensity", "gbps", "tflops",
     "ceiling_gbps", "ceiling_tflops", "pct_of_bw", "pct_of_peak",

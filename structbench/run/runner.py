@@ -1,7 +1,8 @@
 """Plan a sweep, and measure it case by case: verify against the reference, then time.
 
 Every case becomes exactly one CSV row, written the moment it is known:
-``ok`` (verified, then timed), ``skipped`` (the implementation declines the case, or it
+``ok`` (verified, timed, then verified again on new values in the same buffers:
+structbench/core/recheck.py), ``skipped`` (the implementation declines the case, or it
 would not fit in device memory, with the reason) or ``error`` (an exception, a wrong
 answer, a timeout or a crashed worker, with the message). A failing case never stops
 the sweep; cases run in a worker process (structbench/run/sweep.py, _worker_main) so that a poisoned CUDA
@@ -26,8 +27,10 @@ from structbench.core.backends import get_backend, torch_device
 from structbench.measure.calibrate import Calibration, roofline_columns
 from structbench.core.cases import bind, impl_reference, make_host_case
 from structbench.core.dtypes import DType, get_dtype, tolerance
+from structbench.measure.contention import Watch
 from structbench.measure.env import gpu_clocks
 from structbench.core.inputs import case_seed
+from structbench.core.recheck import recheck
 from structbench.run.profiles import Profile
 from structbench.core.registry import Registry
 from structbench.measure.timing import TimingPolicy, summarize, time_case
@@ -43,8 +46,9 @@ MEMORY_HEADROOM = 1.25
 # Host memory a CPU case may use, per byte of its min_bytes: the float64 (int64) host
 # inputs and reference (8 bytes an element whatever the dtype), the copies in the dtype,
 # the output and the library's temporaries. Measured: numpy fp32 dense_mv peaked at 4.2x A.
+# The re-check after timing holds a second float64 set (its new values) beside the first.
 def host_bytes_needed(min_bytes: int, dtype: DType) -> int:
-    return int(min_bytes * (8 / dtype.width_bytes + 2) * MEMORY_HEADROOM)
+    return int(min_bytes * (2 * 8 / dtype.width_bytes + 2) * MEMORY_HEADROOM)
 
 
 @dataclass(frozen=True)
@@ -285,9 +289,12 @@ def _host_memory_reason(row: dict, dtype: DType, available_bytes: int | None) ->
 
 def run_case(registry: Registry, case: Case, settings: SweepSettings, environment: dict, *,
              inputs: InputCache | None = None,
-             calibrations: dict[str, Calibration | None] | None = None) -> tuple[dict, list[float]]:
+             calibrations: dict[str, Calibration | None] | None = None,
+             watch: Watch | None = None) -> tuple[dict, list[float]]:
     """Measure one case: (its CSV row, its raw samples in ms). Never raises for a failing
-    kernel: exceptions and wrong answers become `error` rows."""
+    kernel: exceptions and wrong answers become `error` rows. ``watch``: the worker's
+    contention checks (structbench/measure/contention.py); a CPU row taken under contention
+    is flagged ``contended``."""
     row = base_row(registry, case, settings, environment)
     op, impl = registry.op(case.op), registry.impl(case.op, case.impl)
     dtype: DType = get_dtype(case.dtype)
@@ -302,8 +309,18 @@ def run_case(registry: Registry, case: Case, settings: SweepSettings, environmen
     if reason:
         row.update(status="skipped", error=reason)
     else:
+        on_cpu = backend.runs_on() == "cpu"
+        watch = watch or Watch((calibrations or {}).get("cpu"))
+        start = watch.start() if on_cpu else None
         row.update(_measure(op, impl, case, dtype, row["seed"], settings.policy, inputs or InputCache(), samples))
-    row.update(roofline_columns(row, calibration))
+        if on_cpu:
+            row.update(watch.columns(*start))
+    notes = row.get("flag_notes", "")
+    seconds = (row.get("time_ms_p50") or 0) / 1e3
+    algorithm = {"algorithm_tflops": impl.flops(case.shape) / seconds / 1e12} if impl.flops and seconds else {}
+    row.update(roofline_columns({**row, **algorithm}, calibration))
+    if notes and row.get("flag_notes", "") != notes:
+        row["flag_notes"] = "; ".join(n for n in (notes, row.get("flag_notes", "")) if n)
     return row, samples
 
 
@@ -326,6 +343,10 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
         if wrong:
             return {"status": "error", "max_rel_err": err, "error": f"wrong answer: {wrong}"}
         timing = time_case(lambda: bound(out), bound.backend.runs_on(), bound.backend.library, policy)
+        try:
+            changed = recheck(op, impl, bound, out, host, reference, case.shape, dtype, seed, on_device=on_device)
+        finally:
+            inputs.device_copies.clear()  # their values were rewritten: the next impl binds afresh
     except Exception as exc:  # a broken kernel is a row, not the end of the sweep
         status = "skipped" if _is_out_of_memory(exc) else "error"
         return {"status": status, "error": error_message(exc)}
@@ -334,7 +355,11 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
     seconds = stats["time_ms_p50"] / 1e3
     flops, min_bytes = op.flops(case.shape), op.min_bytes(case.shape, dtype)
     launch_bound = timing.launch_bound()
-    return {**stats, "status": "ok", "error": "", "max_rel_err": err, "timing_mode": timing.timing_mode,
+    # A result that changed after timing: an error row, its timing kept for the record.
+    status = {"status": "error", "error": changed} if changed else {"status": "ok", "error": ""}
+    return {**stats, **status, "max_rel_err": err, "timing_mode": timing.timing_mode,
             "cache_mode": timing.cache_mode, "gbps": min_bytes / seconds / 1e9, "tflops": flops / seconds / 1e12,
             "host_us": "" if timing.host_us is None else timing.host_us,
+            "throttled_samples": "" if timing.throttled_samples is None else timing.throttled_samples,
+            **({"flag_notes": timing.l2_note} if timing.l2_note else {}),
             "launch_bound": "" if launch_bound is None else launch_bound}

@@ -24,6 +24,7 @@ from multiprocessing.connection import wait
 
 from structbench.measure import calibrate
 from structbench.core.backends import cuda_reason, get_backend, numerics, use_true_fp32
+from structbench.measure.contention import Watch
 from structbench.measure.calibrate import CALIBRATION_SECONDS, Calibration, is_cached, load_or_measure
 from structbench.measure.env import apply_torch_threads, configure_cpu_threads, gpu_clocks, row_environment
 from structbench.core.registry import Registry, _resolve
@@ -73,12 +74,13 @@ class _Session:
             device: _calibration(device) if settings.calibrate and device in used else None
             for device in _devices()}
         self.inputs = InputCache()
+        self.watch = Watch(self.calibrations.get("cpu"))  # contention around each CPU case
 
     def run(self, case: Case) -> tuple[dict, list[float]]:
         backend = get_backend(self.registry.impl(case.op, case.impl).backend)
         environment = self.environment[backend.runs_on()]
         return run_case(self.registry, case, self.settings, environment, inputs=self.inputs,
-                        calibrations=self.calibrations)
+                        calibrations=self.calibrations, watch=self.watch)
 
     def hello(self) -> dict:
         return {"environment": self.environment, "clocks": gpu_clocks() if "cuda" in self.environment else {},
