@@ -115,22 +115,25 @@ KNEE_MIN_GAIN = 1.3
 
 
 def detect_knee(sizes, gbps) -> int | None:
-    """The smallest working-set size from which every larger size's (smoothed) bandwidth is
-    on the memory plateau, when smaller sizes are clearly faster (a cache); None when the
-    curve has no such step (no cache visible above the smallest size, or too few points).
-    Scanning down from the largest size, so slow small sizes (per-call overhead) don't
-    matter."""
+    """The smallest working-set size, past the (smoothed) curve's peak, whose bandwidth is
+    on the memory plateau: the lowest level the curve falls to after its peak. None when
+    the peak is not clearly above that level (no cache visible), or too few points.
+    Slow small sizes (per-call overhead) come before the peak and do not count; nor does a
+    rise at the largest sizes (huge pages on a VM made 1-2 GiB copies faster than 256 MiB
+    ones here), which would otherwise lift the plateau over the whole cache step."""
     order = np.argsort(np.asarray(sizes, float))
     sizes, gbps = np.asarray(sizes, float)[order], np.asarray(gbps, float)[order]
     if len(sizes) < PLATEAU_POINTS + 2:
         return None
     padded = np.concatenate(([gbps[0]], gbps, [gbps[-1]]))
     smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
-    plateau = float(np.median(gbps[-PLATEAU_POINTS:]))
-    if smooth.max() < KNEE_MIN_GAIN * plateau:
+    peak = int(np.argmax(smooth))
+    after = smooth[peak:]
+    plateau = float(after.min())
+    if len(after) < PLATEAU_POINTS or smooth[peak] < KNEE_MIN_GAIN * plateau:
         return None
-    above = np.nonzero(smooth > (1 + PLATEAU_TOLERANCE) * plateau)[0]
-    return int(sizes[above[-1] + 1]) if above[-1] + 1 < len(sizes) else None
+    on_plateau = np.nonzero(after <= (1 + PLATEAU_TOLERANCE) * plateau)[0]
+    return int(sizes[peak + on_plateau[0]])
 
 
 def knee_ladder(largest_bytes: int, smallest_bytes: int = 2**20) -> list[int]:

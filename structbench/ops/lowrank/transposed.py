@@ -107,6 +107,7 @@ def register(reg: Registry) -> None:
     # reduction (m = 0) and rank 0. int8 stays inside r * m <= 1023 except where declined.
     reg.add_op(Op(
         name="lowrank_mv_t",
+        compared_to="dense_mv_t",
         colour="#756bb1", summary="x_grad = V^T (U^T y), U m x r, V r x n (the input gradient of lowrank_mv)",
         dims=("m", "n"), input_names=("u", "v", "y"), make_inputs=lowrank_mv_t_inputs,
         reference=ref.lowrank_mv_t, out_shape=lambda p: (p["n"],),
@@ -116,6 +117,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lowrank_mm_t",
+        compared_to="dense_mm_t",
         colour="#9e9ac8", summary="X_grad = V^T (U^T Y), U m x r, V r x k, Y m x n (n vectors batched)",
         dims=("m", "n", "k"), input_names=("u", "v", "y"), make_inputs=lowrank_mm_t_inputs,
         reference=ref.lowrank_mm_t, out_shape=lambda p: (p["k"], p["n"]),
@@ -126,6 +128,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mv_t",
+        compared_to="dense_mv_t",
         colour="#7b4173", summary="x_grad = W^T y + s A^T (B^T y), W m x n frozen, A r x n, B m x r",
         dims=("m", "n"), input_names=("w", "a", "b", "y"), make_inputs=lora_mv_t_inputs,
         reference=ref.lora_mv_t, out_shape=lambda p: (p["n"],),
@@ -137,6 +140,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mm_t",
+        compared_to="dense_mm_t",
         colour="#a55194", summary="X_grad = W^T Y + s A^T (B^T Y), W m x k frozen, A r x k, B m x r, Y m x n",
         dims=("m", "n", "k"), input_names=("w", "a", "b", "y"), make_inputs=lora_mm_t_inputs,
         reference=ref.lora_mm_t, out_shape=lambda p: (p["k"], p["n"]),

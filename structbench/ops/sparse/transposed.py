@@ -92,6 +92,7 @@ def register(reg: Registry) -> None:
     # band, a real matrix, several programs' worth of rows; cols = 0: an empty output).
     reg.add_op(Op(
         name="csr_mv_t",
+        compared_to="dense_mv_t",
         colour="#e6550d",
         summary="x_grad = A^T y, A sparse m x n in CSR (the input gradient of csr_mv)",
         dims=("m", "n"), input_names=("indptr", "indices", "data", "y"), make_inputs=csr_mv_t_inputs,
@@ -106,6 +107,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="csr_mm_t",
+        compared_to="dense_mm_t",
         colour="#fd8d3c",
         summary="X_grad = A^T Y, A sparse m x k in CSR, Y m x n (the input gradient of csr_mm)",
         dims=("m", "n", "k"), input_names=("indptr", "indices", "data", "y"), make_inputs=csr_mm_t_inputs,

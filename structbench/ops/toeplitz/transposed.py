@@ -74,6 +74,7 @@ def register(reg: Registry) -> None:
     # The forward ops' test shapes with m and n swapped (so the forward kernels see theirs).
     reg.add_op(Op(
         name="toeplitz_mv_t",
+        compared_to="dense_mv_t",
         colour="#31a354",
         summary="x_grad = T^T y = T(r, c) y, T m x n Toeplitz (first column c, first row r)",
         dims=("m", "n"), input_names=("c", "r", "y"), make_inputs=toeplitz_mv_t_inputs,
@@ -84,6 +85,8 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="toeplitz_mm_t",
+        compared_to="dense_mm_t",
+        dense_shape=lambda p: {"m": p["m"], "n": p["k"], "k": p["n"]},  # T m x n, Y m x k
         colour="#74c476",
         summary="X_grad = T^T Y = T(r, c) Y, T m x n Toeplitz, Y m x k (k vectors batched)",
         dims=("m", "n", "k"), input_names=("c", "r", "y"), make_inputs=toeplitz_mm_t_inputs,
