@@ -56,7 +56,7 @@ class CachesByPointer:
 stops_after_five = StopsAfterFive()
 caches_by_pointer = CachesByPointer()
 
-# The "Done means" scenario as a user suite file, for `run --suite` once it exists.
+# The "Done means" scenario as a user suite file (test_done_means_through_a_user_suite).
 PLANTED_SUITE = '''
 import numpy as np
 import structbench
@@ -64,14 +64,14 @@ import structbench
 calls = [0]
 cache = {}
 
-@structbench.register_kernel("dense_mv", "stops-after-5", backend="numpy", dtypes=("fp32",))
+@structbench.register_kernel(op="dense_mv", name="stops-after-5", backend="numpy", dtypes=("fp32",))
 def stops_after_five(a, x, *, out):
     calls[0] += 1
     if calls[0] <= 5:
         np.matmul(a, x, out=out)
     return out
 
-@structbench.register_kernel("dense_mv", "caches-by-pointer", backend="numpy", dtypes=("fp32",))
+@structbench.register_kernel(op="dense_mv", name="caches-by-pointer", backend="numpy", dtypes=("fp32",))
 def caches_by_pointer(a, x, *, out):
     key = (a.__array_interface__["data"][0], x.__array_interface__["data"][0])
     if key not in cache:
@@ -149,3 +149,26 @@ def test_recheck_writes_the_same_buffers_and_shared_copies_are_rebound():
     assert [a.__array_interface__["data"][0] for a in bound.args] == pointers
     np.testing.assert_allclose(bound.args[0], new_host["a"].astype(np.float32))
     np.testing.assert_allclose(bound(bound.new_output()), new_reference, rtol=1e-4, atol=1e-4)
+
+
+def test_done_means_through_a_user_suite(tmp_path):
+    """The issue's scenario as a user would run it: a suite file outside the repository,
+    `structbench run --suite`, the default isolated worker; numpy ok, the two planted
+    kernels error rows naming the cause."""
+    import subprocess
+    import sys
+
+    suite = tmp_path / "planted_suite.py"
+    suite.write_text(PLANTED_SUITE)
+    out = tmp_path / "planted.csv"
+    done = subprocess.run([sys.executable, "-m", "structbench", "run", "--suite", str(suite), "--op", "dense_mv",
+                           "--impl", "numpy,stops-after-5,caches-by-pointer", "--dtype", "fp32",
+                           "--shape", "m=512,n=512", "--no-calibrate", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    rows = {r["impl"]: r for r in csv.DictReader(out.open())}
+    assert rows["numpy"]["status"] == "ok", rows["numpy"]["error"]
+    assert rows["stops-after-5"]["status"] == "error" and "stopped computing" in rows["stops-after-5"]["error"]
+    cached = rows["caches-by-pointer"]
+    assert cached["status"] == "error" and "cached by input buffer" in cached["error"]
+    assert rows["stops-after-5"]["source"] == rows["caches-by-pointer"]["source"] == "planted_suite"
