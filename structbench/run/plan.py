@@ -11,8 +11,8 @@ comes from), applied to the planned cases as a GPU machine would run them:
 - timing: per case, warm-up plus repetitions until the time budget, each repetition the
   kernel's roofline time (bytes / bandwidth, flops / peak) plus the spin that hides the
   host (structbench/measure/timing.py) and the L2 flush;
-- the re-check after timing: per case, a new input set, its reference and two copies to
-  the device (the rewrite, and the next implementation's inputs bound afresh);
+- the re-check after timing: per input set, a new one and its reference; per case, two
+  copies to the device (the rewrite, and the next implementation's inputs bound afresh);
 - fixed costs: the worker's start (imports, CUDA context) and the calibration of each
   device the cases use.
 It is a model, not a measurement: a deadline (`run --deadline`) is what bounds a real run.
@@ -171,10 +171,12 @@ def estimate(cases: list[Case], registry: Registry, profile: Profile, cost: Cost
         "inputs to the device": sum(input_sets[key] * len(libraries[key]) for key in input_sets) / 1e9
         * cost.to_device_s_per_gb,
         "timing": sum(case_wall_s(c, registry, profile, cost) for c in cases),
-        # per case (structbench/core/recheck.py): a new input set and its reference, written
-        # into the timed buffers, and the next implementation's inputs bound afresh
-        "re-check after timing": sum(registry.op(c.op).min_bytes(c.shape, get_dtype(c.dtype)) for c in cases) / 1e9
-        * (per_gb + 2 * cost.to_device_s_per_gb),
+        # (structbench/core/recheck.py) a new input set and its reference once per input set
+        # (shared by its impls), and per case its copy into the timed buffers and the next
+        # implementation's inputs bound afresh
+        "re-check after timing": input_gb * per_gb
+        + sum(registry.op(c.op).min_bytes(c.shape, get_dtype(c.dtype)) for c in cases) / 1e9
+        * 2 * cost.to_device_s_per_gb,
     }
     return PlanEstimate(len(cases), len(input_sets), input_gb, len(specialisations), modules, phases)
 

@@ -30,7 +30,7 @@ from structbench.core.dtypes import DType, get_dtype, tolerance
 from structbench.measure.contention import Watch
 from structbench.measure.env import gpu_clocks
 from structbench.core.inputs import case_seed
-from structbench.core.recheck import recheck
+from structbench.core.recheck import recheck, recheck_inputs
 from structbench.run.profiles import Profile
 from structbench.core.registry import Registry
 from structbench.measure.timing import TimingPolicy, summarize, time_case
@@ -231,14 +231,21 @@ class InputCache:
     def __init__(self) -> None:
         self._key = None
         self._value = None
+        self._recheck = None
         self.device_copies: dict = {}  # the inputs on each device and library (cases.bind)
 
     def get(self, key, make):
         if key != self._key:
-            self._key, self._value = None, None  # free the old arrays before making new ones
+            self._key, self._value, self._recheck = None, None, None  # free the old arrays first
             self.device_copies = {}
             self._value, self._key = make(), key
         return self._value
+
+    def recheck(self, make):
+        """The re-check's new inputs and reference of the current input set, made once for all its impls."""
+        if getattr(self, "_recheck", None) is None:
+            self._recheck = make()
+        return self._recheck
 
 
 def base_row(registry: Registry, case: Case, settings: SweepSettings, environment: dict) -> dict:
@@ -344,7 +351,9 @@ def _measure(op, impl, case: Case, dtype: DType, seed: int, policy: TimingPolicy
             return {"status": "error", "max_rel_err": err, "error": f"wrong answer: {wrong}"}
         timing = time_case(lambda: bound(out), bound.backend.runs_on(), bound.backend.library, policy)
         try:
-            changed = recheck(op, impl, bound, out, host, reference, case.shape, dtype, seed, on_device=on_device)
+            fresh = inputs.recheck(lambda: recheck_inputs(op, host, case.shape, dtype, seed, on_device=on_device))
+            changed = recheck(op, impl, bound, out, host, reference, case.shape, dtype, seed, on_device=on_device,
+                              new_inputs=fresh)
         finally:
             inputs.device_copies.clear()  # their values were rewritten: the next impl binds afresh
     except Exception as exc:  # a broken kernel is a row, not the end of the sweep
