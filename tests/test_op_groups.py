@@ -93,3 +93,19 @@ def test_registry_refuses_inconsistent_training_facts():
         registry.add_op(Op(name="h", training_pass=PARAM_GRAD, backward_of="nope", **common))
     with pytest.raises(ValueError, match="training_pass"):
         registry.add_op(Op(name="i", training_pass="sideways", backward_of="f", **common))
+
+
+def test_training_step_cases_get_their_own_priority_tier():
+    from structbench.run.runner import PRIORITY_TIERS, Case, case_tiers
+
+    square, other = (("m", 4096), ("n", 4096)), (("m", 512), ("n", 256))
+    cases = [Case("toeplitz_mv", "triton", "fp32", square), Case("toeplitz_grad_mv", "triton", "fp32", square),
+             Case("toeplitz_mv_t", "triton", "fp32", square), Case("dense_grad_mv", "triton", "fp32", square),
+             Case("toeplitz_mv_t", "triton", "fp32", other),  # no forward case at its shape
+             Case("dense_grad_mv", "triton", "fp32", other),  # no structured gradient at its shape
+             Case("csr_grad_mv", "triton", "fp32", (("m", 512), ("n", 512), ("density", 0.1))),  # nor dense
+             Case("lowrank_grad_mv", "triton", "fp32", (("m", 4096), ("n", 4096), ("r", 16)))]  # the dense one: yes
+    tier = PRIORITY_TIERS.index(next(t for t in PRIORITY_TIERS if t.startswith("C7")))
+    tiers = case_tiers(cases)
+    assert tiers[1:4] == [tier] * 3 and tiers[7] == tier
+    assert tier not in (tiers[0], tiers[4], tiers[5], tiers[6])

@@ -675,22 +675,32 @@ def figure_c6(table: pd.DataFrame):
     return fig
 
 
-def _largest_per_structure(table: pd.DataFrame) -> pd.DataFrame:
-    """Per structure, the rows of its largest case (by the forward's, else any pass's, bytes)."""
-    keep = []
-    for _, group in table.groupby("structure", sort=False):
-        size = group.groupby("shape", sort=False)["min_bytes"].max()
-        keep.append(group[group["shape"] == size.idxmax()])
-    return pd.concat(keep)
+C7_FIGURE_CASES = 10  # bar groups in the training-step figure: the fullest, largest cases first
+
+
+def _figure_cases(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of at most C7_FIGURE_CASES cases (structure, shape), chosen by the passes
+    they measured, then by the bytes of their own passes (the dense layer's gradient does
+    not count), shown by structure and size."""
+    own = table[table["pass"] != claims.DENSE_GRAD]
+    score = {key: (case["pass"].nunique(), own[(own["structure"] == key[0]) & (own["shape"] == key[1])]["min_bytes"].max())
+             for key, case in table.groupby(["structure", "shape"], sort=False)}
+    chosen = sorted(score, key=score.get, reverse=True)[:C7_FIGURE_CASES]
+    chosen.sort(key=lambda key: (key[0], score[key][1]))
+    keys = list(zip(table["structure"], table["shape"]))
+    rows = table[[key in chosen for key in keys]]
+    order = {key: i for i, key in enumerate(chosen)}
+    return rows.assign(case_rank=[order[key] for key in zip(rows["structure"], rows["shape"])]) \
+        .sort_values("case_rank").drop(columns="case_rank")
 
 
 def figure_c7(table: pd.DataFrame):
-    """The training step at a glance: per structure (its largest case, one dtype: fp32 if
-    measured), one bar per pass (forward, input gradient, parameter gradient, the dense
+    """The training step at a glance: per structure and shape (up to C7_FIGURE_CASES, one
+    dtype: fp32 if measured), one bar per pass (forward, input gradient, parameter gradient, the dense
     layer's gradient at that shape, the update) of its time (top) and bytes (bottom), log
     axes, each bar in its op's colour."""
     dtype = "fp32" if (table["dtype"] == "fp32").any() else _dtypes_in(table)[0]
-    rows = _largest_per_structure(table[table["dtype"] == dtype])
+    rows = _figure_cases(table[table["dtype"] == dtype])
     cases = list(dict.fromkeys(zip(rows["structure"], rows["shape"])))
     colours = op_colours(rows["op"])
     passes = [p for p in claims.PASS_ORDER if p in set(rows["pass"])]
@@ -706,14 +716,14 @@ def figure_c7(table: pd.DataFrame):
                 r = found.iloc[0]
                 dense = training_pass == claims.DENSE_GRAD  # the dense layer's gradient: hatched, one entry
                 ax.bar(j + (i - (len(passes) - 1) / 2) * width, r[column], width, color=colours[r["op"]],
-                       label=f"{r['op']} (the dense layer's, at the structure's shape)" if dense
+                       label=f"{r['op']} (dense layer, same shape)" if dense
                        else f"{r['op']} ({training_pass})", hatch="//" if dense else None, edgecolor="black",
                        linewidth=0.4)
         ax.set(yscale="log", ylabel=label)
+        _log_span(ax, "y", rows[column])
         ax.set_xticks(np.arange(len(cases)), [f"{structure}\n{shape}" for structure, shape in cases],
                       fontsize="x-small")
-    axes[0, 0].set_title(f"the training step ({dtype}), per structure at its largest case\nbars left to right: "
-                         + ", ".join(passes), fontsize="x-small")
+    axes[0, 0].set_title(f"the training step ({dtype}): one bar per pass, per structure and shape", fontsize="small")
     _figure_legend(fig, axes)
     return fig
 
@@ -728,8 +738,8 @@ def _side_by_side(table: pd.DataFrame) -> pd.DataFrame:
     records = []
     for (structure, dtype, shape), case in table.groupby(["structure", "dtype", "shape"], sort=False):
         record = {"structure": structure, "dtype": dtype, "shape": shape}
-        grads = case[case["pass"] == claims.PARAM_GRAD]["parameters"]
-        record["parameters"] = "-" if grads.empty or pd.isna(grads.iloc[0]) else f"{int(grads.iloc[0]):,}"
+        own = case[case["pass"] != claims.DENSE_GRAD]["parameters"].dropna()  # the structure's own count
+        record["parameters"] = f"{int(own.iloc[0]):,}" if len(own) else "-"
         for training_pass in claims.PASS_ORDER:
             found = case[case["pass"] == training_pass]
             record[training_pass] = cell(found.iloc[0]) if len(found) else "-"

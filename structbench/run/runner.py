@@ -186,8 +186,8 @@ def _layers_in_every_form(cases: list[Case]) -> set:
 
 def _training_step_cases(cases: list[Case]) -> set:
     """(op, params) of the cases C7 compares (Op.backward_of, Op.training_pass): a backward
-    op's case whose shape its forward op also measures in the plan, and the dense layer's
-    gradient at the shape of a structured layer's gradient case (Op.compared_to's gradient)."""
+    op's case whose shape its forward op also measures in the plan, and a structured layer's
+    gradient case with the dense layer's gradient at its shape (Op.compared_to's gradient)."""
     from structbench.core.registry import PARAM_GRAD, default_registry
 
     registry = default_registry()
@@ -198,17 +198,19 @@ def _training_step_cases(cases: list[Case]) -> set:
             op = registry.op(case.op)
         except ValueError:
             continue
-        if not op.backward_of or (op.backward_of, case.params) not in measured:
+        if not op.backward_of:
             continue
-        wanted.add((case.op, case.params))
+        if (op.backward_of, case.params) in measured:
+            wanted.add((case.op, case.params))
         forward = registry.op(op.backward_of)
         if op.training_pass != PARAM_GRAD or forward.compared_to is None:
             continue
         dense = registry.op(forward.compared_to)
         shape = forward.dense_params(dict(case.params), dense)
         for grad in registry.backward_ops(dense.name):
-            if grad.training_pass == PARAM_GRAD:
-                wanted.add((grad.name, _ordered(grad.dims, shape)))
+            key = (grad.name, _ordered(grad.dims, shape))
+            if grad.training_pass == PARAM_GRAD and key in measured:  # the pair C7 compares
+                wanted |= {key, (case.op, case.params)}
     return wanted
 
 
