@@ -109,3 +109,11 @@ def test_training_step_cases_get_their_own_priority_tier():
     tiers = case_tiers(cases)
     assert tiers[1:4] == [tier] * 3 and tiers[7] == tier
     assert tier not in (tiers[0], tiers[4], tiers[5], tiers[6])
+
+
+def test_run_options_expand_groups_for_the_api_too():
+    from structbench.run.benchmark import RunOptions, _check_names
+
+    options = RunOptions(op=["dense:param-grad"], impl=["numpy"])
+    _check_names(default_registry(), options)
+    assert options.op == ["dense_grad_mv", "dense_grad_mm"]
