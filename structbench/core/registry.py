@@ -15,7 +15,11 @@ What a family *is* lives here as data, never in the harness as names: an ``Impl`
 ``role`` (ours, a vendor library, the dense product of a materialised matrix, another
 algorithm such as an FFT); an ``Op``'s ``claims`` (which of C1-C5 its rows take part in)
 and ``compared_to`` (the dense op, and ``dense_shape`` its shape, that its
-materialised-dense baselines run). Register with ``ours(...)`` / ``baseline(...)``.
+materialised-dense baselines run); for the training step, ``training_pass`` (forward,
+input-grad, param-grad, update), ``backward_of`` (the forward op) and ``parameters``
+(how many numbers the layer trains), with ``family`` filled in from the folder: `list`
+groups by them and ``Registry.select_ops`` turns ``--op toeplitz:backward`` into names.
+Register with ``ours(...)`` / ``baseline(...)``.
 """
 
 from __future__ import annotations
