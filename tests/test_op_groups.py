@@ -117,3 +117,14 @@ def test_run_options_expand_groups_for_the_api_too():
     options = RunOptions(op=["dense:param-grad"], impl=["numpy"])
     _check_names(default_registry(), options)
     assert options.op == ["dense_grad_mv", "dense_grad_mm"]
+
+
+def test_list_csv_has_the_family_and_pass(capsys):
+    import csv
+
+    from structbench.cli.main import main
+
+    assert main(["list", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    grad = next(r for r in rows if r["op"] == "csr_grad_mv")
+    assert (grad["family"], grad["pass"], grad["backward_of"]) == ("sparse", "param-grad", "csr_mv")

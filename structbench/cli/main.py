@@ -80,12 +80,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     registry = default_registry()
     backends = sorted({i.backend for i in registry.impls()})
     if args.format == "csv":
-        columns = ["op", "params", "summary", "impl", "kind", "source", "backend", "dtypes", "note"]
+        columns = ["op", "params", "family", "pass", "backward_of", "summary", "impl", "kind", "source", "backend",
+                   "dtypes", "note"]
         writer = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
         writer.writeheader()
         for op in registry.ops():
             for row in _impl_rows(registry, op):
-                writer.writerow({"op": op.name, "params": " ".join(op_params(op)), "summary": op.summary, **row})
+                writer.writerow({"op": op.name, "params": " ".join(op_params(op)), "family": op.family,
+                                 "pass": op.training_pass, "backward_of": op.backward_of or "",
+                                 "summary": op.summary, **row})
         return 0
     markdown = args.format == "md"
     for op in registry.ops():
