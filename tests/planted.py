@@ -100,6 +100,18 @@ def gpu_like_rows() -> list[dict]:
             rows.append(_gpu("local_mv", "csr-torch", dtype, speed=0.4, baseline=True, **layer))
             dense = _gpu("dense_mv", "x", dtype, speed=0.9, m=layer["c_out"] * layer["n"], n=layer["c_in"] * layer["n"])
             rows.append(_gpu("local_mv", "dense-torch", dtype, ms=dense["time_ms_p50"], baseline=True, **layer))
+    # The training step (C7): input and parameter gradients beside their forward rows.
+    for dtype in ("fp32", "fp16"):
+        big = {"m": 16384, "n": 16384}
+        rows.append(_gpu("dense_mv_t", "triton", dtype, speed=0.8, **big))
+        rows.append(_gpu("dense_grad_mv", "triton", dtype, speed=0.85, **big))
+        rows.append(_gpu("toeplitz_mv_t", "triton", dtype, ms=1e3 * 2 * 16384**2 / (0.5 * H100["peaks"]["fp32"] * 1e12)
+                         + 0.006, **big))
+        rows.append(_gpu("toeplitz_grad_mv", "triton", dtype, ms=1e3 * 2 * 16384**2 / (0.4 * H100["peaks"]["fp32"]
+                                                                                       * 1e12) + 0.006, **big))
+    lowrank = {"m": 16384, "n": 16384, "r": 16}
+    rows.append(_gpu("lowrank_mv_t", "triton", "fp16", speed=0.45, **lowrank))
+    rows.append(_gpu("lowrank_grad_mv", "triton", "fp16", speed=0.4, **lowrank))
     rows.append({**_gpu("dense_mv", "cupy", "bf16", m=7, n=7), "status": "error", "time_ms_p50": "",
                  "error": "RuntimeError: illegal memory access (at cupy_dense.py:80)"})
     for size in (8192, 16384):

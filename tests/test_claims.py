@@ -276,3 +276,93 @@ def test_c6_a_launch_bound_convolution_decides_the_order_only():
     assert result.verdict == REPRODUCED and any("decides the order only" in n for n in result.notes)
     rows[1] = {**rows[1], "launch_bound": True}  # the slower form at the floor: nothing to judge
     assert claim_c6(frame(rows)).verdict == NO_DATA
+
+
+# --- C7: the training step ----------------------------------------------------------------------
+BIG = {"m": 8192, "n": 8192}  # dense fp32: 256 MiB, memory-bound at the planted ceilings
+
+
+def _c7_input_rows(factor: float, **options):
+    """dense_mv at 40% of the bandwidth and dense_mv_t timed at ``factor`` x its byte ratio (so at most
+    90%: a row above the ceiling is impossible and decides nothing)."""
+    from structbench.core.dtypes import get_dtype
+    from structbench.core.registry import default_registry
+
+    registry, fp32 = default_registry(), get_dtype("fp32")
+    forward = row("dense_mv", "triton", "fp32", speed=0.4, **options, **BIG)
+    ratio = registry.op("dense_mv_t").min_bytes(BIG, fp32) / registry.op("dense_mv").min_bytes(BIG, fp32)
+    return [forward, row("dense_mv_t", "triton", "fp32", ms=forward["time_ms_p50"] * ratio * factor, **options, **BIG)]
+
+
+@pytest.mark.parametrize("factor, expected", [(1.9, REPRODUCED), (2.1, NOT_REPRODUCED), (0.55, REPRODUCED),
+                                              (0.45, NOT_REPRODUCED)])
+def test_c7_input_gradient_runs_at_the_forward_bandwidth_within_the_factor(factor, expected):
+    from structbench.analysis.claims import claim_c7
+
+    result = claim_c7(frame(_c7_input_rows(factor)))
+    assert result.verdict == expected
+    item = result.table.iloc[0]
+    assert (item["structure"], item["part"], item["judged"]) == ("dense_mv", "input gradient", 1)
+    assert item["worst"] == pytest.approx(factor)
+    assert set(result.rows["op"]) == {"dense_mv", "dense_mv_t"}
+
+
+def test_c7_cache_resident_or_compute_bound_input_gradients_are_not_judged():
+    from structbench.analysis.claims import claim_c7
+
+    cached = claim_c7(frame(_c7_input_rows(3.0, llc=2**30)))  # 256 MiB under a 1 GiB cache
+    assert cached.verdict == NO_DATA
+    # The direct Toeplitz product: 2mn flops on m+n numbers, compute-bound at these ceilings.
+    toeplitz = [row("toeplitz_mv", "triton", "fp32", ms=1.0, **BIG), row("toeplitz_mv_t", "triton", "fp32", ms=9.0, **BIG)]
+    assert claim_c7(frame(toeplitz)).verdict == NO_DATA
+
+
+def test_c7_a_noisy_deciding_row_is_not_enough_data():
+    from structbench.analysis.claims import claim_c7
+
+    rows = _c7_input_rows(1.0)
+    rows[1] = {**rows[1], "noisy": True}
+    result = claim_c7(frame(rows))
+    assert result.verdict == NO_DATA
+    assert any("noisy" in note for note in result.notes)
+
+
+def _c7_grad_rows(time_ratio: float, peak: float = 100.0):
+    dense = row("dense_grad_mv", "triton", "fp32", speed=0.8, peak=peak, **BIG)
+    return [dense, row("toeplitz_grad_mv", "triton", "fp32", ms=dense["time_ms_p50"] * time_ratio, peak=peak, **BIG)]
+
+
+@pytest.mark.parametrize("time_ratio, expected", [(0.45, REPRODUCED), (0.55, NOT_REPRODUCED)])
+def test_c7_structured_parameter_gradient_is_well_below_the_dense_gradient(time_ratio, expected):
+    from structbench.analysis.claims import claim_c7
+
+    result = claim_c7(frame(_c7_grad_rows(time_ratio)))
+    assert result.verdict == expected
+    item = result.table.iloc[0]
+    assert (item["structure"], item["part"], item["worst"]) == ("toeplitz_mv", "parameter gradient",
+                                                                pytest.approx(time_ratio))
+
+
+@pytest.mark.parametrize("peak, expected", [(2.6, NOT_REPRODUCED), (1.6, NO_DATA)])
+def test_c7_parameter_gradient_judged_only_when_predicted_under_the_light_threshold(peak, expected):
+    # The Toeplitz gradient's 2mn flops at `peak` TFLOP/s against the dense gradient's 4mn bytes at
+    # 1000 GB/s: predicted 1 / (2 peak) = 0.19 (judged, and 0.6x fails) or 0.31 (not judged).
+    from structbench.analysis.claims import claim_c7
+
+    assert claim_c7(frame(_c7_grad_rows(0.6, peak=peak))).verdict == expected
+
+
+def test_training_step_table_has_each_pass_with_its_parameters():
+    from structbench.analysis.claims import DENSE_GRAD, training_step
+
+    rows = [row("toeplitz_mv", "triton", "fp32", ms=1.0, **BIG), row("toeplitz_mv_t", "triton", "fp32", ms=1.1, **BIG),
+            row("toeplitz_mv_t", "dense-torch", "fp32", ms=0.01, baseline=True, **BIG),  # another matrix: left out
+            *_c7_grad_rows(0.1)]
+    table = training_step(frame(rows))
+    toeplitz = table[table["structure"] == "toeplitz_mv"].set_index("pass")
+    assert list(toeplitz.index) == ["forward", "input-grad", "param-grad", DENSE_GRAD]
+    assert toeplitz.loc["input-grad", "impl"] == "triton"
+    assert toeplitz.loc["param-grad", "parameters"] == 8192 + 8192 - 1
+    assert toeplitz.loc[DENSE_GRAD, "parameters"] == 8192 * 8192
+    assert toeplitz.loc[DENSE_GRAD, "op"] == "dense_grad_mv"
+    assert (toeplitz["pct_of_ceiling"] > 0).all()

@@ -133,7 +133,7 @@ def test_structure_section_finds_the_csr_crossover(tmp_path):
 
 
 FIGURES = ("c1_time_vs_mn", "c2_roofline_1", "c3_time_vs_bound", "c3_csr_density", "c4_precision", "c5_batching",
-           "c6_three_matrices")
+           "c6_three_matrices", "c7_training_step")
 
 
 def test_planted_gpu_run_draws_every_figure_with_a_banner(tmp_path):
@@ -147,6 +147,10 @@ def test_planted_gpu_run_draws_every_figure_with_a_banner(tmp_path):
     assert "2 skipped, 1 error" in banner and "2x torch has no int8 gemv" in banner
     verdicts = _verdicts(build_report(load_rows(path), path))
     assert verdicts["C1"] == verdicts["C2"] == verdicts["C4"] == verdicts["C5"] == verdicts["C6"] == REPRODUCED
+    assert verdicts["C7"] == REPRODUCED
+    training = markdown.split("## C7")[1].split("\n## ")[0]
+    assert "| toeplitz_mv | fp32 | m=16384 n=16384 | 32,767 |" in training  # m+n-1 parameters
+    assert "param-grad (dense)" in training and "lowrank_mv | fp16 | parameter gradient" in training
     assert "fft-torch" in markdown.split("## C2")[1].split("## C3")[0]  # left off the roofline, said so
     assert "overhead (%)" in markdown and "dense mv (ms)" in markdown  # LoRA table, units in headers
 

@@ -1,4 +1,4 @@
-"""The claims C1-C6 as pure functions: results rows -> a Verdict (the verdict, the rows
+"""The claims C1-C7 as pure functions: results rows -> a Verdict (the verdict, the rows
 that decided it, the rule's text).
 
 Every claim is judged item by item (a series, a dtype, an op) and the items combine the
@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from structbench.core.registry import MATERIALISED_CSR, MATERIALISED_DENSE
+from structbench.core.registry import FORWARD, INPUT_GRAD, MATERIALISED_CSR, MATERIALISED_DENSE, OTHER_ALGORITHM, \
+    OURS, PARAM_GRAD, PARAM_UPDATE
 
 REPRODUCED, NOT_REPRODUCED, NO_DATA = "reproduced", "not reproduced", "not enough data"
 DTYPE_ORDER = ("fp32", "fp16", "bf16", "int8")
@@ -714,7 +715,171 @@ def claim_c6(frame: pd.DataFrame) -> Verdict:
                    decided, notes)
 
 
-CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5, "C6": claim_c6}
+# --- C7: the training step -------------------------------------------------------------
+# Input gradient: at a memory-bound case, (t_input-grad / t_forward) / (bytes ratio) must lie
+# in [1 / C7_FACTOR, C7_FACTOR]: the transposed product runs at the forward's bandwidth.
+C7_FACTOR = 2.0
+# Parameter gradient: a structured case whose roofline-predicted time is under C7_LIGHT x the
+# dense gradient's at the same shape is judged; it must take at most C7_GRAD_MAX x its time.
+C7_LIGHT, C7_GRAD_MAX = 0.25, 0.5
+C7_RULE = (f"per structure (a forward op with backward ops: Op.backward_of, Op.training_pass), dtype and shape, the "
+           f"best row of each pass (ours when measured, else the baselines; never a materialised-dense/CSR or "
+           f"other-algorithm baseline). Input gradient: where the forward and input-gradient rows are both in the "
+           f"memory regime and memory-bound (flops/min_bytes below the ridge; every case without ceilings), "
+           f"reproduced when (t_input-grad / t_forward) / (bytes_input-grad / bytes_forward) is in "
+           f"[{1 / C7_FACTOR:g}, {C7_FACTOR:g}]: it runs at the forward product's bandwidth. Parameter gradient "
+           f"of a structured layer (bytes in proportion to its Op.parameters, not m·n): where its roofline-"
+           f"predicted time is under {C7_LIGHT:g}x the dense gradient's at the same shape (the byte ratio without "
+           f"ceilings) and the dense gradient is in the memory regime, reproduced when its time is at most "
+           f"{C7_GRAD_MAX:g}x the dense gradient's. A noisy or launch-bound deciding row decides nothing.")
+DENSE_GRAD = f"{PARAM_GRAD} (dense)"  # the pass label of the dense layer's gradient at a structured case's shape
+PASS_ORDER = (FORWARD, INPUT_GRAD, PARAM_GRAD, DENSE_GRAD, PARAM_UPDATE)
+
+
+def _shape_key(shape: dict) -> str:
+    return " ".join(f"{k}={shape[k]:g}" if isinstance(shape[k], float) else f"{k}={shape[k]}" for k in shape)
+
+
+def _best_per_case(rows: pd.DataFrame) -> dict:
+    """(op, device, dtype, shape) -> the best row: ours when the case has one, else the
+    baselines; materialised and other-algorithm baselines are another matrix or algorithm."""
+    rows = rows[~rows["role"].isin((MATERIALISED_DENSE, MATERIALISED_CSR, OTHER_ALGORITHM))]
+    best: dict = {}
+    for _, r in rows.sort_values("time_ms_p50").iterrows():
+        key = (r["op"], r["device_name"], r["dtype"], _shape_key(row_shape(r)))
+        if key not in best or (best[key]["role"] != OURS and r["role"] == OURS):
+            best[key] = r
+    return best
+
+
+def _pass_record(structure, training_pass, r, parameters, shape: str | None = None) -> dict:
+    gbps, tflops = r.get("ceiling_gbps"), r.get("ceiling_tflops")
+    flops = algorithm_flops(r)
+    known = pd.notna(gbps) and pd.notna(tflops) and gbps > 0 and tflops > 0
+    bound = ("compute" if flops / r["min_bytes"] >= tflops * 1e12 / (gbps * 1e9) else "memory") if known \
+        and r["min_bytes"] > 0 else "memory (no ceilings)"
+    pct = 100 * r["min_bytes"] / (r["time_ms_p50"] * 1e6) / gbps if pd.notna(gbps) and gbps > 0 else np.nan
+    return {"structure": structure, "device_name": r["device_name"], "dtype": r["dtype"],
+            "shape": shape or _shape_key(row_shape(r)), "pass": training_pass, "op": r["op"], "impl": r["impl"],
+            "m": r.get("m"), "n": r.get("n"), "k": r.get("k"), "params": r.get("params", ""),
+            "parameters": parameters, "min_bytes": float(r["min_bytes"]), "flops": flops,
+            "time_ms_p50": float(r["time_ms_p50"]), "pct_of_ceiling": pct, "bound": bound,
+            "regime": r.get("regime", "memory"), "flagged": bool(r["noisy"] or r["launch_bound"]),
+            "ceiling_gbps": gbps, "ceiling_tflops": tflops, "row_id": r["row_id"]}
+
+
+def training_step(rows: pd.DataFrame) -> pd.DataFrame:
+    """The training step side by side, one row per structure (a forward op that has backward
+    ops), device, dtype, shape and pass (forward, input-grad, param-grad, update, and for a
+    structured layer the dense layer's gradient at its shape, DENSE_GRAD): the best row's
+    impl, bytes, time, % of the bandwidth ceiling on those bytes, its bound and regime, and
+    the layer's parameter count (Op.parameters)."""
+    from structbench.core.registry import default_registry
+
+    registry = default_registry()
+    if rows.empty:
+        return pd.DataFrame()
+    best = _best_per_case(rows)
+    records = []
+    for (op_name, device, dtype, shape_text), r in best.items():
+        try:
+            op = registry.op(op_name)
+        except ValueError:
+            continue
+        forward = registry.forward_op(op)
+        if not registry.backward_ops(forward.name):
+            continue
+        shape = row_shape(r)
+        count = op.parameters(shape) if op.parameters else np.nan
+        records.append(_pass_record(forward.name, op.training_pass, r, count))
+        if op.training_pass != PARAM_GRAD or forward.compared_to is None:
+            continue
+        dense_forward = registry.op(forward.compared_to)
+        dense_grad = [g for g in registry.backward_ops(dense_forward.name) if g.training_pass == PARAM_GRAD]
+        if not dense_grad:
+            continue
+        dense_shape = forward.dense_params(shape, dense_forward)
+        match = best.get((dense_grad[0].name, device, dtype, _shape_key(dense_shape)))
+        if match is not None:
+            records.append(_pass_record(forward.name, DENSE_GRAD, match, dense_grad[0].parameters(dense_shape),
+                                        shape=shape_text))
+    table = pd.DataFrame(records)
+    if table.empty:
+        return table
+    # Only the cases with a backward row: a forward row alone is C1-C3's.
+    case = ["structure", "device_name", "dtype", "shape"]
+    table = table[table.groupby(case, sort=False)["pass"].transform(lambda p: (p != FORWARD).any())]
+    if table.empty:
+        return table.reset_index(drop=True)
+    table["pass_rank"] = table["pass"].map(PASS_ORDER.index)
+    return table.sort_values(["structure", "dtype", "shape", "pass_rank"]).drop(columns="pass_rank") \
+        .reset_index(drop=True)
+
+
+def _roofline_of(r) -> float:
+    return roofline_ms(r["flops"], r["min_bytes"], r["ceiling_gbps"], r["ceiling_tflops"])
+
+
+def claim_c7(frame: pd.DataFrame) -> Verdict:
+    """The backward pass moves about what the forward moves: see C7_RULE."""
+    table = training_step(_ok(frame))
+    if table.empty:
+        return _verdict([], C7_RULE, [], ["Backward ops (Op.backward_of) with their forward op: not measured in "
+                                          "this run."])
+    items, notes, deciding = [], [], []
+    for (structure, device, dtype), group in table.groupby(["structure", "device_name", "dtype"], sort=False):
+        checks = {"input gradient": [], "parameter gradient": []}
+        flagged = {"input gradient": [], "parameter gradient": []}
+        for shape, case in group.groupby("shape", sort=False):
+            by_pass = {p: r for p, r in zip(case["pass"], (row for _, row in case.iterrows()))}
+            fwd, grad_in = by_pass.get(FORWARD), by_pass.get(INPUT_GRAD)
+            if fwd is not None and grad_in is not None and all(
+                    r["regime"] != "cache" and r["bound"] != "compute" for r in (fwd, grad_in)):
+                if fwd["flagged"] or grad_in["flagged"]:
+                    flagged["input gradient"].append(shape)
+                else:
+                    ratio = (grad_in["time_ms_p50"] / fwd["time_ms_p50"]) / (grad_in["min_bytes"] / fwd["min_bytes"])
+                    checks["input gradient"].append(ratio)
+                    deciding += [fwd["row_id"], grad_in["row_id"]]
+            grad, dense = by_pass.get(PARAM_GRAD), by_pass.get(DENSE_GRAD)
+            if grad is not None and dense is not None and dense["regime"] != "cache":
+                slow = _roofline_of(dense)
+                predicted = _roofline_of(grad) / slow if slow > 0 else grad["min_bytes"] / dense["min_bytes"]
+                if predicted < C7_LIGHT:
+                    if grad["flagged"] or dense["flagged"]:
+                        flagged["parameter gradient"].append(shape)
+                    else:
+                        checks["parameter gradient"].append(grad["time_ms_p50"] / dense["time_ms_p50"])
+                        deciding += [grad["row_id"], dense["row_id"]]
+        for part, values in checks.items():
+            if flagged[part]:
+                notes.append(f"C7 {structure} {dtype} {part}: {len(flagged[part])} case(s) left out, a deciding row "
+                             f"is noisy or launch-bound ({'; '.join(flagged[part])})")
+            if not values:
+                if flagged[part]:
+                    items.append({"structure": structure, "dtype": dtype, "part": part, "judged": 0,
+                                  "verdict": NO_DATA})
+                continue
+            if part == "input gradient":
+                passed = [1 / C7_FACTOR <= v <= C7_FACTOR for v in values]
+                worst = max(values, key=lambda v: max(v, 1 / v))
+                measure = "time ratio / byte ratio (worst)"
+            else:
+                passed = [v <= C7_GRAD_MAX for v in values]
+                worst, measure = max(values), "time / dense gradient's (worst)"
+            items.append({"structure": structure, "dtype": dtype, "part": part, "judged": len(values),
+                          "passed": int(sum(passed)), "measure": measure, "worst": worst,
+                          "verdict": REPRODUCED if all(passed) else NOT_REPRODUCED})
+    if not items:
+        notes.append("C7: no case is memory-bound in the memory regime (input gradient) or predicted under "
+                     f"{C7_LIGHT:g}x the dense gradient's time with it in the memory regime (parameter gradient).")
+    decided = table[table["row_id"].isin(deciding)].drop_duplicates("row_id")
+    return Verdict(combine(i["verdict"] for i in items) if items else NO_DATA, C7_RULE, pd.DataFrame(items),
+                   decided, notes)
+
+
+CLAIMS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5, "C6": claim_c6,
+          "C7": claim_c7}
 
 
 def reason_group(text: str) -> str:

@@ -50,6 +50,26 @@ def _impl_rows(registry, op) -> list[dict]:
              "note": i.note} for i in registry.impls(op.name)]
 
 
+OP_HELP = ("only these ops (comma list, repeatable): names, a glob ('toeplitz_*'), or WHO:GROUP, WHO a family "
+           "(dense, sparse, toeplitz, lowrank, ...) or a forward op, GROUP forward, backward, input-grad, param-grad, "
+           "update or all: --op toeplitz:backward is every transposed product and parameter gradient of the "
+           "Toeplitz family, --op lora_mv:backward those of one forward op (`structbench list` shows the groups)")
+
+
+def _op_groups(registry) -> list[dict]:
+    """Per family and pass: its ops, and the --op group that picks them (`list`'s last table)."""
+    rows = []
+    for family in registry.families():
+        ops = [op for op in registry.ops() if op.family == family]
+        for training_pass in dict.fromkeys(op.training_pass for op in ops):
+            rows.append({"--op": f"{family}:{training_pass}", "ops": " ".join(
+                op.name + (f" (of {op.backward_of})" if op.backward_of else "")
+                for op in ops if op.training_pass == training_pass)})
+        if any(op.backward_of for op in ops):
+            rows.append({"--op": f"{family}:backward", "ops": "the input-grad, param-grad and update ops above"})
+    return rows
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     import csv
     import textwrap
@@ -60,12 +80,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     registry = default_registry()
     backends = sorted({i.backend for i in registry.impls()})
     if args.format == "csv":
-        columns = ["op", "params", "summary", "impl", "kind", "source", "backend", "dtypes", "note"]
+        columns = ["op", "params", "family", "pass", "backward_of", "summary", "impl", "kind", "source", "backend",
+                   "dtypes", "note"]
         writer = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
         writer.writeheader()
         for op in registry.ops():
             for row in _impl_rows(registry, op):
-                writer.writerow({"op": op.name, "params": " ".join(op_params(op)), "summary": op.summary, **row})
+                writer.writerow({"op": op.name, "params": " ".join(op_params(op)), "family": op.family,
+                                 "pass": op.training_pass, "backward_of": op.backward_of or "",
+                                 "summary": op.summary, **row})
         return 0
     markdown = args.format == "md"
     for op in registry.ops():
@@ -76,6 +99,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("## backends here\n\n" + _md_table(status) if markdown else "backends here:\n" + _text_table(status))
     profiles = [{"profile": p.name, "summary": p.summary} for p in PROFILES.values()]
     print("\n## profiles\n\n" + _md_table(profiles) if markdown else "\nprofiles:\n" + _text_table(profiles))
+    groups = _op_groups(registry)
+    heading = "op groups (--op FAMILY:GROUP; also FORWARD_OP:GROUP and globs)"
+    print(f"\n## {heading}\n\n" + _md_table(groups) if markdown else f"\n{heading}:\n" + _text_table(groups))
     return 0
 
 
@@ -234,6 +260,7 @@ RUN_EXAMPLES = """examples:
   structbench run --op dense_mv --shape m=4096,n=11008 --dtype fp16 --impl triton,torch
   structbench run --op lowrank_mv --shape m=2048,n=2048,r=16 --shape m=4096,n=4096,r=64
   structbench run --op csr_mv --shape m=4096,n=4096,density=0.01,dist=powerlaw --impl scipy
+  structbench run --op toeplitz:backward --dtype fp32   # a family's transposed products and gradients
   structbench run --op dense_mv --impl numpy,torch-cpu --dtype fp32 --out results/mine.csv --resume
 
 Ctrl-C (or SIGTERM) stops at once with exit 130 (143), keeping every finished row;
@@ -296,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "Cases of a profile (or ad-hoc --shape cases), each verified against the float64 reference,\n"
                   "then timed; one CSV row per case, written as it is measured.", RUN_EXAMPLES, _choices_text)
     run.add_argument("--op", action="extend", type=comma_list, metavar="OP[,OP]",
-                     help="only these ops (comma list, repeatable)")
+                     help=OP_HELP)
     run.add_argument("--impl", action="extend", type=comma_list, metavar="IMPL[,IMPL]",
                      help="only these implementations (comma list, repeatable)")
     run.add_argument("--dtype", action="extend", type=comma_list, metavar="DTYPE[,DTYPE]",
@@ -344,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "  structbench check --suite mine.py --op dense_mv --impl mine --shape m=4096,n=11008",
                        _choices_text)
     checking.add_argument("--op", action="extend", type=comma_list, metavar="OP[,OP]",
-                          help="only these ops (comma list, repeatable)")
+                          help=OP_HELP)
     checking.add_argument("--impl", action="extend", type=comma_list, metavar="IMPL[,IMPL]",
                           help="only these implementations (comma list, repeatable)")
     checking.add_argument("--dtype", action="extend", type=comma_list, metavar="DTYPE[,DTYPE]",
@@ -386,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     merging.add_argument("--keep-duplicates", action="store_true", help="keep a case measured twice on one device")
     merging.set_defaults(func=cmd_merge)
 
-    report = command("report", "claims C1-C5 with figures and verdicts, from one results CSV",
+    report = command("report", "claims C1-C7 with figures and verdicts, from one results CSV",
                      "Writes report.md, report.html and a PNG + SVG per figure, from the CSV only.",
                      "examples:\n  structbench report\n  structbench report results/X.csv --out /tmp/report\n"
                      "  structbench report results/h100.csv results/h200.csv --out /tmp/h100-vs-h200")
@@ -421,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "prepare", None):  # before a suite is imported (check: the Triton interpreter)
             args.prepare()
         with suites.using(getattr(args, "suite", None)):  # exported: workers load the same suites
+            if getattr(args, "op", None) and args.command in ("run", "check"):  # groups and globs -> op names
+                from structbench.core.registry import default_registry
+
+                args.op = default_registry().select_ops(args.op)
             return args.func(args)
     except ValueError as exc:  # bad --op/--dtype/--out and the like
         print(f"structbench: {exc}", file=sys.stderr)

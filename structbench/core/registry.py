@@ -15,11 +15,16 @@ What a family *is* lives here as data, never in the harness as names: an ``Impl`
 ``role`` (ours, a vendor library, the dense product of a materialised matrix, another
 algorithm such as an FFT); an ``Op``'s ``claims`` (which of C1-C5 its rows take part in)
 and ``compared_to`` (the dense op, and ``dense_shape`` its shape, that its
-materialised-dense baselines run). Register with ``ours(...)`` / ``baseline(...)``.
+materialised-dense baselines run); for the training step, ``training_pass`` (forward,
+input-grad, param-grad, update), ``backward_of`` (the forward op) and ``parameters``
+(how many numbers the layer trains), with ``family`` filled in from the folder: `list`
+groups by them and ``Registry.select_ops`` turns ``--op toeplitz:backward`` into names.
+Register with ``ours(...)`` / ``baseline(...)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import pkgutil
@@ -44,6 +49,13 @@ ROLES = (OURS, VENDOR, MATERIALISED_DENSE, OTHER_ALGORITHM, MATERIALISED_CSR, US
 # Impl.source of our own registrations; a user suite's impls carry the suite's name instead.
 BUILTIN_SOURCES = ("ours", "baseline")
 CLAIMS = ("C1", "C2", "C3", "C4", "C5")
+# Which pass of a training step an op is (Op.training_pass): the forward product, the input
+# gradient (A^T y), the parameter gradient, or a fused parameter update (W -= lr grad).
+FORWARD, INPUT_GRAD, PARAM_GRAD, PARAM_UPDATE = "forward", "input-grad", "param-grad", "update"
+PASSES = (FORWARD, INPUT_GRAD, PARAM_GRAD, PARAM_UPDATE)
+# --op's groups: FAMILY:GROUP or FORWARD_OP:GROUP picks these passes (Registry.select_ops).
+OP_GROUPS = {"all": PASSES, "forward": (FORWARD,), "backward": (INPUT_GRAD, PARAM_GRAD, PARAM_UPDATE),
+             INPUT_GRAD: (INPUT_GRAD,), PARAM_GRAD: (PARAM_GRAD,), PARAM_UPDATE: (PARAM_UPDATE,)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +104,17 @@ class Op:
     layer_form: str = ""
     matrix_bytes: Callable[[Params, DType, str], int] | None = field(default=None, compare=False)
     matrix_numbers: Callable[[Params, str], int] | None = field(default=None, compare=False)
+    # The training step (issue 22): which pass this op is (PASSES), the forward op whose
+    # backward it belongs to (None for a forward op), and params -> how many numbers the
+    # layer trains (its parameters: m n dense, nnz CSR, (m + n) r low-rank and LoRA, m + n - 1
+    # Toeplitz), what a structured parameter gradient's bytes are in proportion to. C7
+    # (analysis.claims.training_step) reads these, never names.
+    training_pass: str = FORWARD
+    backward_of: str | None = None
+    parameters: Callable[[Params], int] | None = field(default=None, compare=False)
+    # The folder of structbench/ops that registered it (Registry fills it in; a user
+    # suite's ops: the suite's name, else ""): `list` groups by it, --op FAMILY:GROUP picks by it.
+    family: str = ""
 
     def dense_params(self, params: Params, dense: Op) -> dict:
         """This case's shape as the params of the dense op it is compared against."""
@@ -209,6 +232,7 @@ class Registry:
     def __init__(self) -> None:
         self._ops: dict[str, Op] = {}
         self._impls: dict[tuple[str, str], Impl] = {}
+        self.current_family = ""  # the family registering now (Op.family of the ops it adds)
 
     def add_op(self, op: Op) -> Op:
         if op.name in self._ops:
@@ -216,8 +240,68 @@ class Registry:
         unknown = set(op.claims) - set(CLAIMS)
         if unknown:
             raise ValueError(f"op {op.name}: unknown claims {sorted(unknown)}; known: {', '.join(CLAIMS)}")
+        if op.training_pass not in PASSES:
+            raise ValueError(f"op {op.name}: training_pass {op.training_pass!r} is not one of {', '.join(PASSES)}")
+        if (op.backward_of is None) != (op.training_pass == FORWARD):
+            raise ValueError(f"op {op.name}: a backward op names its forward op (backward_of), a forward op none")
+        if op.backward_of is not None and op.backward_of not in self._ops:
+            raise ValueError(f"op {op.name}: backward_of {op.backward_of!r} is not registered (register it first)")
+        if not op.family and self.current_family:
+            op = dataclasses.replace(op, family=self.current_family)
         self._ops[op.name] = op
         return op
+
+    def families(self) -> list[str]:
+        return list(dict.fromkeys(op.family for op in self._ops.values() if op.family))
+
+    def forward_op(self, op: Op) -> Op:
+        """The forward op a backward op belongs to (the op itself when it is a forward op)."""
+        return self._ops[op.backward_of] if op.backward_of else op
+
+    def backward_ops(self, forward: str) -> list[Op]:
+        """The backward-pass ops (input gradient, parameter gradient, update) of a forward op."""
+        return [op for op in self._ops.values() if op.backward_of == forward]
+
+    def select_ops(self, selectors) -> list[str]:
+        """--op's values as op names, in order, each once: an op's name; a glob over the names
+        ('toeplitz_*'); or WHO:GROUP, WHO a family (a folder of structbench/ops: dense,
+        sparse, toeplitz, lowrank, ...) or a forward op (lora_mv), GROUP one of OP_GROUPS
+        (forward, backward, input-grad, param-grad, update, all): 'toeplitz:backward' is every
+        transposed product and gradient of the Toeplitz family, 'lora_mv:backward' those of
+        lora_mv. A selector that picks nothing is a ValueError naming what is known."""
+        import fnmatch
+
+        chosen: list[str] = []
+        for text in selectors:
+            if text in self._ops:
+                chosen.append(text)
+            elif ":" in text:
+                chosen += self._group(text)
+            elif any(c in text for c in "*?["):
+                found = [name for name in self._ops if fnmatch.fnmatchcase(name, text)]
+                if not found:
+                    raise ValueError(f"--op {text!r} matches no op; known: {', '.join(self._ops)}")
+                chosen += found
+            else:
+                raise ValueError(f"unknown op {text!r}; known: {', '.join(self._ops)} (or FAMILY:GROUP, "
+                                 f"a glob: see `structbench list`)")
+        return list(dict.fromkeys(chosen))
+
+    def _group(self, text: str) -> list[str]:
+        who, _, group = text.partition(":")
+        families = self.families()
+        if group not in OP_GROUPS:
+            raise ValueError(f"--op {text!r}: unknown group {group!r}; groups: {', '.join(OP_GROUPS)}")
+        if who in families:
+            members = [op for op in self._ops.values() if op.family == who]
+        elif who in self._ops and self._ops[who].training_pass == FORWARD:
+            members = [self._ops[who], *self.backward_ops(who)]
+        else:
+            raise ValueError(f"--op {text!r}: {who!r} is neither a family ({', '.join(families)}) nor a forward op")
+        found = [op.name for op in members if op.training_pass in OP_GROUPS[group]]
+        if not found:
+            raise ValueError(f"--op {text!r}: {who} has no {group} op")
+        return found
 
     def add_impl(self, impl: Impl) -> Impl:
         if impl.op not in self._ops:
@@ -280,6 +364,8 @@ def _registry(suite_specs: tuple[str, ...]) -> Registry:
     families = sorted(m.name for m in pkgutil.iter_modules(structbench.ops.__path__)
                       if m.ispkg and not m.name.startswith("_"))
     for family in families:
+        reg.current_family = family
         importlib.import_module(f"structbench.ops.{family}").register(reg)
+    reg.current_family = ""
     suites.load_into(reg, suite_specs)
     return reg

@@ -143,6 +143,8 @@ def _check_names(registry, args: RunOptions) -> None:
     """Unknown --op / --impl / --dtype values: named, with the known ones listed."""
     from structbench.core.dtypes import get_dtype
 
+    if args.op:  # groups and globs (toeplitz:backward, 'csr_*') as op names: the API takes them too
+        args.op = registry.select_ops(args.op)
     known_ops = [op.name for op in registry.ops()]
     for name in args.op or ():
         if name not in known_ops:

@@ -138,6 +138,8 @@ PRIORITY_TIERS = (
     "C5: the dense_mm batch ladder (square A, growing batch)",
     "C3: structured matvecs at dense matvec shapes, with their materialised-dense baselines",
     "C6: one layer, three matrices: layers measured as convolution and locally-connected (with their dense form)",
+    "C7: the training step: backward ops (input and parameter gradients) at a shape their forward op measures, "
+    "and the dense gradient at a structured gradient's shape",
     "ours vs vendor: the largest shape of every other op",
     "the rest",
 )
@@ -182,11 +184,42 @@ def _layers_in_every_form(cases: list[Case]) -> set:
     return {params for params, seen in forms.items() if len(seen) > 1}
 
 
+def _training_step_cases(cases: list[Case]) -> set:
+    """(op, params) of the cases C7 compares (Op.backward_of, Op.training_pass): a backward
+    op's case whose shape its forward op also measures in the plan, and a structured layer's
+    gradient case with the dense layer's gradient at its shape (Op.compared_to's gradient)."""
+    from structbench.core.registry import PARAM_GRAD, default_registry
+
+    registry = default_registry()
+    measured = {(c.op, c.params) for c in cases}
+    wanted: set = set()
+    for case in cases:
+        try:
+            op = registry.op(case.op)
+        except ValueError:
+            continue
+        if not op.backward_of:
+            continue
+        if (op.backward_of, case.params) in measured:
+            wanted.add((case.op, case.params))
+        forward = registry.op(op.backward_of)
+        if op.training_pass != PARAM_GRAD or forward.compared_to is None:
+            continue
+        dense = registry.op(forward.compared_to)
+        shape = forward.dense_params(dict(case.params), dense)
+        for grad in registry.backward_ops(dense.name):
+            key = (grad.name, _ordered(grad.dims, shape))
+            if grad.training_pass == PARAM_GRAD and key in measured:  # the pair C7 compares
+                wanted |= {key, (case.op, case.params)}
+    return wanted
+
+
 def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: dict[str, int],
                   ops: tuple[set[str], set[str], set[str]] | None = None,
-                  compared_layers: frozenset = frozenset()) -> int:
+                  compared_layers: frozenset = frozenset(), training_step: frozenset = frozenset()) -> int:
     """Index into PRIORITY_TIERS of a case, given the plan's dense matvec (m, n) shapes, the
-    largest size of each op, ``tier_ops()`` and the layer parameters measured in several forms."""
+    largest size of each op, ``tier_ops()``, the layer parameters measured in several forms
+    and the (op, params) the training step compares (``_training_step_cases``)."""
     matvec, batched, compared = ops or tier_ops()
     shape = case.shape
     if case.op in matvec and shape["m"] == shape["n"]:
@@ -197,9 +230,11 @@ def priority_tier(case: Case, dense_mv_shapes: set[tuple[int, int]], largest: di
         return 2
     if case.params in compared_layers:
         return 3
-    if _size(case) == largest[case.op]:
+    if (case.op, case.params) in training_step:
         return 4
-    return 5
+    if _size(case) == largest[case.op]:
+        return 5
+    return 6
 
 
 def case_tiers(cases: list[Case]) -> list[int]:
@@ -210,7 +245,8 @@ def case_tiers(cases: list[Case]) -> list[int]:
     for case in cases:
         largest[case.op] = max(largest.get(case.op, 0), _size(case))
     compared_layers = frozenset(_layers_in_every_form(cases))
-    return [priority_tier(c, dense_mv_shapes, largest, ops, compared_layers) for c in cases]
+    training_step = frozenset(_training_step_cases(cases))
+    return [priority_tier(c, dense_mv_shapes, largest, ops, compared_layers, training_step) for c in cases]
 
 
 def prioritize(cases: list[Case]) -> list[Case]:

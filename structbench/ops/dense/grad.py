@@ -17,7 +17,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType
 from structbench.core.inputs import random_array
-from structbench.core.registry import Op, Params, Registry, baseline, ours
+from structbench.core.registry import PARAM_GRAD, PARAM_UPDATE, Op, Params, Registry, baseline, ours
 from structbench.ops.dense import grad_reference as ref
 
 FLOAT = ("fp32", "fp16", "bf16")
@@ -83,6 +83,7 @@ MM_SHAPES = ({"m": 1, "n": 1, "k": 1}, {"m": 7, "n": 3, "k": 33}, {"m": 45, "n":
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_grad_mv",
+        training_pass=PARAM_GRAD, backward_of="dense_mv", parameters=lambda p: p["m"] * p["n"],
         colour="#5254a3",
         summary="dL/dW = delta x^T (m x n outer product) for y = W x; stored in the input dtype, int8 declined",
         dims=("m", "n"), input_names=("x", "delta"), make_inputs=grad_mv_inputs, reference=ref.dense_grad_mv,
@@ -91,6 +92,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="dense_grad_mm",
+        training_pass=PARAM_GRAD, backward_of="dense_mm", parameters=lambda p: p["m"] * p["k"],
         colour="#6b6ecf",
         summary="dL/dW = Delta X^T (m x k) for Y = W X, X k x n, reduced over the batch n; int8 declined",
         dims=("m", "n", "k"), input_names=("x", "delta"), make_inputs=grad_mm_inputs, reference=ref.dense_grad_mm,
@@ -99,6 +101,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="dense_sgd_mv",
+        training_pass=PARAM_UPDATE, backward_of="dense_mv", parameters=lambda p: p["m"] * p["n"],
         colour="#9c9ede",
         summary=f"fused SGD step W - lr delta x^T as a new W (out may be W: in place); lr = {SGD_LR} unless given",
         dims=("m", "n"), input_names=("w", "x", "delta"), make_inputs=sgd_mv_inputs, reference=ref.dense_sgd_mv,

@@ -14,7 +14,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import Op, Params, Registry, baseline, ours
+from structbench.core.registry import INPUT_GRAD, Op, Params, Registry, baseline, ours
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
 from structbench.ops.dense import transposed_reference as ref
 
@@ -67,6 +67,7 @@ def _torch_int_mm_t_limit(p: Params, dtype: DType) -> str | None:
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_mv_t",
+        training_pass=INPUT_GRAD, backward_of="dense_mv", parameters=lambda p: p["m"] * p["n"],
         colour="#3182bd",
         summary="x_grad = A^T y, A dense m x n (the input gradient of dense_mv)",
         dims=("m", "n"),
@@ -84,6 +85,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="dense_mm_t",
+        training_pass=INPUT_GRAD, backward_of="dense_mm", parameters=lambda p: p["m"] * p["k"],
         colour="#6baed6",
         summary="X_grad = A^T B, A m x k, B m x n (the input gradient of dense_mm, n vectors)",
         dims=("m", "n", "k"),

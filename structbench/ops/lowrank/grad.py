@@ -17,7 +17,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType
 from structbench.core.inputs import random_array
-from structbench.core.registry import Op, Params, Registry, baseline, ours
+from structbench.core.registry import PARAM_GRAD, Op, Params, Registry, baseline, ours
 from structbench.ops.lowrank.checks import lora_scale_reason
 from structbench.ops.lowrank import grad_reference as ref
 
@@ -126,7 +126,8 @@ def register(reg: Registry) -> None:
         extra = {"call_kwargs": kwargs} if kwargs else {}
         reg.add_op(Op(name=name, colour=OP_COLOURS[name], summary=summary + "; int8 declined", dims=dims, input_names=names,
                       make_inputs=make, reference=reference, out_shape=shape, flops=flops, min_bytes=nbytes,
-                      test_shapes=shapes, **extra))
+                      test_shapes=shapes, training_pass=PARAM_GRAD, backward_of=name.replace("_grad", ""),
+                      parameters=lambda p, shape=shape: shape(p)[0], **extra))
         lora = name.startswith("lora")
         limit = _scale_limit if lora else None
         family = "lora" if lora else "lowrank"

@@ -14,7 +14,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
+from structbench.core.registry import INPUT_GRAD, MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
 from structbench.ops.lowrank import _both, _rounded_intermediate_limit, lora_call_kwargs
 from structbench.ops.lowrank.checks import int8_lora_reason, int8_lowrank_reason, lora_scale_reason
 from structbench.ops.lowrank import transposed_reference as ref
@@ -107,6 +107,7 @@ def register(reg: Registry) -> None:
     # reduction (m = 0) and rank 0. int8 stays inside r * m <= 1023 except where declined.
     reg.add_op(Op(
         name="lowrank_mv_t",
+        training_pass=INPUT_GRAD, backward_of="lowrank_mv", parameters=lambda p: (p["m"] + p["n"]) * p["r"],
         compared_to="dense_mv_t",
         colour="#756bb1", summary="x_grad = V^T (U^T y), U m x r, V r x n (the input gradient of lowrank_mv)",
         dims=("m", "n"), input_names=("u", "v", "y"), make_inputs=lowrank_mv_t_inputs,
@@ -117,6 +118,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lowrank_mm_t",
+        training_pass=INPUT_GRAD, backward_of="lowrank_mm", parameters=lambda p: (p["m"] + p["k"]) * p["r"],
         compared_to="dense_mm_t",
         colour="#9e9ac8", summary="X_grad = V^T (U^T Y), U m x r, V r x k, Y m x n (n vectors batched)",
         dims=("m", "n", "k"), input_names=("u", "v", "y"), make_inputs=lowrank_mm_t_inputs,
@@ -128,6 +130,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mv_t",
+        training_pass=INPUT_GRAD, backward_of="lora_mv", parameters=lambda p: (p["m"] + p["n"]) * p["r"],
         compared_to="dense_mv_t",
         colour="#7b4173", summary="x_grad = W^T y + s A^T (B^T y), W m x n frozen, A r x n, B m x r",
         dims=("m", "n"), input_names=("w", "a", "b", "y"), make_inputs=lora_mv_t_inputs,
@@ -140,6 +143,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="lora_mm_t",
+        training_pass=INPUT_GRAD, backward_of="lora_mm", parameters=lambda p: (p["m"] + p["k"]) * p["r"],
         compared_to="dense_mm_t",
         colour="#a55194", summary="X_grad = W^T Y + s A^T (B^T Y), W m x k frozen, A r x k, B m x r, Y m x n",
         dims=("m", "n", "k"), input_names=("w", "a", "b", "y"), make_inputs=lora_mm_t_inputs,

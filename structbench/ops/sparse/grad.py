@@ -15,7 +15,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType
 from structbench.core.inputs import random_array
-from structbench.core.registry import Op, Params, Registry, baseline, ours
+from structbench.core.registry import PARAM_GRAD, Op, Params, Registry, baseline, ours
 from structbench.ops.sparse import _indptr_width, _limits, _shapes, _uniform, csr_nnz, csr_pattern
 from structbench.ops.sparse import grad_reference as ref
 
@@ -87,7 +87,9 @@ def register(reg: Registry) -> None:
     ):
         reg.add_op(Op(name=name, colour=OP_COLOURS[name], summary=summary, dims=dims, input_names=names, make_inputs=make,
                       reference=reference, out_shape=lambda p, cols=cols: (csr_nnz(p, cols),), flops=flops,
-                      min_bytes=nbytes, test_shapes=shapes, index_inputs=("indptr", "indices")))
+                      min_bytes=nbytes, test_shapes=shapes, index_inputs=("indptr", "indices"),
+                      training_pass=PARAM_GRAD, backward_of=name.replace("_grad", ""),
+                      parameters=lambda p, cols=cols: csr_nnz(p, cols)))
         limit = _limits(cols)
         for impl in (
             ours(name, "triton", backend="triton", target=f"{_T}:{name}_prevalidated", dtypes=FLOAT,

@@ -16,7 +16,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
+from structbench.core.registry import INPUT_GRAD, MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
 from structbench.ops.sparse import (
     DENSE_MAX_BYTES,
     _indptr_width,
@@ -92,6 +92,7 @@ def register(reg: Registry) -> None:
     # band, a real matrix, several programs' worth of rows; cols = 0: an empty output).
     reg.add_op(Op(
         name="csr_mv_t",
+        training_pass=INPUT_GRAD, backward_of="csr_mv", parameters=lambda p: csr_nnz(p, "n"),
         compared_to="dense_mv_t",
         colour="#e6550d",
         summary="x_grad = A^T y, A sparse m x n in CSR (the input gradient of csr_mv)",
@@ -107,6 +108,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="csr_mm_t",
+        training_pass=INPUT_GRAD, backward_of="csr_mm", parameters=lambda p: csr_nnz(p, "k"),
         compared_to="dense_mm_t",
         colour="#fd8d3c",
         summary="X_grad = A^T Y, A sparse m x k in CSR, Y m x n (the input gradient of csr_mm)",

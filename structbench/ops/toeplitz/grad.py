@@ -15,7 +15,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType
 from structbench.core.inputs import random_array
-from structbench.core.registry import Op, Params, Registry, baseline, ours
+from structbench.core.registry import PARAM_GRAD, Op, Params, Registry, baseline, ours
 from structbench.ops.toeplitz import grad_reference as ref
 
 FLOAT = ("fp32", "fp16", "bf16")
@@ -74,7 +74,8 @@ def register(reg: Registry) -> None:
     ):
         reg.add_op(Op(name=name, colour=OP_COLOURS[name], summary=summary, dims=dims, input_names=names, make_inputs=make,
                       reference=reference, out_shape=lambda p: (_parameters(p),), flops=grad_flops,
-                      min_bytes=grad_min_bytes, test_shapes=shapes))
+                      min_bytes=grad_min_bytes, test_shapes=shapes,
+                      training_pass=PARAM_GRAD, backward_of=name.replace("_grad", ""), parameters=_parameters))
         for impl in (
             ours(name, "triton", backend="triton", target=f"{_T}:{name}", dtypes=FLOAT,
                  note="direct: 16 diagonals per program over the flattened (row, batch) pairs, fp32 accumulation"),

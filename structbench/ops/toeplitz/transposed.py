@@ -18,7 +18,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import MATERIALISED_DENSE, OTHER_ALGORITHM, Op, Params, Registry, baseline, ours
+from structbench.core.registry import INPUT_GRAD, MATERIALISED_DENSE, OTHER_ALGORITHM, Op, Params, Registry, baseline, ours
 from structbench.ops.toeplitz import _first_column_and_row, _materialised_limit, _parameters, _scipy_limit, \
     toeplitz_mm_fft_flops, toeplitz_mv_fft_flops
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
@@ -74,6 +74,7 @@ def register(reg: Registry) -> None:
     # The forward ops' test shapes with m and n swapped (so the forward kernels see theirs).
     reg.add_op(Op(
         name="toeplitz_mv_t",
+        training_pass=INPUT_GRAD, backward_of="toeplitz_mv", parameters=_parameters,
         compared_to="dense_mv_t",
         colour="#31a354",
         summary="x_grad = T^T y = T(r, c) y, T m x n Toeplitz (first column c, first row r)",
@@ -85,6 +86,7 @@ def register(reg: Registry) -> None:
     ))
     reg.add_op(Op(
         name="toeplitz_mm_t",
+        training_pass=INPUT_GRAD, backward_of="toeplitz_mm", parameters=_parameters,
         compared_to="dense_mm_t",
         dense_shape=lambda p: {"m": p["m"], "n": p["k"], "k": p["n"]},  # T m x n, Y m x k
         colour="#74c476",
