@@ -220,15 +220,22 @@ LAYER_BACKWARD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
     "quick": {
         "conv_mv_t": (W2V_FIRST, W2V_LATER, RESNET_S2, MAMBA_SMALL),
         "conv_mm_t": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
+        "conv_grad_mv": (W2V_FIRST, W2V_LATER, RESNET_S2, MAMBA_SMALL),
+        "conv_grad_mm": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
     },
     "full": {
         "conv_mv_t": (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL, MAMBA_LARGE),
         "conv_mm_t": _batched(8, W2V_FIRST, W2V_LATER, RESNET_S1, RESNET_S2)
         + tuple({"batch": b, **MAMBA_SMALL} for b in (1, 4, 16)),
+        "conv_grad_mv": (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL, MAMBA_LARGE),
+        "conv_grad_mm": _batched(8, W2V_FIRST, W2V_LATER, RESNET_S1, RESNET_S2)
+        + tuple({"batch": b, **MAMBA_SMALL} for b in (1, 4, 16)),
     },
     "cpu": {  # one cheap shape each
         "conv_mv_t": (_layer(32, 256, 32, 3, stride=2, padding=1),),
         "conv_mm_t": _batched(4, _layer(32, 256, 32, 3, padding=1)),
+        "conv_grad_mv": (_layer(32, 256, 32, 3, stride=2, padding=1),),
+        "conv_grad_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
     },
 }
 
