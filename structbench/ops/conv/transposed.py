@@ -44,6 +44,14 @@ def int8_reduction_limit(p: Params, dtype: DType) -> str | None:
     return None
 
 
+def _local_cpu_fp16_limit(p: Params, dtype: DType) -> str | None:
+    # Measured: 7.4e-4 > fp16's one-rounding 7e-4 on a causal depthwise K 4 test layer.
+    if dtype.name == "fp16":
+        return ("torch's CPU backward of unfold sums the overlapping taps' fp16 gradients in fp16 (several "
+                "roundings: beyond the one-rounding fp16 tolerance)")
+    return None
+
+
 def y_shape(p: Params, batched: bool) -> tuple[int, ...]:
     g = layer_geometry(p)
     return ((p["batch"],) if batched else ()) + (g.c_out, g.n_out)
@@ -99,7 +107,7 @@ def register_impls(reg: Registry, op: str, *, local: bool, int8_limit) -> None:
         baseline(op, f"autograd-{forward.split()[0]}-torch-cpu", backend="torch-cpu", target=
                  "structbench.ops.dense.grad_baselines:autograd_grad", dtypes=FLOAT,
                  note="the same on the CPU", prepare=graph, prepare_takes_call_kwargs=True,
-                 limits=None if local else _conv1d_cpu_limit),
+                 limits=_local_cpu_fp16_limit if local else _conv1d_cpu_limit),
         baseline(op, "dense-torch", backend="torch-cuda", target=f"{base}:torch_dense_t", dtypes=FLOAT,
                  role=MATERIALISED_DENSE, note="torch.mv(W.t(), y) (cuBLAS transposed gemv) on the layer's matrix "
                  "materialised in prepare", limits=materialised_limit, prepare=materialise,
