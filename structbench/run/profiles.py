@@ -224,6 +224,8 @@ LAYER_BACKWARD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "conv_grad_mm": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
         "local_mv_t": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL),
         "local_mm_t": _batched(8, _layer(256, 256, 256, 3, padding=1)),
+        "local_grad_mv": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL),
+        "local_grad_mm": _batched(8, _layer(256, 256, 256, 3, padding=1)),
     },
     "full": {
         "conv_mv_t": (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL, MAMBA_LARGE),
@@ -235,6 +237,9 @@ LAYER_BACKWARD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "local_mv_t": THREE_MATRICES + (W2V_FIRST, _layer(512, 199, 512, 2, stride=2),
                                         _layer(256, 1024, 256, 3, padding=1), MAMBA_SMALL),
         "local_mm_t": tuple({"batch": b, **_layer(256, 256, 256, 3, padding=1)} for b in (1, 8, 64)),
+        "local_grad_mv": THREE_MATRICES + (W2V_FIRST, _layer(512, 199, 512, 2, stride=2),
+                                           _layer(256, 1024, 256, 3, padding=1), MAMBA_SMALL),
+        "local_grad_mm": tuple({"batch": b, **_layer(256, 256, 256, 3, padding=1)} for b in (1, 8, 64)),
     },
     "cpu": {  # one cheap shape each
         "conv_mv_t": (_layer(32, 256, 32, 3, stride=2, padding=1),),
@@ -243,6 +248,8 @@ LAYER_BACKWARD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
         "conv_grad_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
         "local_mv_t": (_layer(32, 256, 32, 3, stride=2, padding=1),),
         "local_mm_t": _batched(4, _layer(32, 256, 32, 3, padding=1)),
+        "local_grad_mv": (_layer(32, 256, 32, 3, stride=2, padding=1),),
+        "local_grad_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
     },
 }
 

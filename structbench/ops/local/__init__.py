@@ -175,6 +175,7 @@ def register(reg: Registry) -> None:
 def _register_backward(reg: Registry) -> None:
     """The backward pass's ops of this family, in their own modules: transposed.py (the
     input gradient) and grad.py (the weight gradient)."""
-    from structbench.ops.local import transposed
+    from structbench.ops.local import grad, transposed
 
     transposed.register(reg)
+    grad.register(reg)
