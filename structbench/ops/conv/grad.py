@@ -97,6 +97,6 @@ def register(reg: Registry) -> None:
         ))
         register_grad_impls(
             reg, name, local=False,
-            note_triton="direct: 16 weights per program, the (batch, position) pairs in 128-wide chunks, "
+            note_triton="direct: 16 weights per program, the (batch, position) pairs in 64-wide chunks, "
                         "fp32 accumulation, one reduction (no tl.dot)",
             note_cuda="CUDA C direct: one warp per weight, lanes over (batch, position), shuffle reduction")

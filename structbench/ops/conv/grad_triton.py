@@ -5,10 +5,11 @@ delta[b, o, p] x[b, g(o) c_in/groups + c', p S - P + t D], a reduction over posi
 c_out numbers).
 
 Each program owns BLOCK_E consecutive weights (o, c', t) (flattened, torch's layout) and
-walks the (b, p) pairs flattened to u = b n_out + p in BLOCK_U chunks: delta[b, o, p] a
+walks the (b, p) pairs flattened to u = b n_out + p in BLOCK_U (64) chunks: delta[b, o, p] a
 contiguous run per row, x gathered at the tap's positions (stride S apart), products
 accumulated in a [BLOCK_E, BLOCK_U] fp32 tile and reduced once. Rows of one output channel
-share delta's run (L1). Direct: c_out (c_in/groups) K n_out batch multiply-adds, no tl.dot.
+share delta's run (L1). BLOCK_U 64, not 128: 78 registers instead of 124 on sm_90
+(38% occupancy instead of 25%). Direct: c_out (c_in/groups) K n_out batch multiply-adds, no tl.dot.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def _weight_grad(op, x, delta, out, *, batched, **geometry):
     if pairs == 0 or g.c_in == 0:
         return out.zero_()
     block_e = 16
-    block_u = max(16, min(128, _triton.next_power_of_2(pairs)))
+    block_u = max(16, min(64, _triton.next_power_of_2(pairs)))
     _triton.launch(_conv_grad_kernel, (_triton.cdiv(weights, block_e),), x, delta, out, g.c_in, g.n, g.c_out, g.n_out,
                    g.kernel, g.stride, g.pad_left, g.dilation, g.in_per_group, g.out_per_group, weights, pairs,
                    BLOCK_E=block_e, BLOCK_U=block_u, num_warps=4)

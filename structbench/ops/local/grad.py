@@ -47,6 +47,6 @@ def register(reg: Registry) -> None:
         ))
         register_grad_impls(
             reg, name, local=True,
-            note_triton="direct: 1024 weights per program in the weight's layout (contiguous stores), a loop over "
+            note_triton="direct: 512 weights per program in the weight's layout (contiguous stores), a loop over "
                         "the batch, fp32 accumulation",
             note_cuda="CUDA C direct: a thread per weight (coalesced stores), a loop over the batch")
