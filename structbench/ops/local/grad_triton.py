@@ -1,9 +1,10 @@
 """The locally-connected layer's weight gradient (local_grad_mv, local_grad_mm; formulas:
 structbench.ops.conv.grad_reference) in Triton: dw[o, p, c', t] = sum_b delta[b, o, p]
 x[b, g(o) c_in/groups + c', p S - P + t D]. Each program writes BLOCK consecutive weights
-(o, p, c', t) (BLOCK 512: 56 registers on sm_90, 96 at 1024) (the weight's own layout: contiguous stores) and loops over the batch (the mv
-form: one term, an outer-product-like pattern: delta[o, p] broadcast over the
-(c_in/groups) K receptive field of p); fp32 accumulation, one rounding. Bytes: the weight
+(o, p, c', t) (512: 56 registers on sm_90, 96 at 1024), the weight's own layout
+(contiguous stores), and loops over the batch (the mv form: one term, an
+outer-product-like pattern: delta[o, p] broadcast over the (c_in/groups) K receptive
+field of p); fp32 accumulation, one rounding. Bytes: the weight
 written once (c_out n_out (c_in/groups) K), x and delta re-read from L1/L2.
 """
 
