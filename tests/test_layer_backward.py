@@ -94,3 +94,20 @@ def test_conv_transpose1d_baseline_on_the_cpu(name, shape):
     out = torch.full(expected.shape, float("nan"), dtype=torch.float64)
     torch_conv_transpose1d(_t(host["y"]), _t(host["w"]), out=out, **kwargs)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_cost_models_by_hand():
+    # c_in 2, n 10, c_out 3, K 3, stride 2, padding 1: n_out = (10 + 2 - 3) // 2 + 1 = 5;
+    # conv weights 3 * 2 * 3 = 18, local 18 * 5 = 90; x 20 numbers, y 15.
+    shape = {"c_in": 2, "n": 10, "c_out": 3, "kernel": 3, "stride": 2, "padding": 1}
+    fp32, int8 = get_dtype("fp32"), get_dtype("int8")
+    assert REGISTRY.op("conv_mv_t").flops(shape) == 2 * 3 * 5 * 2 * 3
+    assert REGISTRY.op("conv_mv_t").min_bytes(shape, fp32) == (18 + 15) * 4 + 20 * 4
+    assert REGISTRY.op("conv_mv_t").min_bytes(shape, int8) == (18 + 15) + 20 * 4  # int32 out
+    assert REGISTRY.op("local_mv_t").min_bytes(shape, fp32) == (90 + 15) * 4 + 20 * 4
+    assert REGISTRY.op("conv_grad_mv").min_bytes(shape, fp32) == (20 + 15 + 18) * 4
+    assert REGISTRY.op("local_grad_mv").min_bytes(shape, fp32) == (20 + 15 + 90) * 4
+    assert REGISTRY.op("conv_grad_mm").min_bytes({**shape, "batch": 4}, fp32) == (4 * (20 + 15) + 18) * 4
+    assert REGISTRY.op("conv_grad_mv").out_shape(shape) == (3, 2, 3)
+    assert REGISTRY.op("local_grad_mv").out_shape(shape) == (3, 5, 2, 3)
+    assert REGISTRY.op("conv_mv_t").out_shape(shape) == (2, 10)
