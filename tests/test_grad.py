@@ -103,7 +103,27 @@ def _csr(h, p, rng):
     return a @ _t(x), (values,), forward(h["indptr"], h["indices"], values.detach().numpy(), x)
 
 
-FORWARDS = {"csr_grad_mv": _csr, "csr_grad_mm": _csr, "toeplitz_grad_mv": _toeplitz, "toeplitz_grad_mm": _toeplitz, "dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm, "lowrank_grad_mv": _lowrank,
+def _layer(local: bool):
+    """The convolution / locally-connected layer in torch float64 (F.pad + conv1d, or unfold
+    + einsum: tests/test_layer_backward.py), the weight the leaf."""
+    def forward(h, p, rng):
+        from structbench.ops.conv import reference as conv_fwd
+        from structbench.ops.local import reference as local_fwd
+        from tests.test_layer_backward import _forward, _geometry
+
+        g = _geometry(p)
+        w = _leaf(((g.c_out, g.n_out) if local else (g.c_out,)) + (g.in_per_group, g.kernel), rng)
+        x = _t(h["x"])
+        y = _forward(x if x.dim() == 3 else x[None], w, g, local)
+        kwargs = {k: p[k] for k in ("stride", "padding", "dilation", "groups") if k in p}
+        reference = (local_fwd.local if local else conv_fwd.conv)(h["x"], w.detach().numpy(), **kwargs)
+        return (y if x.dim() == 3 else y[0]), (w,), reference
+    return forward
+
+
+FORWARDS = {"conv_grad_mv": _layer(False), "conv_grad_mm": _layer(False), "local_grad_mv": _layer(True),
+            "local_grad_mm": _layer(True),
+            "csr_grad_mv": _csr, "csr_grad_mm": _csr, "toeplitz_grad_mv": _toeplitz, "toeplitz_grad_mm": _toeplitz, "dense_grad_mv": _dense_mv, "dense_grad_mm": _dense_mm, "lowrank_grad_mv": _lowrank,
             "lowrank_grad_mm": _lowrank, "lora_grad_mv": _lora, "lora_grad_mm": _lora}
 
 

@@ -213,6 +213,47 @@ class Profile:
         return self.op_dtypes.get(op, self.dtypes)
 
 
+# The backward ops of the convolution and locally-connected layers (issue 22): the
+# forward's real layers (wav2vec2's strided layers: the transposed product's scatter
+# pattern), kept out of gpu-check (its plan must fit 8 minutes).
+LAYER_BACKWARD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
+    "quick": {
+        "conv_mv_t": (W2V_FIRST, W2V_LATER, RESNET_S2, MAMBA_SMALL),
+        "conv_mm_t": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
+        "conv_grad_mv": (W2V_FIRST, W2V_LATER, RESNET_S2, MAMBA_SMALL),
+        "conv_grad_mm": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
+        "local_mv_t": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL),
+        "local_mm_t": _batched(8, _layer(256, 256, 256, 3, padding=1)),
+        "local_grad_mv": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL),
+        "local_grad_mm": _batched(8, _layer(256, 256, 256, 3, padding=1)),
+    },
+    "full": {
+        "conv_mv_t": (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL, MAMBA_LARGE),
+        "conv_mm_t": _batched(8, W2V_FIRST, W2V_LATER, RESNET_S1, RESNET_S2)
+        + tuple({"batch": b, **MAMBA_SMALL} for b in (1, 4, 16)),
+        "conv_grad_mv": (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL, MAMBA_LARGE),
+        "conv_grad_mm": _batched(8, W2V_FIRST, W2V_LATER, RESNET_S1, RESNET_S2)
+        + tuple({"batch": b, **MAMBA_SMALL} for b in (1, 4, 16)),
+        "local_mv_t": THREE_MATRICES + (W2V_FIRST, _layer(512, 199, 512, 2, stride=2),
+                                        _layer(256, 1024, 256, 3, padding=1), MAMBA_SMALL),
+        "local_mm_t": tuple({"batch": b, **_layer(256, 256, 256, 3, padding=1)} for b in (1, 8, 64)),
+        "local_grad_mv": THREE_MATRICES + (W2V_FIRST, _layer(512, 199, 512, 2, stride=2),
+                                           _layer(256, 1024, 256, 3, padding=1), MAMBA_SMALL),
+        "local_grad_mm": tuple({"batch": b, **_layer(256, 256, 256, 3, padding=1)} for b in (1, 8, 64)),
+    },
+    "cpu": {  # one cheap shape each
+        "conv_mv_t": (_layer(32, 256, 32, 3, stride=2, padding=1),),
+        "conv_mm_t": _batched(4, _layer(32, 256, 32, 3, padding=1)),
+        "conv_grad_mv": (_layer(32, 256, 32, 3, stride=2, padding=1),),
+        "conv_grad_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
+        "local_mv_t": (_layer(32, 256, 32, 3, stride=2, padding=1),),
+        "local_mm_t": _batched(4, _layer(32, 256, 32, 3, padding=1)),
+        "local_grad_mv": (_layer(32, 256, 32, 3, stride=2, padding=1),),
+        "local_grad_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),
+    },
+}
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -243,6 +284,7 @@ PROFILES: dict[str, Profile] = {
                 + _csr({"m": 8192, "n": 64, "k": 8192}, "powerlaw", 0.01),
                 **GRAD_SHAPES["quick"],
                 **TRANSPOSED_SHAPES["quick"],
+                **LAYER_BACKWARD_SHAPES["quick"],
                 "conv_mv": THREE_MATRICES + (W2V_FIRST, W2V_LATER, RESNET_S2, MAMBA_SMALL, HYENA),
                 "conv_mm": _batched(8, RESNET_S1) + _batched(4, MAMBA_SMALL),
                 "local_mv": THREE_MATRICES + (W2V_FIRST, MAMBA_SMALL),
@@ -313,6 +355,7 @@ PROFILES: dict[str, Profile] = {
                                 + _csr({"m": 8192, "n": b, "k": 8192}, "powerlaw", 0.01)),
                 **GRAD_SHAPES["full"],
                 **TRANSPOSED_SHAPES["full"],
+                **LAYER_BACKWARD_SHAPES["full"],
                 "conv_mv": THREE_MATRICES + (W2V_FIRST, W2V_LATER, W2V_LAST, RESNET_S1, RESNET_S2, MAMBA_SMALL,
                                              MAMBA_LARGE, HYENA, _depthwise(128, 8192, 8192, padding="causal")),
                 "conv_mm": _batched(8, W2V_FIRST, W2V_LATER, RESNET_S1, RESNET_S2)
@@ -347,6 +390,7 @@ PROFILES: dict[str, Profile] = {
                 "csr_mm": _csr({"m": 2048, "n": 16, "k": 2048}, "uniform", 0.01, 0.1),
                 **GRAD_SHAPES["cpu"],
                 **TRANSPOSED_SHAPES["cpu"],
+                **LAYER_BACKWARD_SHAPES["cpu"],
                 "conv_mv": CPU_THREE_MATRICES + (W2V_FIRST, _depthwise(512, 2048, 4, padding="causal"),
                                                  _depthwise(16, 2048, 2048, padding="causal")),
                 "conv_mm": _batched(4, _layer(32, 256, 32, 3, padding=1)),

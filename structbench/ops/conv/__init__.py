@@ -261,3 +261,13 @@ def register(reg: Registry) -> None:
                      prepare_takes_call_kwargs=True),
         ):
             reg.add_impl(impl)
+    _register_backward(reg)
+
+
+def _register_backward(reg: Registry) -> None:
+    """The backward pass's ops of this family, in their own modules: transposed.py (the
+    input gradient, conv_transpose1d) and grad.py (the weight gradient)."""
+    from structbench.ops.conv import grad, transposed
+
+    transposed.register(reg)
+    grad.register(reg)
