@@ -18,7 +18,11 @@ def test_every_backward_op_names_its_forward_op_and_its_parameters():
         assert forward.dims == op.dims, op.name  # the same shape parameters mean the same layer
         assert op.parameters is not None, op.name
     shape = {"m": 300, "n": 200, "k": 7, "r": 4, "density": 0.1, "dist": "uniform"}
-    counts = {op.name: op.parameters(shape) for op in backward}
+    counts = {op.name: op.parameters(shape) for op in backward if op.family not in ("conv", "local")}
+    layer = {"c_in": 4, "n": 50, "c_out": 6, "kernel": 3, "stride": 2, "padding": 1, "dilation": 1, "groups": 1}
+    assert registry.op("conv_grad_mv").parameters(layer) == registry.op("conv_mv_t").parameters(layer) == 6 * 4 * 3
+    n_out = (50 + 2 - 3) // 2 + 1  # each output position its own weights
+    assert registry.op("local_grad_mv").parameters(layer) == registry.op("local_mv_t").parameters(layer) == 6 * n_out * 4 * 3
     assert counts["dense_grad_mv"] == counts["dense_mv_t"] == 300 * 200
     assert counts["toeplitz_grad_mv"] == counts["toeplitz_grad_mm"] == 300 + 200 - 1
     assert counts["lowrank_grad_mv"] == counts["lora_grad_mv"] == (300 + 200) * 4

@@ -16,7 +16,7 @@ import numpy as np
 
 from structbench.core.dtypes import DType
 from structbench.core.inputs import random_array
-from structbench.core.registry import Op, Params, Registry, baseline, ours
+from structbench.core.registry import PARAM_GRAD, Op, Params, Registry, baseline, ours
 from structbench.ops.conv import FLOAT, MM_TEST_SHAPES, MV_TEST_SHAPES, _conv1d_cpu_limit, batch_of, flops, \
     layer_geometry, layer_kwargs, parameters, x_shape
 from structbench.ops.conv import grad_reference as ref
@@ -94,6 +94,7 @@ def register(reg: Registry) -> None:
             out_shape=lambda p: (layer_geometry(p).c_out, layer_geometry(p).in_per_group, p["kernel"]),
             flops=flops, min_bytes=conv_grad_min_bytes, call_kwargs=grad_kwargs,
             test_shapes=MM_TEST_SHAPES if batched else MV_TEST_SHAPES,
+            training_pass=PARAM_GRAD, backward_of=name.replace("_grad", ""), parameters=parameters,
         ))
         register_grad_impls(
             reg, name, local=False,

@@ -14,10 +14,11 @@ import numpy as np
 
 from structbench.core.dtypes import DType, output_dtype
 from structbench.core.inputs import random_array
-from structbench.core.registry import MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
+from structbench.core.registry import INPUT_GRAD, MATERIALISED_DENSE, Op, Params, Registry, baseline, ours
 from structbench.ops._shared.checks import INT8_MAX_REDUCTION
 from structbench.ops.conv import (ALL, FLOAT, MM_TEST_SHAPES, MV_TEST_SHAPES, _conv1d_cpu_limit, batch_of, flops,
                                   layer_geometry, layer_kwargs, materialised_limit, materialised_limit_on, parameters)
+from structbench.ops.conv import parameters as conv_parameters
 from structbench.ops.conv import transposed_reference as ref
 
 HERE = "structbench.ops.conv"
@@ -72,6 +73,12 @@ def _out_shape(batched: bool):
     return shape
 
 
+
+def _local_parameters(p: Params) -> int:
+    from structbench.ops.local import parameters  # local builds on conv: imported when asked
+
+    return parameters(p)
+
 def _op(name: str, batched: bool, *, colour: str, reference, local: bool, op_flops, op_min_bytes,
         test_shapes) -> Op:
     what = "a batch (batch, c_out, n_out)" if batched else "y (c_out, n_out)"
@@ -83,6 +90,8 @@ def _op(name: str, batched: bool, *, colour: str, reference, local: bool, op_flo
         input_names=("y", "w"), make_inputs=_inputs(batched, local), reference=reference,
         out_shape=_out_shape(batched), flops=op_flops, min_bytes=op_min_bytes, test_shapes=test_shapes,
         call_kwargs=transposed_kwargs,
+        training_pass=INPUT_GRAD, backward_of=name.removesuffix("_t"),
+        parameters=_local_parameters if local else conv_parameters,
     )
 
 

@@ -13,7 +13,7 @@ accumulation, one rounding); int8 declined. Checks and baselines: the convolutio
 from __future__ import annotations
 
 from structbench.core.dtypes import DType
-from structbench.core.registry import Op, Params, Registry
+from structbench.core.registry import PARAM_GRAD, Op, Params, Registry
 from structbench.ops.conv import batch_of, flops, layer_geometry
 from structbench.ops.conv.grad import grad_inputs, grad_kwargs, register_grad_impls
 from structbench.ops.local import LOCAL_MM_TEST_SHAPES, LOCAL_MV_TEST_SHAPES, parameters
@@ -44,6 +44,7 @@ def register(reg: Registry) -> None:
             reference=ref.local_grad_mm if batched else ref.local_grad_mv,
             out_shape=_out_shape, flops=flops, min_bytes=local_grad_min_bytes, call_kwargs=grad_kwargs,
             test_shapes=LOCAL_MM_TEST_SHAPES if batched else LOCAL_MV_TEST_SHAPES,
+            training_pass=PARAM_GRAD, backward_of=name.replace("_grad", ""), parameters=parameters,
         ))
         register_grad_impls(
             reg, name, local=True,
