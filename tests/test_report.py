@@ -318,3 +318,26 @@ def test_c1_with_one_point_per_series_has_decade_ticks_and_unclipped_bars(tmp_pa
     assert rows["time_ms_p20"].min() > lo and rows["time_ms_p80"].max() < hi  # error bars inside
     majors = [t for t in ax.get_yticks() if lo <= t <= hi]
     assert len(majors) >= 2
+
+
+def test_every_materialised_dense_row_has_a_place_on_the_roofline():
+    """A materialised-dense row of any op (a layer's backward op has no Op.compared_to: it is
+    placed by its own cost) is placed, not a crash of the whole report (seen: conv_mm_t)."""
+    import pandas as pd
+
+    from structbench.analysis import claims
+    from structbench.analysis.report import _roofline_points
+    from structbench.core.registry import MATERIALISED_DENSE
+    from tests.planted import row
+
+    registry = default_registry()
+    rows = []
+    for impl in registry.impls():
+        op = registry.op(impl.op)
+        if impl.role == MATERIALISED_DENSE and op.test_shapes:
+            shape = next((s for s in op.test_shapes if all(int(s.get(d, 1)) > 0 for d in op.dims)), None)
+            if shape is not None:
+                rows.append(row(impl.op, impl.name, impl.dtypes[0], baseline=True, **shape))
+    assert {r["op"] for r in rows} >= {"conv_mm_t", "lowrank_mv_t", "toeplitz_mv"}
+    points, _ = _roofline_points(claims.annotate(pd.DataFrame(rows)))
+    assert len(points) == len(rows)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import textwrap
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -389,6 +390,16 @@ def figure_c1(rows: pd.DataFrame):
     return fig
 
 
+def _compared_to(op: str) -> str | None:
+    """The dense op a structured op's materialised-dense rows run (Op.compared_to); None for
+    an op without one (a layer's backward op: its materialised rows are placed by their own
+    row's cost) or one this checkout does not have."""
+    try:
+        return default_registry().op(op).compared_to
+    except ValueError:
+        return None
+
+
 def _roofline_points(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Each row placed by its own cost model: dense-* baselines by the dense product they
     run, an implementation with its own algorithm (Impl.flops: an FFT method) by that
@@ -401,7 +412,7 @@ def _roofline_points(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         layer = claims.layer_form_of(r)  # a layer's matrix in some form: the bytes of that form
         if layer is not None:
             min_bytes = layer[2]
-        elif r["role"] == MATERIALISED_DENSE:
+        elif r["role"] == MATERIALISED_DENSE and _compared_to(r["op"]):
             flops, min_bytes = claims.dense_cost(r["op"], r["m"], r["n"], r["k"], r["dtype"])
         seconds = r["time_ms_p50"] / 1e3
         placed.append({"op": r["op"], "dtype": r["dtype"], "regime": r["regime"], "intensity": flops / min_bytes,
@@ -721,8 +732,9 @@ def figure_c7(table: pd.DataFrame):
                        linewidth=0.4)
         ax.set(yscale="log", ylabel=label)
         _log_span(ax, "y", rows[column])
-        ax.set_xticks(np.arange(len(cases)), [f"{structure}\n{shape}" for structure, shape in cases],
-                      fontsize="x-small")
+        # a layer's shape is long (c_in=32 c_out=32 kernel=3 ...): wrapped under its bar group
+        ax.set_xticks(np.arange(len(cases)), [f"{structure}\n" + textwrap.fill(str(shape), 16)
+                                              for structure, shape in cases], fontsize="x-small")
     axes[0, 0].set_title(f"the training step ({dtype}): one bar per pass, per structure and shape", fontsize="small")
     _figure_legend(fig, axes)
     return fig

@@ -376,7 +376,7 @@ PROFILES: dict[str, Profile] = {
                 # whose sysfs reports the host's whole L3); the small sizes show the cache.
                 "dense_mv": _squares(1024, 4096, 8192, 11585, 16384),
                 # C5: batches at a 256 MiB fp32 matrix (past the knee), fp32 and bf16 only.
-                "dense_mm": _batches(8192, 8192, 1, 4, 16, 64),
+                "dense_mm": _batches(8192, 8192, 1, 8, 64),
                 # C3: structured matvecs at a shape where dense is memory-bound (8192^2).
                 "lowrank_mv": tuple({"m": 8192, "n": 8192, "r": r} for r in (1, 16, 256)),
                 "lowrank_mm": ({"m": 2048, "n": 64, "k": 2048, "r": 16},),
@@ -400,7 +400,11 @@ PROFILES: dict[str, Profile] = {
             timing=TimingPolicy(warmup_ms=10, min_reps=5, max_reps=100, budget_ms=100, flush_l2=False),
             # Slow paths kept small: numpy has no fp16/int8 GEMM (a loop), so the batch ladder
             # and the structured ops' dense products run where a library computes fast.
-            op_dtypes={"dense_mm": ("fp32", "bf16"), "lowrank_mv": ("fp32", "bf16"), "lora_mv": ("fp32", "bf16"),
+            # The backward ops in fp32, the precision C7 pairs them with their forward op in:
+            # the cpu profile's 5 minutes (their fp16/bf16/int8 kernels are checked by make test).
+            op_dtypes={**{op: ("fp32",) for shapes in (GRAD_SHAPES["cpu"], TRANSPOSED_SHAPES["cpu"],
+                                                     LAYER_BACKWARD_SHAPES["cpu"]) for op in shapes},
+                       "dense_mm": ("fp32", "bf16"), "lowrank_mv": ("fp32", "bf16"), "lora_mv": ("fp32", "bf16"),
                        "toeplitz_mv": ("fp32", "bf16"), "csr_mv": ("fp32", "bf16")},
         ),
         Profile(
