@@ -59,6 +59,19 @@ def _torch_int_mm_cuda_limit(p: Params, dtype: DType) -> str | None:
     return None
 
 
+NUMPY_SLOW_PATH_ELEMENTS = 2**26
+
+
+def _numpy_slow_path_limit(p: Params, dtype: DType) -> str | None:
+    # numpy has no fp16/int8 BLAS: its matvec is a scalar loop (0.44-0.8 GB/s measured at
+    # 8192^2 on the dev VM, 0.5-0.6 s a call at 16384^2). Past 8192^2 it shows nothing new
+    # and costs a CPU sweep a minute; fp32 stays on BLAS at every size.
+    if dtype.name in ("fp16", "int8") and p["m"] * p["n"] > NUMPY_SLOW_PATH_ELEMENTS:
+        return (f"numpy has no {dtype.name} BLAS (a scalar loop below 1 GB/s): declined above "
+                f"{NUMPY_SLOW_PATH_ELEMENTS} elements")
+    return None
+
+
 def register(reg: Registry) -> None:
     reg.add_op(Op(
         name="dense_mv",
@@ -113,7 +126,7 @@ def register(reg: Registry) -> None:
                  dtypes=("fp32", "fp16"),
                  note="cupy.matmul (cuBLAS); cupy has no bf16 and no int32-accumulating int8 matmul"),
         baseline(mv, "numpy", backend="numpy", target="structbench.ops.dense.baselines:numpy_matmul",
-                 dtypes=("fp32", "fp16", "int8"),
+                 dtypes=("fp32", "fp16", "int8"), limits=_numpy_slow_path_limit,
                  note="numpy.matmul (BLAS for fp32; int8 accumulates in int32 via dtype=)"),
         ours(mm, "triton", backend="triton", target="structbench.ops.dense.triton:dense_mm",
              dtypes=ALL, limits=mm_limit,
