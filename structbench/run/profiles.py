@@ -130,6 +130,7 @@ GRAD_SHAPES: dict[str, dict[str, tuple[dict, ...]]] = {
     "cpu": {  # one shape each, at the forward op's 8192^2 (past the cache knee): claim C7 pairs them
         "dense_grad_mv": _squares(8192),
         "dense_grad_mm": _batches(2048, 2048, 64),
+        "dense_sgd_mv": _squares(4096),  # the update step, cheaply (C7 does not judge it)
         "lowrank_grad_mv": ({"m": 8192, "n": 8192, "r": 16},),
         "lowrank_grad_mm": ({"m": 1024, "n": 64, "k": 1024, "r": 16},),
         "lora_grad_mv": ({"m": 8192, "n": 8192, "r": 16, "scale": 2.0},),
